@@ -1,0 +1,58 @@
+// swift-tools-version:6.0
+import Foundation
+import PackageDescription
+
+// Speed: SwiftPM's release builds target baseline x86-64 (SSE2), where SIMD16<Float>
+// code falls back to scalar calls and runs ~100x slower (see ENGINE-NOTES). Haswell
+// (AVX2 + FMA) runs on any x86-64 of the last decade. MOLA_TARGET_CPU picks another
+// (e.g. znver4); build such variants with their own --scratch-path.
+let targetCPU = ProcessInfo.processInfo.environment["MOLA_TARGET_CPU"] ?? "haswell"
+#if arch(x86_64)
+let fast: [SwiftSetting] = [.unsafeFlags(["-target-cpu", targetCPU])]
+#else
+let fast: [SwiftSetting] = []
+#endif
+
+let package = Package(
+    name: "MoLA-Swift",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "mola-prep", targets: ["mola-prep"]),
+        .executable(name: "mola-bench", targets: ["mola-bench"]),
+        .library(name: "MoLAData", targets: ["MoLAData"]),
+        .library(name: "MoLATensor", targets: ["MoLATensor"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CZlib", pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
+        .systemLibrary(
+            name: "CPNG", pkgConfig: "libpng",
+            providers: [.apt(["libpng-dev"]), .brew(["libpng"])]),
+        .target(name: "MoLATensor", swiftSettings: fast),
+        .target(
+            name: "MoLAData",
+            dependencies: [
+                "CZlib", "CPNG", "MoLATensor", "Yams",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: fast),
+        .executableTarget(
+            name: "mola-prep",
+            dependencies: ["MoLAData", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: fast),
+        .executableTarget(
+            name: "mola-bench",
+            dependencies: ["MoLAData", "MoLATensor", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Benchmarks/Sources",
+            swiftSettings: fast),
+        .testTarget(name: "MoLATensorTests", dependencies: ["MoLATensor"], swiftSettings: fast),
+        .testTarget(name: "MoLADataTests", dependencies: ["MoLAData", "CZlib"], swiftSettings: fast),
+    ],
+    swiftLanguageModes: [.v5]
+)

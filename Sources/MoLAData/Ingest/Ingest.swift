@@ -1,0 +1,264 @@
+import Crypto
+import Foundation
+import MoLATensor
+
+public enum MoLAVersion {
+    public static let string = "0.1.0"
+}
+
+/// Turns a manifest's sources into a dataset folder of checksummed shards.
+///
+/// The folder is built under a hidden temporary name next to its destination and moved into
+/// place only when complete, so an interrupted or failed ingest leaves the previous dataset
+/// (or none), never a half-written one. When the manifest, options and every input file's
+/// size and modification time are unchanged, the existing dataset is kept as it is.
+public struct Ingest {
+    public struct Options {
+        public var output: String
+        public var skipBad = false
+        public var force = false
+        public var progress = true
+
+        public init(output: String, skipBad: Bool = false, force: Bool = false, progress: Bool = true) {
+            self.output = output
+            self.skipBad = skipBad
+            self.force = force
+            self.progress = progress
+        }
+    }
+
+    public struct Result {
+        public var directory: String
+        public var index: DatasetIndex
+        public var upToDate: Bool
+        public var seconds: Double
+        public var images: Int { index.splits.values.reduce(0) { $0 + $1.count } }
+    }
+
+    let manifest: Manifest
+    let options: Options
+
+    public init(manifest: Manifest, options: Options) {
+        self.manifest = manifest
+        self.options = options
+    }
+
+    /// The default output folder: `datasets/<name>` under the current directory.
+    public static func defaultOutput(for manifest: Manifest) -> String {
+        FileManager.default.currentDirectoryPath + "/datasets/" + manifest.name
+    }
+
+    public func run() throws -> Result {
+        let start = Date()
+        let out = URL(fileURLWithPath: options.output).standardized.path
+        let fingerprint = try inputFingerprint()
+        if !options.force, let index = try? DatasetIndex.read(directory: out), index.inputFingerprint == fingerprint,
+           index.shards.allSatisfy({ FileIO.stamp(out + "/" + $0.file)?.size == $0.bytes }) {
+            return Result(directory: out, index: index, upToDate: true, seconds: Date().timeIntervalSince(start))
+        }
+        let parent = URL(fileURLWithPath: out).deletingLastPathComponent().path
+        let base = URL(fileURLWithPath: out).lastPathComponent
+        do { try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true) } catch {
+            throw DataError(file: parent, "cannot create the output folder: \(error.localizedDescription)")
+        }
+        Self.removeAbandoned(in: parent, base: base)
+        let work = parent + "/.\(base).tmp-\(getpid())"
+        try? FileManager.default.removeItem(atPath: work)
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: false)
+        do {
+            let index = try build(into: work, fingerprint: fingerprint)
+            try FileIO.writeAtomically(try index.encoded(), to: work + "/" + DatasetIndex.fileName)
+            try FileManager.default.copyItem(atPath: manifest.file, toPath: work + "/manifest.yaml")
+            try Self.replace(out, with: work)
+            return Result(directory: out, index: index, upToDate: false, seconds: Date().timeIntervalSince(start))
+        } catch {
+            try? FileManager.default.removeItem(atPath: work)
+            throw error
+        }
+    }
+
+    /// Moves the finished folder into place. Between the two renames neither exists; a
+    /// crash there leaves no dataset (and a hidden `.old` folder the next run removes).
+    static func replace(_ out: String, with work: String) throws {
+        let fm = FileManager.default
+        if fm.fileExists(atPath: out) {
+            let old = URL(fileURLWithPath: out).deletingLastPathComponent().path + "/.\(URL(fileURLWithPath: out).lastPathComponent).old-\(getpid())"
+            try FileIO.rename(out, old)
+            try FileIO.rename(work, out)
+            try? fm.removeItem(atPath: old)
+        } else {
+            try FileIO.rename(work, out)
+        }
+    }
+
+    /// Removes temporary folders left by ingests that were killed (their process is gone).
+    static func removeAbandoned(in parent: String, base: String) {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: parent) else { return }
+        for name in names where name.hasPrefix(".\(base).tmp-") || name.hasPrefix(".\(base).old-") {
+            guard let pid = Int32(name.split(separator: "-").last ?? ""), pid != getpid() else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH { try? FileManager.default.removeItem(atPath: parent + "/" + name) }
+        }
+    }
+
+    /// Every input file of the manifest (PNG trees listed), for the no-op check.
+    func inputFiles() throws -> [String] {
+        var files: [String] = []
+        for task in manifest.tasks {
+            for source in task.sources {
+                if source.format == .pngTree {
+                    files += try PNGTreeSource.listing(source.paths[0]).map(\.file)
+                } else {
+                    for p in source.paths where !FileIO.exists(p) {
+                        throw source.at.error("file not found: \(p)", fix: Self.installHint(for: p))
+                    }
+                    files += source.paths
+                }
+            }
+        }
+        return files
+    }
+
+    static func installHint(for path: String) -> String {
+        if path.contains("fashion-mnist") { return "apt-get install dataset-fashion-mnist (or run scripts/setup.sh)" }
+        return "check the path and the variables in it"
+    }
+
+    func inputFingerprint() throws -> String {
+        var h = SHA256()
+        h.update(data: Array("\(DatasetIndex.schema)\n\(MoLAVersion.string)\n\(manifest.sha256)\nskip-bad:\(options.skipBad)\n".utf8))
+        for f in try inputFiles() {
+            let s = FileIO.stamp(f)
+            h.update(data: Array("\(f)\t\(s?.size ?? -1)\t\(s?.mtime ?? -1)\n".utf8))
+        }
+        return h.finalize().hex
+    }
+
+    // MARK: - Building
+
+    func build(into dir: String, fingerprint: String) throws -> DatasetIndex {
+        let shape = manifest.shape
+        // 1. Open every source and index its records.
+        var taskClasses: [[String]] = []
+        var opened: [[ImageSource]] = []
+        for task in manifest.tasks {
+            var classes = task.classes ?? []
+            if task.classes == nil {
+                classes = Array(Set(try task.sources.flatMap { try PNGTreeSource.classFolders($0.paths[0]) })).sorted()
+            }
+            taskClasses.append(classes)
+            opened.append(try task.sources.map { try $0.open(classes: classes) })
+        }
+        // 2. Check labels, then decide every record's split (nil: skipped).
+        var skipped: [String] = []
+        var splits: [[[Split?]]] = []
+        for (t, task) in manifest.tasks.enumerated() {
+            var perSource: [[Split?]] = []
+            for (s, source) in opened[t].enumerated() {
+                var assigned = [Split?](repeating: nil, count: source.records.count)
+                var good: [(id: Int, label: Int)] = []
+                for (i, r) in source.records.enumerated() {
+                    var problem = r.problem
+                    if problem == nil, !(0..<taskClasses[t].count).contains(r.label) {
+                        problem = "label \(r.label) is outside the class list of task '\(task.name)' (0…\(taskClasses[t].count - 1))"
+                    }
+                    if let problem {
+                        let e = DataError(file: source.path, location: r.location, problem,
+                                          fix: "fix the record or the task's classes, or ingest with --skip-bad")
+                        guard options.skipBad else { throw e }
+                        skipped.append(e.description)
+                        continue
+                    }
+                    good.append((i, r.label))
+                    assigned[i] = r.split
+                }
+                if case .carve(let test, let val) = task.sources[s].split {
+                    SplitCarver.carve(good, test: test, val: val, seed: manifest.seed,
+                                      name: "carve/\(task.name)/source:\(s)") { assigned[$0] = $1 }
+                }
+                perSource.append(assigned)
+            }
+            let hasVal = perSource.contains { $0.contains(.val) }
+            if !hasVal, manifest.validation > 0 {
+                var train: [(id: Int, label: Int)] = []
+                var where_: [(Int, Int)] = []
+                for (s, source) in opened[t].enumerated() {
+                    for (i, sp) in perSource[s].enumerated() where sp == .train {
+                        train.append((where_.count, source.records[i].label))
+                        where_.append((s, i))
+                    }
+                }
+                SplitCarver.carve(train, test: 0, val: manifest.validation, seed: manifest.seed,
+                                  name: "validation/\(task.name)") { id, sp in
+                    let (s, i) = where_[id]
+                    perSource[s][i] = sp
+                }
+            }
+            splits.append(perSource)
+        }
+        // 3. Decode, resize and route every record to its split's shards.
+        let sinks = Dictionary(uniqueKeysWithValues: Split.allCases.map {
+            ($0, ShardSink(split: $0, shape: shape, directory: dir, shardBytes: manifest.shardBytes,
+                           compression: manifest.compression))
+        })
+        var counts = Dictionary(uniqueKeysWithValues: Split.allCases.map {
+            ($0, taskClasses.map { [Int](repeating: 0, count: $0.count) })
+        })
+        let total = opened.joined().reduce(0) { $0 + $1.records.count }
+        let progress = Progress(label: "ingest \(manifest.name)", total: total, enabled: options.progress)
+        let batch = 1024
+        var scratch = [UInt8](repeating: 0, count: batch * shape.pixelCount)
+        for (t, sources) in opened.enumerated() {
+            for (s, source) in sources.enumerated() {
+                var lo = 0
+                while lo < source.records.count {
+                    let range = lo..<min(source.records.count, lo + batch)
+                    let decoded = try source.decode(range, channels: shape.channels)
+                    try scratch.withUnsafeMutableBufferPointer { out in
+                        let outBase = out.baseAddress!
+                        Parallel.forRanges(range.count) { part in
+                            var resamplers: [Int: Resampler] = [:]
+                            for k in part {
+                                guard case .success(let img) = decoded[k] else { continue }
+                                let key = img.height << 20 | img.width
+                                if resamplers[key] == nil {
+                                    resamplers[key] = Resampler(inHeight: img.height, inWidth: img.width, to: shape, filter: manifest.resize)
+                                }
+                                resamplers[key]!.apply(img, into: outBase + k * shape.pixelCount)
+                            }
+                        }
+                        for (k, i) in range.enumerated() {
+                            guard let split = splits[t][s][i] else { continue }
+                            if case .failure(let e) = decoded[k] {
+                                guard options.skipBad else { throw e }
+                                skipped.append(e.description)
+                                continue
+                            }
+                            let label = source.records[i].label
+                            try sinks[split]!.append(UnsafeBufferPointer(rebasing: out[(k * shape.pixelCount)..<((k + 1) * shape.pixelCount)]),
+                                                     label: label, task: t)
+                            counts[split]![t][label] += 1
+                        }
+                    }
+                    progress.advance(range.count)
+                    lo = range.upperBound
+                }
+            }
+        }
+        for sink in sinks.values { try sink.flush() }
+        progress.finish()
+        var splitInfo: [String: DatasetIndex.SplitInfo] = [:]
+        for split in Split.allCases {
+            let perClass = counts[split]!
+            let perTask = perClass.map { $0.reduce(0, +) }
+            splitInfo[split.rawValue] = .init(count: perTask.reduce(0, +), perTask: perTask, perClass: perClass)
+        }
+        return DatasetIndex(
+            schema: DatasetIndex.schema, name: manifest.name, kind: manifest.kind, toolVersion: MoLAVersion.string,
+            manifestSha256: manifest.sha256, inputFingerprint: fingerprint, image: shape,
+            compression: manifest.compression, seed: manifest.seed,
+            tasks: zip(manifest.tasks, taskClasses).map { .init(name: $0.name, classes: $1) },
+            splits: splitInfo,
+            shards: Split.allCases.flatMap { sinks[$0]!.written },
+            skipped: .init(count: skipped.count, records: Array(skipped.prefix(1000))))
+    }
+}

@@ -1,0 +1,134 @@
+/// Resampling and channel conversion, to bring every source image to the dataset's shape.
+///
+/// `auto` uses area averaging when an axis shrinks (each output pixel is the exact mean of
+/// the input area it covers, fractional pixels weighted by coverage, like OpenCV's
+/// INTER_AREA) and bilinear interpolation when it grows (pixel centres at half-integers,
+/// edges clamped, like OpenCV's INTER_LINEAR and PyTorch's align_corners=False).
+/// Axes are resampled separately; results are rounded to the nearest integer.
+public enum ResizeFilter: String, Codable, CaseIterable, Sendable {
+    case auto, area, bilinear, nearest
+}
+
+/// A precomputed resampler from one input size to one output size.
+public struct Resampler: Sendable {
+    /// For one axis: for each output index, the first input index and its weights.
+    struct Axis: Sendable {
+        var starts: [Int] = []
+        var weights: [[Float]] = []
+        var identity = false
+
+        init(from n: Int, to m: Int, filter: ResizeFilter) {
+            if n == m { identity = true; return }
+            let scale = Double(n) / Double(m)
+            var f = filter
+            if f == .auto { f = m < n ? .area : .bilinear }
+            for j in 0..<m {
+                switch f {
+                case .area:
+                    let lo = Double(j) * scale, hi = Double(j + 1) * scale
+                    let first = Int(lo), last = min(n - 1, Int((hi - 1e-9).rounded(.down)))
+                    var w: [Float] = []
+                    for i in first...max(first, last) {
+                        let overlap = min(hi, Double(i + 1)) - max(lo, Double(i))
+                        w.append(Float(max(0, overlap) / scale))
+                    }
+                    starts.append(first); weights.append(w)
+                case .bilinear:
+                    let x = min(max((Double(j) + 0.5) * scale - 0.5, 0), Double(n - 1))
+                    let i0 = min(Int(x), n - 1), frac = x - Double(i0)
+                    if i0 + 1 < n && frac > 0 {
+                        starts.append(i0); weights.append([Float(1 - frac), Float(frac)])
+                    } else {
+                        starts.append(i0); weights.append([1])
+                    }
+                case .nearest, .auto:
+                    starts.append(min(n - 1, Int((Double(j) + 0.5) * scale))); weights.append([1])
+                }
+            }
+        }
+    }
+
+    let inHeight: Int, inWidth: Int
+    let out: ImageShape
+    let rows: Axis, cols: Axis
+
+    public init(inHeight: Int, inWidth: Int, to out: ImageShape, filter: ResizeFilter) {
+        self.inHeight = inHeight
+        self.inWidth = inWidth
+        self.out = out
+        rows = Axis(from: inHeight, to: out.height, filter: filter)
+        cols = Axis(from: inWidth, to: out.width, filter: filter)
+    }
+
+    /// Resamples `img` (which must have this resampler's input size and `out.channels`
+    /// channels) into `dst` (out.pixelCount bytes).
+    public func apply(_ img: RawImage, into dst: UnsafeMutablePointer<UInt8>) {
+        precondition(img.height == inHeight && img.width == inWidth && img.channels == out.channels)
+        let c = out.channels
+        if rows.identity && cols.identity {
+            img.pixels.withUnsafeBufferPointer { dst.update(from: $0.baseAddress!, count: $0.count) }
+            return
+        }
+        // Columns first into a Float buffer (inHeight × outWidth × c), then rows.
+        let ow = out.width
+        var tmp = [Float](repeating: 0, count: inHeight * ow * c)
+        img.pixels.withUnsafeBufferPointer { src in
+            tmp.withUnsafeMutableBufferPointer { t in
+                for y in 0..<inHeight {
+                    let srow = src.baseAddress! + y * inWidth * c, trow = t.baseAddress! + y * ow * c
+                    for x in 0..<ow {
+                        for ch in 0..<c {
+                            if cols.identity { trow[x * c + ch] = Float(srow[x * c + ch]); continue }
+                            var acc: Float = 0
+                            let s = cols.starts[x]
+                            for (k, w) in cols.weights[x].enumerated() { acc += w * Float(srow[(s + k) * c + ch]) }
+                            trow[x * c + ch] = acc
+                        }
+                    }
+                }
+                let rowLen = ow * c
+                for y in 0..<out.height {
+                    let d = dst + y * rowLen
+                    if rows.identity {
+                        for i in 0..<rowLen { d[i] = clampRound(t[y * rowLen + i]) }
+                        continue
+                    }
+                    let s = rows.starts[y], ws = rows.weights[y]
+                    for i in 0..<rowLen {
+                        var acc: Float = 0
+                        for (k, w) in ws.enumerated() { acc += w * t[(s + k) * rowLen + i] }
+                        d[i] = clampRound(acc)
+                    }
+                }
+            }
+        }
+    }
+}
+
+@inline(__always) func clampRound(_ v: Float) -> UInt8 {
+    UInt8(min(255, max(0, v.rounded())))
+}
+
+public enum ChannelConversion {
+    /// Converts 8-bit grey/RGB/RGBA pixels to 1 or 3 channels: grey is repeated, colour
+    /// becomes grey by the ITU-R BT.601 luma weights (0.299, 0.587, 0.114), alpha is dropped.
+    public static func convert(_ img: RawImage, to channels: Int) -> RawImage {
+        if img.channels == channels { return img }
+        let n = img.height * img.width
+        var out = [UInt8](repeating: 0, count: n * channels)
+        let c = img.channels
+        for i in 0..<n {
+            let p = i * c
+            if channels == 3 {
+                if c >= 3 { for k in 0..<3 { out[i * 3 + k] = img.pixels[p + k] } }
+                else { let v = img.pixels[p]; out[i * 3] = v; out[i * 3 + 1] = v; out[i * 3 + 2] = v }
+            } else {
+                if c >= 3 {
+                    let r = UInt32(img.pixels[p]), g = UInt32(img.pixels[p + 1]), b = UInt32(img.pixels[p + 2])
+                    out[i] = UInt8((299 * r + 587 * g + 114 * b + 500) / 1000)
+                } else { out[i] = img.pixels[p] }
+            }
+        }
+        return RawImage(height: img.height, width: img.width, channels: channels, pixels: out)
+    }
+}

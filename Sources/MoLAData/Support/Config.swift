@@ -1,0 +1,181 @@
+import Foundation
+import Yams
+
+/// A value read from a YAML file, remembering where it came from so every complaint names
+/// the file, the line and the key path (`tasks[1].sources[0].split`).
+///
+/// Manifests, training configs and pipelines are all read through this, so they share one
+/// behaviour: unknown keys are errors with a did-you-mean, types are checked, and the
+/// message says how to fix the file.
+public struct ConfigValue {
+    public let node: Node
+    public let file: String
+    public let keyPath: String
+
+    /// Parses `file` (or `text`, when given, as if read from `file`).
+    public static func load(file: String, text: String? = nil) throws -> ConfigValue {
+        let yaml: String
+        if let text { yaml = text } else {
+            guard let data = FileManager.default.contents(atPath: file) else {
+                throw DataError(file: file, "file not found", fix: "check the path")
+            }
+            yaml = String(decoding: data, as: UTF8.self)
+        }
+        let node: Node?
+        do { node = try Yams.compose(yaml: yaml) } catch {
+            throw DataError(file: file, "not valid YAML: \(error)", fix: "fix the syntax at the line shown")
+        }
+        guard let node else { throw DataError(file: file, "the file is empty", fix: "see the examples in the README") }
+        return ConfigValue(node: node, file: file, keyPath: "")
+    }
+
+    public init(node: Node, file: String, keyPath: String) {
+        self.node = node
+        self.file = file
+        self.keyPath = keyPath
+    }
+
+    var where_: String {
+        var parts: [String] = []
+        if let m = node.mark { parts.append("line \(m.line)") }
+        if !keyPath.isEmpty { parts.append(keyPath) }
+        return parts.joined(separator: ", ")
+    }
+
+    /// An error at this value.
+    public func error(_ message: String, fix: String? = nil) -> DataError {
+        DataError(file: file, location: where_.isEmpty ? nil : where_, message, fix: fix)
+    }
+
+    public var isNull: Bool {
+        if case .scalar(let s) = node { return s.style == .plain && ["", "~", "null", "Null", "NULL"].contains(s.string) }
+        return false
+    }
+
+    /// This value as a mapping whose keys must all be in `allowed`.
+    public func mapping(allowed: [String]) throws -> ConfigMapping {
+        guard case .mapping(let m) = node else {
+            throw error("expected a mapping of keys (\(allowed.prefix(6).joined(separator: ", ")), …), found \(kindName)")
+        }
+        var entries: [(String, ConfigValue)] = []
+        for (k, v) in m {
+            guard case .scalar(let ks) = k else { throw error("keys must be plain words") }
+            let key = ks.string
+            let child = ConfigValue(node: v, file: file, keyPath: keyPath.isEmpty ? key : "\(keyPath).\(key)")
+            guard allowed.contains(key) else {
+                let place = keyPath.isEmpty ? "at the top level" : "in \(keyPath)"
+                let suggestion = closest(key, among: allowed).map { " (did you mean '\($0)'?)" } ?? ""
+                throw child.error("unknown key '\(key)' \(place)\(suggestion)",
+                                  fix: "allowed keys here: \(allowed.joined(separator: ", "))")
+            }
+            guard !entries.contains(where: { $0.0 == key }) else { throw child.error("key '\(key)' appears twice") }
+            entries.append((key, child))
+        }
+        return ConfigMapping(owner: self, entries: entries)
+    }
+
+    var kindName: String {
+        switch node {
+        case .scalar(let s): return "'\(s.string)'"
+        case .mapping: return "a mapping"
+        case .sequence: return "a list"
+        case .alias: return "an alias"
+        }
+    }
+
+    public func string() throws -> String {
+        guard case .scalar(let s) = node, !isNull else { throw error("expected a text value, found \(kindName)") }
+        return s.string
+    }
+
+    public func int(in range: ClosedRange<Int> = Int.min...Int.max) throws -> Int {
+        guard case .scalar(let s) = node, let v = Int(s.string.replacingOccurrences(of: "_", with: "")) else {
+            throw error("expected a whole number, found \(kindName)")
+        }
+        guard range.contains(v) else { throw error("\(v) is out of range \(describe(range))") }
+        return v
+    }
+
+    public func double(in range: ClosedRange<Double> = -Double.greatestFiniteMagnitude...Double.greatestFiniteMagnitude) throws -> Double {
+        guard case .scalar(let s) = node, let v = Double(s.string.replacingOccurrences(of: "_", with: "")) else {
+            throw error("expected a number, found \(kindName)")
+        }
+        guard range.contains(v) else { throw error("\(v) is out of range \(describe(range))") }
+        return v
+    }
+
+    public func bool() throws -> Bool {
+        guard case .scalar(let s) = node else { throw error("expected true or false, found \(kindName)") }
+        switch s.string.lowercased() {
+        case "true", "yes", "on": return true
+        case "false", "no", "off": return false
+        default: throw error("expected true or false, found '\(s.string)'")
+        }
+    }
+
+    /// One of the raw values of a `String`-backed enum.
+    public func choice<E: RawRepresentable & CaseIterable>(_ type: E.Type) throws -> E where E.RawValue == String {
+        let s = try string()
+        guard let v = E(rawValue: s) else {
+            let all = E.allCases.map(\.rawValue)
+            let hint = closest(s, among: all).map { " (did you mean '\($0)'?)" } ?? ""
+            throw error("'\(s)' is not one of \(all.joined(separator: ", "))\(hint)")
+        }
+        return v
+    }
+
+    public func list() throws -> [ConfigValue] {
+        guard case .sequence(let seq) = node else { throw error("expected a list, found \(kindName)") }
+        return seq.enumerated().map { ConfigValue(node: $1, file: file, keyPath: "\(keyPath)[\($0)]") }
+    }
+
+    public func strings() throws -> [String] { try list().map { try $0.string() } }
+}
+
+/// The keys of a YAML mapping, already checked against the allowed set.
+public struct ConfigMapping {
+    public let owner: ConfigValue
+    let entries: [(String, ConfigValue)]
+
+    public subscript(_ key: String) -> ConfigValue? {
+        entries.first { $0.0 == key && !$0.1.isNull }?.1
+    }
+
+    public var keys: [String] { entries.map(\.0) }
+
+    /// The value at `key` when present, else the mapping itself: where to point an error.
+    public func at(_ key: String) -> ConfigValue { self[key] ?? owner }
+
+    public func required(_ key: String, hint: String? = nil) throws -> ConfigValue {
+        guard let v = self[key] else {
+            throw owner.error("missing key '\(key)'\(owner.keyPath.isEmpty ? "" : " in \(owner.keyPath)")", fix: hint)
+        }
+        return v
+    }
+}
+
+/// The allowed word nearest to `word` by edit distance, if it is plausibly a typo.
+func closest(_ word: String, among options: [String]) -> String? {
+    func distance(_ a: [Character], _ b: [Character]) -> Int {
+        var prev = Array(0...b.count)
+        for (i, ca) in a.enumerated() {
+            var cur = [i + 1]
+            for (j, cb) in b.enumerated() {
+                cur.append(min(prev[j + 1] + 1, cur[j] + 1, prev[j] + (ca == cb ? 0 : 1)))
+            }
+            prev = cur
+        }
+        return prev[b.count]
+    }
+    let lower = word.lowercased()
+    if let prefix = options.first(where: { lower.hasPrefix($0.lowercased()) || $0.lowercased().hasPrefix(lower) }),
+       lower.count >= 3 { return prefix }
+    let w = Array(lower)
+    let best = options.map { ($0, distance(w, Array($0.lowercased()))) }.min { $0.1 < $1.1 }
+    guard let best, best.1 <= max(2, w.count / 3) else { return nil }
+    return best.0
+}
+
+private func describe<T>(_ r: ClosedRange<T>) -> String {
+    "\(r.lowerBound)…\(r.upperBound)"
+}

@@ -1,0 +1,72 @@
+import Foundation
+
+/// File helpers shared by readers and writers: whole-file reads with clear errors,
+/// atomic writes (temporary name, then rename), and cheap change fingerprints.
+public enum FileIO {
+    /// Reads a file (memory-mapped) or throws a `DataError` naming it.
+    public static func read(_ path: String) throws -> Data {
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw DataError(file: path, "file not found", fix: "check the path (and the variables in it)")
+        }
+        do { return try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) } catch {
+            throw DataError(file: path, "cannot read: \(error.localizedDescription)", fix: "check the file's permissions")
+        }
+    }
+
+    /// Reads a file, inflating it when it is gzip-compressed.
+    public static func readMaybeGzip(_ path: String) throws -> [UInt8] {
+        let data = try read(path)
+        return try data.withUnsafeBytes { raw in
+            guard Zlib.isGzip(raw) else { return Array(raw.bindMemory(to: UInt8.self)) }
+            do { return try Zlib.inflate(raw, container: .gzip) } catch {
+                throw DataError(file: path, "cannot gunzip: \(error)",
+                                fix: "the file is truncated or corrupt; reinstall or download it again")
+            }
+        }
+    }
+
+    /// Writes `bytes` to `path` atomically: a reader sees the old file or the whole new one.
+    public static func writeAtomically(_ bytes: [UInt8], to path: String) throws {
+        let tmp = temporaryName(for: path)
+        do {
+            try bytes.withUnsafeBytes { try Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: $0.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!), count: $0.count, deallocator: .none).write(to: URL(fileURLWithPath: tmp)) }
+        } catch {
+            unlink(tmp)
+            throw DataError(file: path, "cannot write: \(error.localizedDescription)",
+                            fix: "check that the directory exists, is writable and the disk is not full")
+        }
+        try rename(tmp, path)
+    }
+
+    public static func writeAtomically(_ text: String, to path: String) throws {
+        try writeAtomically(Array(text.utf8), to: path)
+    }
+
+    /// A temporary sibling name that no other process uses.
+    public static func temporaryName(for path: String) -> String {
+        let url = URL(fileURLWithPath: path)
+        return url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").path
+    }
+
+    public static func rename(_ from: String, _ to: String) throws {
+        guard Foundation.rename(from, to) == 0 else {
+            let e = String(cString: strerror(errno))
+            unlink(from)
+            throw DataError(file: to, "cannot rename \(from) into place: \(e)", fix: "check permissions and free disk space")
+        }
+    }
+
+    /// (size, modification time in ns) of a file, or nil when it does not exist.
+    public static func stamp(_ path: String) -> (size: Int, mtime: Int)? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        return (Int(st.st_size), Int(st.st_mtim.tv_sec) * 1_000_000_000 + Int(st.st_mtim.tv_nsec))
+    }
+
+    public static func isDirectory(_ path: String) -> Bool {
+        var isDir: ObjCBool = false
+        return FileManager.default.fileExists(atPath: path, isDirectory: &isDir) && isDir.boolValue
+    }
+
+    public static func exists(_ path: String) -> Bool { FileManager.default.fileExists(atPath: path) }
+}

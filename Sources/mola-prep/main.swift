@@ -1,0 +1,153 @@
+import ArgumentParser
+import Foundation
+import MoLAData
+import MoLATensor
+
+@main
+struct MolaPrep: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mola-prep",
+        abstract: "Prepare image sets as compressed, checksummed tensor shards for mola-train.",
+        discussion: """
+            A manifest (data-manifests/*.yaml) names a dataset's tasks or domains and their \
+            sources: PNG folder trees, MedMNIST-style .npz archives, IDX files and CSV pixel \
+            tables. `ingest` writes the dataset folder (index.json and .npz shards that \
+            numpy.load opens as they are); `inspect` summarises it; `verify` checks it.
+            """,
+        version: MoLAVersion.string,
+        subcommands: [IngestCommand.self, InspectCommand.self, VerifyCommand.self])
+}
+
+/// Runs `body`, printing our errors as `error: file: location: message` plus the fix,
+/// and exiting with status 1 instead of a stack of Swift error text.
+func reportingErrors(_ body: () throws -> Void) throws {
+    do { try body() } catch let e as DataError {
+        FileHandle.standardError.write(Data("error: \(e)\n".utf8))
+        throw ExitCode.failure
+    }
+}
+
+struct IngestCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ingest",
+        abstract: "Read the sources a manifest names and write the dataset's shards.",
+        discussion: """
+            Re-running with an unchanged manifest and unchanged input files does nothing \
+            and says so. The dataset folder is replaced only once the new one is complete.
+
+            Example:
+              mola-prep ingest data-manifests/digits-fashion.yaml
+            """)
+
+    @Argument(help: "The manifest, e.g. data-manifests/digits-fashion.yaml.")
+    var manifest: String
+
+    @Option(help: "Dataset folder to write (default: datasets/<manifest name>).")
+    var out: String?
+
+    @Flag(help: "Skip records that cannot be read (bad PNG, bad CSV row, label outside the classes) instead of stopping; they are counted in the summary and index.json.")
+    var skipBad = false
+
+    @Flag(help: "Rebuild even when the dataset is up to date.")
+    var force = false
+
+    @Option(help: "Worker threads (default: all cores).")
+    var threads: Int?
+
+    @Flag(name: .shortAndLong, help: "No progress output.")
+    var quiet = false
+
+    func run() throws {
+        try reportingErrors {
+            if let threads { Parallel.threads = max(1, threads) }
+            let m = try Manifest(path: manifest)
+            let output = out ?? Ingest.defaultOutput(for: m)
+            let result = try Ingest(manifest: m, options: .init(output: output, skipBad: skipBad, force: force, progress: !quiet)).run()
+            let relative = output.hasPrefix("/") ? result.directory : output
+            if result.upToDate {
+                print("\(relative) is up to date (\(result.images) images; manifest and inputs unchanged)")
+                return
+            }
+            let ix = result.index
+            let splits = Split.allCases.compactMap { s in ix.split(s).map { "\(s.rawValue) \($0.count)" } }.joined(separator: ", ")
+            let bytes = ix.shards.reduce(0) { $0 + $1.bytes }, raw = ix.shards.reduce(0) { $0 + $1.rawBytes }
+            print(String(format: "wrote %@: %d images (%@) in %d shard(s), %.1f MiB (ratio %.2f) in %.2f s, %.0f images/s",
+                         relative, result.images, splits, ix.shards.count, Double(bytes) / 1_048_576,
+                         Double(raw) / Double(max(bytes, 1)), result.seconds, Double(result.images) / result.seconds))
+            if ix.skipped.count > 0 {
+                print("skipped \(ix.skipped.count) bad record(s):")
+                for r in ix.skipped.records.prefix(10) { print("  " + r.replacingOccurrences(of: "\n", with: "\n  ")) }
+                if ix.skipped.count > 10 { print("  … (all listed in \(relative)/index.json)") }
+            }
+        }
+    }
+}
+
+struct InspectCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inspect",
+        abstract: "Summarise a dataset: counts per split, task and class; shape; bytes; compression.",
+        discussion: """
+            Example:
+              mola-prep inspect datasets/digits-fashion --contact-sheet sheet.png
+            """)
+
+    @Argument(help: "A dataset folder written by `mola-prep ingest`.")
+    var dataset: String
+
+    @Flag(help: "Print JSON instead of text.")
+    var json = false
+
+    @Option(help: "Write a PNG grid of samples (one row per task) to this path.")
+    var contactSheet: String?
+
+    @Option(help: "Split the contact sheet samples from.")
+    var split: String = "train"
+
+    @Option(help: "Samples per row of the contact sheet.")
+    var perRow: Int = 12
+
+    func run() throws {
+        try reportingErrors {
+            let reader = try DatasetReader(directory: dataset)
+            let summary = DatasetSummary(reader.index, directory: reader.directory)
+            if json {
+                let e = JSONEncoder()
+                e.keyEncodingStrategy = .convertToSnakeCase
+                e.outputFormatting = [.prettyPrinted, .sortedKeys]
+                print(String(decoding: try e.encode(summary), as: UTF8.self))
+            } else {
+                print(summary.text(index: reader.index), terminator: "")
+            }
+            if let contactSheet {
+                guard let s = Split(rawValue: split) else {
+                    throw DataError(file: dataset, "unknown split '\(split)'", fix: "use train, val or test")
+                }
+                try ContactSheet.write(try reader.load(s), index: reader.index, perRow: perRow, to: contactSheet)
+                if !json { print("contact sheet: \(contactSheet)") }
+            }
+        }
+    }
+}
+
+struct VerifyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Re-hash every shard, decode every record and check counts against index.json.",
+        discussion: "Exits with status 1 and names each bad shard when anything disagrees.")
+
+    @Argument(help: "A dataset folder written by `mola-prep ingest`.")
+    var dataset: String
+
+    func run() throws {
+        try reportingErrors {
+            let report = try DatasetVerifier.verify(directory: dataset)
+            for p in report.problems { FileHandle.standardError.write(Data("error: \(p)\n".utf8)) }
+            guard report.ok else {
+                FileHandle.standardError.write(Data("verify failed: \(report.problems.count) problem(s) in \(dataset)\n".utf8))
+                throw ExitCode.failure
+            }
+            print("ok: \(report.shards) shard(s), \(report.records) records verified in \(dataset)")
+        }
+    }
+}

@@ -1,0 +1,74 @@
+import Foundation
+import Testing
+import MoLAData
+
+/// The shipped MedMNIST and RadImageNet manifests, fed with small fixture files written in
+/// exactly those formats (the real sets cannot be installed here).
+@Suite(.serialized) struct FixtureManifestTests {
+    @Test func medmnistManifestReadsNumpyWrittenArchives() throws {
+        let dir = TempDir("medmnist")
+        // Real MedMNIST: path, blood and derma are RGB (N×28×28×3), the others grey;
+        // labels are uint8 N×1; each archive has its own train/val/test.
+        let counts = try python("""
+            import numpy as np
+            flags = {'pathmnist': (9, 3), 'octmnist': (4, 1), 'organcmnist': (11, 1), 'bloodmnist': (8, 3),
+                     'breastmnist': (2, 1), 'dermamnist': (7, 3), 'organamnist': (11, 1), 'organsmnist': (11, 1),
+                     'pneumoniamnist': (2, 1)}
+            rng = np.random.default_rng(0)
+            total = 0
+            for i, (flag, (k, c)) in enumerate(flags.items()):
+                arrays = {}
+                for split, n in [('train', 20 + i), ('val', 5), ('test', 7)]:
+                    shape = (n, 28, 28) if c == 1 else (n, 28, 28, 3)
+                    imgs = rng.integers(0, 256, size=shape, dtype=np.uint8)
+                    imgs[0] = 77  # a known pixel value
+                    arrays[split + '_images'] = imgs
+                    arrays[split + '_labels'] = rng.integers(0, k, size=(n, 1), dtype=np.uint8)
+                    total += n
+                np.savez_compressed('\(dir.path)/' + flag + '.npz', **arrays)
+            print(total)
+            """)
+        setenv("MEDMNIST_DIR", dir.path, 1)
+        let r = try ingest(packageRoot + "/data-manifests/medmnist.yaml", into: dir.file("out"))
+        #expect(r.images == Int(counts.trimmingCharacters(in: .whitespacesAndNewlines)))
+        #expect(r.index.tasks.count == 9 && r.index.tasks.map(\.classes.count).reduce(0, +) == 65)
+        #expect(r.index.split(.train)!.perTask == (0..<9).map { 20 + $0 })
+        #expect(r.index.split(.val)!.perTask == Array(repeating: 5, count: 9))
+        #expect(r.index.image == ImageShape(height: 28, width: 28, channels: 3))
+        // Grey tiled to 3 channels: oct's first train image was all 77.
+        let train = try DatasetReader(directory: r.directory).load(.train)
+        let oct = train.filter(tasks: [1])
+        #expect(oct.images.prefix(28 * 28 * 3).allSatisfy { $0 == 77 })
+        #expect(try DatasetVerifier.verify(directory: r.directory).ok)
+    }
+
+    @Test func radimagenetManifestReadsAPNGTree() throws {
+        let dir = TempDir("radimagenet")
+        let tasks = ["CT/abdomen", "CT/lung", "MR/abdomen", "MR/ankle", "MR/brain", "MR/hip", "MR/knee",
+                     "MR/shoulder", "MR/spine", "US/abdomen", "US/thyroid"]
+        var expected = 0
+        for (t, task) in tasks.enumerated() {
+            for c in 0..<(2 + t % 3) {
+                for i in 0..<10 {
+                    // Mixed formats as real trees have: 8-bit grey, 16-bit grey, RGB; 70×70.
+                    let (ct, bits, ch): (UInt8, UInt8, Int) = [(0, 8, 1), (0, 16, 1), (2, 8, 3)][i % 3]
+                    let maxV = (1 << Int(bits)) - 1
+                    let png = PNGFixture.encode(width: 70, height: 70, colorType: ct, bitDepth: bits,
+                                                samples: (0..<(70 * 70 * ch)).map { ($0 * (c + 3) + i) % (maxV + 1) })
+                    _ = dir.write("data/\(task)/class\(c)/img\(i).png", png)
+                    expected += 1
+                }
+            }
+        }
+        _ = dir.write("data/CT/lung/class0/.hidden/skip.png", [1, 2, 3])  // hidden folders are ignored
+        setenv("RADIMAGENET_DIR", dir.path + "/data", 1)
+        let r = try ingest(packageRoot + "/data-manifests/radimagenet.yaml", into: dir.file("out"))
+        #expect(r.images == expected)
+        #expect(r.index.tasks.count == 11)
+        #expect(r.index.tasks[2].classes == ["class0", "class1", "class2", "class3"].prefix(2 + 2 % 3).map { $0 })
+        #expect(r.index.image == ImageShape(height: 64, width: 64, channels: 1))
+        // 20% of each class (10 images) carved as test.
+        #expect(r.index.split(.test)!.perClass.allSatisfy { $0.allSatisfy { $0 == 2 } })
+        #expect(try DatasetVerifier.verify(directory: r.directory).ok)
+    }
+}
