@@ -61,44 +61,50 @@ public struct Resampler: Sendable {
     }
 
     /// Resamples `img` (which must have this resampler's input size and `out.channels`
-    /// channels) into `dst` (out.pixelCount bytes).
+    /// channels) into `dst` (out.pixelCount bytes). Columns first into a Float buffer
+    /// (inHeight × outWidth × c), then rows.
     public func apply(_ img: RawImage, into dst: UnsafeMutablePointer<UInt8>) {
         precondition(img.height == inHeight && img.width == inWidth && img.channels == out.channels)
-        let c = out.channels
+        let c = out.channels, ow = out.width, rowLen = ow * c
         if rows.identity && cols.identity {
             img.pixels.withUnsafeBufferPointer { dst.update(from: $0.baseAddress!, count: $0.count) }
             return
         }
-        // Columns first into a Float buffer (inHeight × outWidth × c), then rows.
-        let ow = out.width
-        var tmp = [Float](repeating: 0, count: inHeight * ow * c)
-        img.pixels.withUnsafeBufferPointer { src in
-            tmp.withUnsafeMutableBufferPointer { t in
-                for y in 0..<inHeight {
-                    let srow = src.baseAddress! + y * inWidth * c, trow = t.baseAddress! + y * ow * c
-                    for x in 0..<ow {
+        let tmp = UnsafeMutablePointer<Float>.allocate(capacity: inHeight * rowLen)
+        defer { tmp.deallocate() }
+        img.pixels.withUnsafeBufferPointer { srcBuf in
+            let src = srcBuf.baseAddress!
+            for y in 0..<inHeight {
+                let srow = src + y * inWidth * c, trow = tmp + y * rowLen
+                if cols.identity {
+                    for i in 0..<rowLen { trow[i] = Float(srow[i]) }
+                    continue
+                }
+                for x in 0..<ow {
+                    let s = cols.starts[x]
+                    cols.weights[x].withUnsafeBufferPointer { w in
                         for ch in 0..<c {
-                            if cols.identity { trow[x * c + ch] = Float(srow[x * c + ch]); continue }
                             var acc: Float = 0
-                            let s = cols.starts[x]
-                            for (k, w) in cols.weights[x].enumerated() { acc += w * Float(srow[(s + k) * c + ch]) }
+                            for k in 0..<w.count { acc += w[k] * Float(srow[(s + k) * c + ch]) }
                             trow[x * c + ch] = acc
                         }
                     }
                 }
-                let rowLen = ow * c
-                for y in 0..<out.height {
-                    let d = dst + y * rowLen
-                    if rows.identity {
-                        for i in 0..<rowLen { d[i] = clampRound(t[y * rowLen + i]) }
-                        continue
-                    }
-                    let s = rows.starts[y], ws = rows.weights[y]
-                    for i in 0..<rowLen {
-                        var acc: Float = 0
-                        for (k, w) in ws.enumerated() { acc += w * t[(s + k) * rowLen + i] }
-                        d[i] = clampRound(acc)
-                    }
+            }
+        }
+        for y in 0..<out.height {
+            let d = dst + y * rowLen
+            if rows.identity {
+                let t = tmp + y * rowLen
+                for i in 0..<rowLen { d[i] = clampRound(t[i]) }
+                continue
+            }
+            let t = tmp + rows.starts[y] * rowLen
+            rows.weights[y].withUnsafeBufferPointer { w in
+                for i in 0..<rowLen {
+                    var acc: Float = 0
+                    for k in 0..<w.count { acc += w[k] * t[k * rowLen + i] }
+                    d[i] = clampRound(acc)
                 }
             }
         }

@@ -14,12 +14,18 @@ import MoLAData
             // One stream, inflated front to back (as any zip reader does) ...
             let whole = try stream.withUnsafeBytes { try Zlib.inflate($0, container: .raw) }
             #expect(whole == data)
-            // ... and chunk by chunk in parallel.
-            var out = [UInt8](repeating: 0, count: data.count)
-            try stream.withUnsafeBytes { s in
-                try out.withUnsafeMutableBytes { try Zlib.inflateRaw(s, into: $0, chunkSizes: pieces.map(\.count), chunkSize: 65536) }
+            // ... and chunk by chunk in parallel, with a skipped head (inside the first chunk,
+            // or reaching into the second) returned apart and the CRC combined over chunks.
+            for skip in [0, 128, 65536 + 100] {
+                var out = [UInt8](repeating: 0, count: data.count - skip)
+                let (head, crc) = try stream.withUnsafeBytes { s in
+                    try out.withUnsafeMutableBytes {
+                        try Zlib.inflateRaw(s, size: data.count, skip: skip, into: $0, chunkSizes: pieces.map(\.count), chunkSize: 65536)
+                    }
+                }
+                #expect(head + out == data)
+                #expect(crc == data.withUnsafeBytes { Zlib.crc32($0) })
             }
-            #expect(out == data)
         }
     }
 
@@ -36,9 +42,9 @@ import MoLAData
         let data = [UInt8](repeating: 7, count: 5000)
         let stream = Array(data.withUnsafeBytes { Zlib.deflateChunked($0, chunkSize: 1 << 20, compression: .fast) }.joined())
         var short = [UInt8](repeating: 0, count: 4000)
-        #expect(throws: ZlibFailure.self) { try stream.withUnsafeBytes { s in try short.withUnsafeMutableBytes { try Zlib.inflateRaw(s, into: $0) } } }
+        #expect(throws: ZlibFailure.self) { try stream.withUnsafeBytes { s in try short.withUnsafeMutableBytes { _ = try Zlib.inflateRaw(s, size: 4000, into: $0) } } }
         var long = [UInt8](repeating: 0, count: 6000)
-        #expect(throws: ZlibFailure.self) { try stream.withUnsafeBytes { s in try long.withUnsafeMutableBytes { try Zlib.inflateRaw(s, into: $0) } } }
+        #expect(throws: ZlibFailure.self) { try stream.withUnsafeBytes { s in try long.withUnsafeMutableBytes { _ = try Zlib.inflateRaw(s, size: 6000, into: $0) } } }
     }
 }
 

@@ -37,6 +37,18 @@ public struct Ingest {
 
     let manifest: Manifest
     let options: Options
+    /// PNG files under each tree root, listed once for the fingerprint and reused to build.
+    private let listings = Listings()
+
+    final class Listings {
+        var byRoot: [String: [(file: String, folder: String)]] = [:]
+        func get(_ root: String) throws -> [(file: String, folder: String)] {
+            if let hit = byRoot[root] { return hit }
+            let list = try PNGTreeSource.listing(root)
+            byRoot[root] = list
+            return list
+        }
+    }
 
     public init(manifest: Manifest, options: Options) {
         self.manifest = manifest
@@ -106,7 +118,7 @@ public struct Ingest {
         for task in manifest.tasks {
             for source in task.sources {
                 if source.format == .pngTree {
-                    files += try PNGTreeSource.listing(source.paths[0]).map(\.file)
+                    files += try listings.get(source.paths[0]).map(\.file)
                 } else {
                     for p in source.paths where !FileIO.exists(p) {
                         throw source.at.error("file not found: \(p)", fix: Self.installHint(for: p))
@@ -146,7 +158,7 @@ public struct Ingest {
                 classes = Array(Set(try task.sources.flatMap { try PNGTreeSource.classFolders($0.paths[0]) })).sorted()
             }
             taskClasses.append(classes)
-            opened.append(try task.sources.map { try $0.open(classes: classes) })
+            opened.append(try task.sources.map { try $0.open(classes: classes, listing: $0.format == .pngTree ? listings.get($0.paths[0]) : []) })
         }
         // 2. Check labels, then decide every record's split (nil: skipped).
         var skipped: [String] = []

@@ -22,15 +22,16 @@ protocol ImageSource: AnyObject {
 }
 
 extension Manifest.SourceSpec {
-    /// Opens the source; `classes` are the task's class names (for PNG folder names).
-    func open(classes: [String]) throws -> ImageSource {
+    /// Opens the source; `classes` are the task's class names (for PNG folder names) and
+    /// `listing` the PNG files found under a tree's root (listed once, for the no-op check).
+    func open(classes: [String], listing: [(file: String, folder: String)]) throws -> ImageSource {
         switch format {
         case .idx: return try IDXSource(imagesPath: paths[0], labelsPath: paths[1], split: split)
         case .csv:
             return try CSVSource(path: paths[0], shape: csvShape!, labelColumn: labelColumn, header: header,
                                  pixelMax: pixelMax, split: split)
         case .npz: return try NPZSource(path: paths[0], split: split, at: at)
-        case .pngTree: return try PNGTreeSource(root: paths[0], classes: classes, split: split)
+        case .pngTree: return try PNGTreeSource(root: paths[0], listing: listing, classes: classes, split: split)
         }
     }
 

@@ -35,10 +35,10 @@ final class PNGTreeSource: ImageSource {
         return out
     }
 
-    init(root: String, classes: [String], split: Manifest.SourceSpec.SplitRule) throws {
+    init(root: String, listing list: [(file: String, folder: String)], classes: [String],
+         split: Manifest.SourceSpec.SplitRule) throws {
         path = root
         let fixed: Split? = { if case .fixed(let s) = split { return s } else { return nil } }()
-        let list = try Self.listing(root)
         guard !list.isEmpty else {
             throw DataError(file: root, "no PNG files in class folders under this root",
                             fix: "the layout is root/<class>/*.png; point root at the folder holding the class folders")

@@ -112,30 +112,35 @@ public struct ZipArchive {
         return members
     }
 
-    /// Inflates a whole member into `output` (exactly `member.size` bytes) and checks its CRC.
-    /// `chunkSizes`/`chunkSize` describe independent deflate chunks (our shards record them)
-    /// so both cores can inflate one member.
-    public func extract(_ m: Member, into output: UnsafeMutableRawBufferPointer,
-                        chunkSizes: [Int]? = nil, chunkSize: Int = 0) throws {
-        precondition(output.count == m.size)
-        try data.withUnsafeBytes { b in
+    /// Inflates a member, writing bytes `skip..<size` to `output` and returning the first
+    /// `skip` bytes; checks the CRC-32. `chunkSizes`/`chunkSize` describe independent deflate
+    /// chunks (our shards record them) so both cores can inflate one member.
+    @discardableResult
+    public func extract(_ m: Member, skip: Int = 0, into output: UnsafeMutableRawBufferPointer,
+                        chunkSizes: [Int]? = nil, chunkSize: Int = 0) throws -> [UInt8] {
+        guard skip <= m.size, output.count == m.size - skip else {
+            throw damaged("member \(m.name) holds \(m.size) bytes, expected \(output.count + skip)")
+        }
+        let (head, crc): ([UInt8], UInt32) = try data.withUnsafeBytes { b in
             let src = UnsafeRawBufferPointer(rebasing: b[m.dataOffset..<(m.dataOffset + m.compressedSize)])
             if m.method == 0 {
                 guard m.compressedSize == m.size else { throw damaged("member \(m.name): stored size mismatch") }
-                if m.size > 0 { output.copyMemory(from: src) }
-            } else {
-                do { try Zlib.inflateRaw(src, into: output, chunkSizes: chunkSizes, chunkSize: chunkSize) } catch {
-                    throw DataError(file: path, location: "member \(m.name)", "cannot inflate: \(error)",
-                                    fix: "the file is truncated or corrupt; copy or download it again")
-                }
+                output.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[skip...]))
+                return (Array(src[0..<skip]), Zlib.crc32(src))
+            }
+            do {
+                return try Zlib.inflateRaw(src, size: m.size, skip: skip, into: output, chunkSizes: chunkSizes, chunkSize: chunkSize)
+            } catch {
+                throw DataError(file: path, location: "member \(m.name)", "cannot inflate: \(error)",
+                                fix: "the file is truncated or corrupt; copy or download it again")
             }
         }
-        let crc = Zlib.crc32(UnsafeRawBufferPointer(output))
         guard crc == m.crc32 else {
             throw DataError(file: path, location: "member \(m.name)",
                             "CRC-32 mismatch (stored \(hex(m.crc32)), computed \(hex(crc)))",
                             fix: "the file is corrupt; copy or download it again")
         }
+        return head
     }
 
     public func extract(_ m: Member) throws -> [UInt8] {

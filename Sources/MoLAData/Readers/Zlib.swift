@@ -34,6 +34,7 @@ public enum Zlib {
                                sizeHint: Int = 0) throws -> [UInt8] {
         var kind = container
         if kind == .auto { kind = isGzip(input) ? .gzip : .raw }
+        if kind == .gzip, sizeHint == 0, let fast = gunzipSingleMember(input) { return fast }
         var capacity = max(sizeHint, input.count * 2, 1024)
         if kind == .gzip, input.count >= 18, sizeHint == 0 {
             // The gzip trailer holds the uncompressed size modulo 2^32: a good first guess
@@ -132,69 +133,100 @@ public enum Zlib {
         }
     }
 
-    /// Inflates a raw deflate stream of exactly `output.count` bytes. When `chunkSizes`
-    /// (compressed sizes of independent chunks, as `deflateChunked` makes) is given, the
-    /// chunks are inflated in parallel; each inflates to `chunkSize` bytes but the last.
-    public static func inflateRaw(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer,
-                                  chunkSizes: [Int]? = nil, chunkSize: Int = 0) throws {
-        guard let chunkSizes, chunkSizes.count > 1, chunkSize > 0,
-              chunkSizes.reduce(0, +) == input.count,
-              (output.count + chunkSize - 1) / chunkSize == chunkSizes.count
-        else {
-            try inflateRawOne(input, into: output)
-            return
+    /// Inflates a raw deflate stream of `size` bytes, writing bytes `skip..<size` to `output`
+    /// and returning the first `skip` bytes (e.g. an .npy header) and the CRC-32 of all.
+    ///
+    /// With `chunkSizes` (compressed sizes of independent chunks of `chunkSize` raw bytes, as
+    /// `deflateChunked` makes) the chunks are inflated in parallel, straight into `output`
+    /// except the chunk holding the skipped bytes; each chunk's CRC is taken while it is still
+    /// in cache and the CRCs are combined in order.
+    public static func inflateRaw(_ input: UnsafeRawBufferPointer, size: Int, skip: Int = 0,
+                                  into output: UnsafeMutableRawBufferPointer,
+                                  chunkSizes: [Int]? = nil, chunkSize: Int = 0) throws -> (head: [UInt8], crc: UInt32) {
+        precondition(output.count == size - skip && skip <= size)
+        var sizes = [input.count], step = max(size, 1)
+        if let chunkSizes, chunkSizes.count > 1, chunkSize > 0, chunkSizes.reduce(0, +) == input.count,
+           (size + chunkSize - 1) / chunkSize == chunkSizes.count {
+            sizes = chunkSizes
+            step = chunkSize
         }
         var offsets = [0]
-        for s in chunkSizes { offsets.append(offsets.last! + s) }
+        for s in sizes { offsets.append(offsets.last! + s) }
+        var head = [UInt8](repeating: 0, count: skip)
+        var crcs = [UInt32](repeating: 0, count: sizes.count)
         let failures = FailureBox()
-        Parallel.forRanges(chunkSizes.count) { range in
-            for c in range {
-                let inLo = offsets[c], inHi = offsets[c + 1]
-                let outLo = c * chunkSize, outHi = min(output.count, outLo + chunkSize)
-                do {
-                    try inflateRawOne(UnsafeRawBufferPointer(rebasing: input[inLo..<inHi]),
-                                      into: UnsafeMutableRawBufferPointer(rebasing: output[outLo..<outHi]),
-                                      partial: c < chunkSizes.count - 1)
-                } catch { failures.record(c, error) }
+        head.withUnsafeMutableBytes { headBuf in
+            crcs.withUnsafeMutableBufferPointer { crcBuf in
+                let crcPtr = crcBuf.baseAddress!
+                Parallel.forRanges(sizes.count) { range in
+                    for c in range {
+                        let lo = c * step, hi = min(size, lo + step)
+                        let src = UnsafeRawBufferPointer(rebasing: input[offsets[c]..<offsets[c + 1]])
+                        let partial = c < sizes.count - 1
+                        do {
+                            if lo >= skip {
+                                let dst = UnsafeMutableRawBufferPointer(rebasing: output[(lo - skip)..<(hi - skip)])
+                                try inflateRawOne(src, into: dst, partial: partial)
+                                crcPtr[c] = crc32(UnsafeRawBufferPointer(dst))
+                            } else {
+                                let tmp = UnsafeMutableRawBufferPointer.allocate(byteCount: hi - lo, alignment: 64)
+                                defer { tmp.deallocate() }
+                                try inflateRawOne(src, into: tmp, partial: partial)
+                                crcPtr[c] = crc32(UnsafeRawBufferPointer(tmp))
+                                let headEnd = min(skip, hi) - lo
+                                UnsafeMutableRawBufferPointer(rebasing: headBuf[lo..<(lo + headEnd)])
+                                    .copyMemory(from: UnsafeRawBufferPointer(rebasing: tmp[0..<headEnd]))
+                                if hi > skip {
+                                    UnsafeMutableRawBufferPointer(rebasing: output[0..<(hi - skip)])
+                                        .copyMemory(from: UnsafeRawBufferPointer(rebasing: tmp[headEnd...]))
+                                }
+                            }
+                        } catch { failures.record(c, error) }
+                    }
+                }
             }
         }
         if let (_, e) = failures.first { throw e }
+        var crc = crcs[0]
+        for c in 1..<max(1, sizes.count) {
+            let len = min(size, (c + 1) * step) - c * step
+            crc = UInt32(crc32_combine(UInt(crc), UInt(crcs[c]), off_t(len)))
+        }
+        return (head, crc)
     }
 
-    /// Inflates one raw stream into exactly `output.count` bytes. `partial` streams (a
-    /// chunk that ends in a flush rather than the final block) may stop without an end code.
+    /// Inflates one raw stream into exactly `output.count` bytes (with the Swift inflater).
+    /// `partial` streams (a chunk that ends in a flush rather than the final block) may stop
+    /// without an end code.
     static func inflateRawOne(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer,
                               partial: Bool = false) throws {
-        var stream = z_stream()
-        guard inflateInit2_(&stream, -15, zlibVersion(), Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
-            throw ZlibFailure(message: "cannot initialise zlib")
+        do { _ = try Inflater.inflate(input, into: output, partial: partial) } catch let e as Inflater.Failure {
+            throw ZlibFailure(message: e.message)
         }
-        defer { inflateEnd(&stream) }
-        var outPos = 0, inPos = 0
-        let inBase = input.baseAddress.map { UnsafeMutablePointer(mutating: $0.assumingMemoryBound(to: UInt8.self)) }
-        let outBase = output.baseAddress?.assumingMemoryBound(to: UInt8.self)
-        while true {
-            stream.next_in = inBase.map { $0 + inPos }
-            stream.avail_in = UInt32(min(input.count - inPos, Int(UInt32.max)))
-            stream.next_out = outBase.map { $0 + outPos }
-            stream.avail_out = UInt32(min(output.count - outPos, Int(UInt32.max)))
-            let (bIn, bOut) = (stream.total_in, stream.total_out)
-            let code = CZlib.inflate(&stream, Z_SYNC_FLUSH)
-            inPos += Int(stream.total_in - bIn)
-            outPos += Int(stream.total_out - bOut)
-            let done = outPos == output.count && inPos == input.count
-            if code == Z_STREAM_END || (partial && done) { break }
-            let progressed = stream.total_in != bIn || stream.total_out != bOut
-            if code == Z_OK && progressed { continue }
-            if code != Z_OK && code != Z_BUF_ERROR { throw ZlibFailure(message: message(code, stream)) }
-            if outPos == output.count && inPos < input.count {
-                throw ZlibFailure(message: "more compressed data than the recorded size")
-            }
-            throw ZlibFailure(message: "compressed data ends early (truncated)")
+    }
+
+    /// A single-member gzip file inflated by the Swift inflater into the size its trailer
+    /// records, with CRC and size checked; nil when the file needs the general path
+    /// (several members, or damage, which the general path then reports).
+    static func gunzipSingleMember(_ input: UnsafeRawBufferPointer) -> [UInt8]? {
+        guard input.count >= 18, input[2] == 8 else { return nil }
+        let flags = input[3]
+        var p = 10
+        if flags & 4 != 0 { guard p + 2 <= input.count else { return nil }; p += 2 + (Int(input[p]) | Int(input[p + 1]) << 8) }
+        if flags & 8 != 0 { while p < input.count && input[p] != 0 { p += 1 }; p += 1 }
+        if flags & 16 != 0 { while p < input.count && input[p] != 0 { p += 1 }; p += 1 }
+        if flags & 2 != 0 { p += 2 }
+        guard p + 8 <= input.count else { return nil }
+        let size = Int(input.loadUnaligned(fromByteOffset: input.count - 4, as: UInt32.self).littleEndian)
+        let crc = input.loadUnaligned(fromByteOffset: input.count - 8, as: UInt32.self).littleEndian
+        let body = UnsafeRawBufferPointer(rebasing: input[p..<(input.count - 8)])
+        var ok = false
+        let out = [UInt8](unsafeUninitializedCapacity: size) { buf, count in
+            count = size
+            guard let used = try? Inflater.inflate(body, into: UnsafeMutableRawBufferPointer(buf)) else { return }
+            ok = used == body.count && crc32(UnsafeRawBufferPointer(buf)) == crc
         }
-        if outPos != output.count {
-            throw ZlibFailure(message: "inflated \(outPos) bytes, expected \(output.count)")
-        }
+        return ok ? out : nil
     }
 }
 

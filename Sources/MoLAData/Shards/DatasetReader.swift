@@ -43,27 +43,27 @@ public struct DatasetReader {
         let shards = index.shards(of: split)
         let n = shards.reduce(0) { $0 + $1.count }
         let px = index.image.pixelCount
-        var images = [UInt8](repeating: 0, count: n * px)
         var labels = [Int32](repeating: 0, count: n)
         var tasks = [Int32](repeating: 0, count: n)
-        var offset = 0
-        for shard in shards {
-            let archive = try open(shard, verifyHash: verifyHashes)
-            try images.withUnsafeMutableBytes { dst in
+        // Every byte is written by the shards (or the array is dropped on error): no zero-fill.
+        let images = try [UInt8](unsafeUninitializedCapacity: n * px) { buf, count in
+            var offset = 0
+            for shard in shards {
+                let archive = try open(shard, verifyHash: verifyHashes)
+                let dst = UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(buf)[(offset * px)..<((offset + shard.count) * px)])
                 try readMember(archive, shard, "images.npy", dtype: "|u1",
-                               shape: [shard.count, index.image.height, index.image.width, index.image.channels]) { data in
-                    UnsafeMutableRawBufferPointer(rebasing: dst[(offset * px)..<((offset + shard.count) * px)]).copyMemory(from: data)
-                }
-            }
-            for (name, target) in [("labels.npy", 0), ("tasks.npy", 1)] {
-                try readMember(archive, shard, name, dtype: "<i8", shape: [shard.count]) { data in
+                               shape: [shard.count, index.image.height, index.image.width, index.image.channels], into: dst)
+                for (name, target) in [("labels.npy", 0), ("tasks.npy", 1)] {
+                    var raw = [Int64](repeating: 0, count: shard.count)
+                    try raw.withUnsafeMutableBytes { try readMember(archive, shard, name, dtype: "<i8", shape: [shard.count], into: $0) }
                     for i in 0..<shard.count {
-                        let v = Int32(truncatingIfNeeded: Int64(littleEndian: data.loadUnaligned(fromByteOffset: i * 8, as: Int64.self)))
+                        let v = Int32(truncatingIfNeeded: Int64(littleEndian: raw[i]))
                         if target == 0 { labels[offset + i] = v } else { tasks[offset + i] = v }
                     }
                 }
+                offset += shard.count
             }
-            offset += shard.count
+            count = n * px
         }
         return SplitData(shape: index.image, images: images, labels: labels, tasks: tasks)
     }
@@ -88,29 +88,23 @@ public struct DatasetReader {
         return try ZipArchive(path: path, data: data)
     }
 
-    /// Inflates one member (in parallel chunks when the index records them), checks its
-    /// header against the expected dtype and shape, and hands the array data to `body`.
+    /// Inflates one member's array data into `output` (in parallel chunks when the index
+    /// records them) after checking its .npy header against the expected dtype and shape.
     func readMember(_ archive: ZipArchive, _ shard: DatasetIndex.ShardInfo, _ name: String, dtype: String, shape: [Int],
-                    _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+                    into output: UnsafeMutableRawBufferPointer) throws {
         guard let m = archive.member(name) else {
             throw DataError(file: archive.path, "member \(name) is missing", fix: "re-run `mola-prep ingest` for this dataset")
         }
         let info = shard.members.first { $0.name == name }
-        var raw = [UInt8](repeating: 0, count: m.size)
-        try raw.withUnsafeMutableBytes {
-            try archive.extract(m, into: $0, chunkSizes: info?.chunks, chunkSize: info?.chunkBytes ?? 0)
-        }
-        try raw.withUnsafeBytes { bytes in
-            let h: NPYHeader
-            do { h = try NPYHeader.parse(bytes) } catch {
-                throw DataError(file: archive.path, location: "member \(name)", "\(error)")
-            }
-            guard h.descr == dtype, h.shape == shape, !h.fortranOrder, h.headerLength + h.dataBytes == bytes.count else {
-                throw DataError(file: archive.path, location: "member \(name)",
-                                "holds \(h.descr) \(h.shape), index.json promises \(dtype) \(shape)",
-                                fix: "re-run `mola-prep ingest` for this dataset")
-            }
-            try body(UnsafeRawBufferPointer(rebasing: bytes[h.headerLength...]))
-        }
+        let mismatch = DataError(file: archive.path, location: "member \(name)",
+                                 "does not hold the \(dtype) \(shape) array index.json promises",
+                                 fix: "re-run `mola-prep ingest --force` for this dataset")
+        let expected = NPYHeader(kind: dtype.contains("u") ? .unsigned : .signed, itemSize: dtype.contains("8") ? 8 : 1, shape: shape)
+        let headerLength = expected.encoded().count
+        guard m.size == headerLength + output.count else { throw mismatch }
+        let head = try archive.extract(m, skip: headerLength, into: output, chunkSizes: info?.chunks, chunkSize: info?.chunkBytes ?? 0)
+        let h: NPYHeader
+        do { h = try head.withUnsafeBytes { try NPYHeader.parse($0) } } catch { throw mismatch }
+        guard h.descr == dtype, h.shape == shape, !h.fortranOrder, h.headerLength == headerLength else { throw mismatch }
     }
 }

@@ -22,15 +22,16 @@ public enum DatasetVerifier {
                 let path = reader.directory + "/" + shard.file
                 do {
                     let archive = try reader.open(shard, verifyHash: true)
-                    var labels: [Int] = [], tasks: [Int] = []
-                    try reader.readMember(archive, shard, "images.npy", dtype: "|u1",
-                                          shape: [shard.count, index.image.height, index.image.width, index.image.channels]) { _ in }
-                    for name in ["labels.npy", "tasks.npy"] {
-                        try reader.readMember(archive, shard, name, dtype: "<i8", shape: [shard.count]) { data in
-                            let values = (0..<shard.count).map { Int(Int64(littleEndian: data.loadUnaligned(fromByteOffset: $0 * 8, as: Int64.self))) }
-                            if name == "labels.npy" { labels = values } else { tasks = values }
-                        }
+                    var pixels = [UInt8](repeating: 0, count: shard.count * index.image.pixelCount)
+                    try pixels.withUnsafeMutableBytes {
+                        try reader.readMember(archive, shard, "images.npy", dtype: "|u1",
+                                              shape: [shard.count, index.image.height, index.image.width, index.image.channels], into: $0)
                     }
+                    var values = [[Int64]](repeating: [Int64](repeating: 0, count: shard.count), count: 2)
+                    for (k, name) in ["labels.npy", "tasks.npy"].enumerated() {
+                        try values[k].withUnsafeMutableBytes { try reader.readMember(archive, shard, name, dtype: "<i8", shape: [shard.count], into: $0) }
+                    }
+                    let labels = values[0].map { Int(Int64(littleEndian: $0)) }, tasks = values[1].map { Int(Int64(littleEndian: $0)) }
                     for i in 0..<shard.count {
                         guard index.tasks.indices.contains(tasks[i]) else {
                             throw DataError(file: path, location: "record \(i)", "task id \(tasks[i]) is outside 0…\(index.tasks.count - 1)")

@@ -3,14 +3,36 @@ import Foundation
 /// File helpers shared by readers and writers: whole-file reads with clear errors,
 /// atomic writes (temporary name, then rename), and cheap change fingerprints.
 public enum FileIO {
-    /// Reads a file (memory-mapped) or throws a `DataError` naming it.
+    /// Reads a file or throws a `DataError` naming it. Files over 256 MiB are memory-mapped;
+    /// smaller ones are read (faulting in or unmapping maps costs more than a read).
     public static func read(_ path: String) throws -> Data {
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw DataError(file: path, "file not found", fix: "check the path (and the variables in it)")
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else {
+            if errno == ENOENT { throw DataError(file: path, "file not found", fix: "check the path (and the variables in it)") }
+            throw DataError(file: path, "cannot open: \(String(cString: strerror(errno)))", fix: "check the file's permissions")
         }
-        do { return try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) } catch {
-            throw DataError(file: path, "cannot read: \(error.localizedDescription)", fix: "check the file's permissions")
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw DataError(file: path, "cannot stat: \(String(cString: strerror(errno)))") }
+        let size = Int(st.st_size)
+        if size >= 256 << 20 {
+            do { return try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) } catch {
+                throw DataError(file: path, "cannot read: \(error.localizedDescription)", fix: "check the file's permissions")
+            }
         }
+        var data = Data(count: size)
+        let got = data.withUnsafeMutableBytes { buf -> Int in
+            var off = 0
+            while off < size {
+                let n = Foundation.read(fd, buf.baseAddress! + off, size - off)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { break }
+                off += n
+            }
+            return off
+        }
+        guard got == size else { throw DataError(file: path, "cannot read: \(String(cString: strerror(errno)))") }
+        return data
     }
 
     /// Reads a file, inflating it when it is gzip-compressed.

@@ -88,22 +88,7 @@ func zlibCompress(_ data: [UInt8]) -> [UInt8] {
     return Array(out[0..<Int(len)])
 }
 
-func gzip(_ data: [UInt8]) -> [UInt8] {
-    var s = z_stream()
-    deflateInit2_(&s, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
-    var out = [UInt8](repeating: 0, count: Int(deflateBound(&s, UInt(data.count))) + 64)
-    var input = data
-    let n: Int = input.withUnsafeMutableBufferPointer { i in
-        out.withUnsafeMutableBufferPointer { o in
-            s.next_in = i.baseAddress; s.avail_in = UInt32(i.count)
-            s.next_out = o.baseAddress; s.avail_out = UInt32(o.count)
-            deflate(&s, Z_FINISH)
-            return Int(s.total_out)
-        }
-    }
-    deflateEnd(&s)
-    return Array(out[0..<n])
-}
+func gzip(_ data: [UInt8]) -> [UInt8] { deflateStream(data, level: 6, strategy: Z_DEFAULT_STRATEGY, windowBits: 15 + 16) }
 
 /// Encodes PNGs of any colour type, bit depth and interlacing, for decoder tests:
 /// libpng's own writer makes only 8/16-bit non-interlaced files.
@@ -162,4 +147,46 @@ enum PNGFixture {
     }
 
     static func be32(_ v: Int) -> [UInt8] { [UInt8(v >> 24 & 0xff), UInt8(v >> 16 & 0xff), UInt8(v >> 8 & 0xff), UInt8(v & 0xff)] }
+}
+
+/// Raw deflate with any zlib level and strategy (Z_FIXED, Z_HUFFMAN_ONLY, Z_RLE, …).
+func rawDeflate(_ data: [UInt8], level: Int32, strategy: Int32) -> [UInt8] {
+    deflateStream(data, level: level, strategy: strategy, windowBits: -15)
+}
+
+/// zlib's deflate in one call: `windowBits` -15 for raw, 31 for gzip.
+func deflateStream(_ data: [UInt8], level: Int32, strategy: Int32, windowBits: Int32) -> [UInt8] {
+    var s = z_stream()
+    deflateInit2_(&s, level, Z_DEFLATED, windowBits, 8, strategy, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
+    defer { deflateEnd(&s) }
+    var out = [UInt8](repeating: 0, count: Int(deflateBound(&s, UInt(data.count))) + 64)
+    var input = data
+    let n: Int = input.withUnsafeMutableBufferPointer { i in
+        out.withUnsafeMutableBufferPointer { o in
+            s.next_in = i.baseAddress; s.avail_in = UInt32(i.count)
+            s.next_out = o.baseAddress; s.avail_out = UInt32(o.count)
+            deflate(&s, Z_FINISH)
+            return Int(s.total_out)
+        }
+    }
+    return Array(out[0..<n])
+}
+
+/// zlib's own verdict on a raw deflate stream meant to hold exactly `size` bytes: the
+/// bytes, or nil when zlib reports an error, stops short, or the stream holds more.
+func zlibInflateRaw(_ stream: [UInt8], size: Int) -> [UInt8]? {
+    var s = z_stream()
+    inflateInit2_(&s, -15, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
+    defer { inflateEnd(&s) }
+    var out = [UInt8](repeating: 0, count: size + 1)
+    var input = stream
+    let (code, produced): (Int32, Int) = input.withUnsafeMutableBufferPointer { i in
+        out.withUnsafeMutableBufferPointer { o in
+            s.next_in = i.baseAddress; s.avail_in = UInt32(i.count)
+            s.next_out = o.baseAddress; s.avail_out = UInt32(o.count)
+            let r = inflate(&s, Z_FINISH)
+            return (r, Int(s.total_out))
+        }
+    }
+    return code == Z_STREAM_END && produced == size ? Array(out.prefix(size)) : nil
 }

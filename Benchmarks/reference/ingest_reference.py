@@ -1,0 +1,75 @@
+"""Plain-Python references for `mola-bench ingest`: the same jobs done the usual way
+(numpy decoding, numpy.savez_compressed shards, Pillow for PNGs, numpy.load to read back).
+Prints one JSON object per measurement, best of --repeat runs."""
+import argparse, gzip, json, os, shutil, sys, time
+import numpy as np
+
+SHARD_BYTES = 64 << 20
+
+
+def write_shards(images, labels, out, prefix="train"):
+    os.makedirs(out, exist_ok=True)
+    per = max(1, SHARD_BYTES // int(np.prod(images.shape[1:])))
+    tasks = np.zeros(len(labels), np.int64)
+    for k, lo in enumerate(range(0, len(labels), per)):
+        np.savez_compressed(os.path.join(out, f"{prefix}-{k:05d}.npz"), images=images[lo:lo + per],
+                            labels=labels[lo:lo + per].astype(np.int64), tasks=tasks[lo:lo + per])
+
+
+def idx_job(images_gz, labels_gz, out):
+    raw = gzip.open(images_gz).read()
+    n, h, w = np.frombuffer(raw, ">u4", 3, 4)
+    images = np.frombuffer(raw, np.uint8, offset=16).reshape(n, h, w, 1)
+    labels = np.frombuffer(gzip.open(labels_gz).read(), np.uint8, offset=8)
+    write_shards(images, labels, out)
+    return int(n)
+
+
+def png_job(root, out, size):
+    from PIL import Image
+    files, labels = [], []
+    for c, folder in enumerate(sorted(d for d in os.listdir(root) if not d.startswith("."))):
+        for f in sorted(os.listdir(os.path.join(root, folder))):
+            files.append(os.path.join(root, folder, f)); labels.append(c)
+    images = np.empty((len(files), size, size, 1), np.uint8)
+    for i, f in enumerate(files):  # BOX is area averaging, as ours when shrinking
+        images[i, :, :, 0] = np.asarray(Image.open(f).convert("L").resize((size, size), Image.BOX))
+    write_shards(images, np.array(labels), out)
+    return len(files)
+
+
+def read_job(dataset, batch):
+    index = json.load(open(os.path.join(dataset, "index.json")))
+    parts = [np.load(os.path.join(dataset, s["file"])) for s in index["shards"] if s["split"] == "train"]
+    images = np.concatenate([p["images"] for p in parts])
+    labels = np.concatenate([p["labels"] for p in parts])
+    order = np.random.default_rng(0).permutation(len(labels))
+    for lo in range(0, len(order), batch):  # the batches a training loop consumes
+        ids = order[lo:lo + batch]
+        x = images[ids].astype(np.float32) * (1 / 255)
+        y = labels[ids]
+    return len(labels)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("job", choices=["idx", "png", "read"])
+    p.add_argument("--images"); p.add_argument("--labels"); p.add_argument("--root")
+    p.add_argument("--dataset"); p.add_argument("--out"); p.add_argument("--size", type=int, default=32)
+    p.add_argument("--batch", type=int, default=128); p.add_argument("--repeat", type=int, default=3)
+    a = p.parse_args()
+    best = None
+    for _ in range(a.repeat):
+        if a.out: shutil.rmtree(a.out, ignore_errors=True)
+        t = time.perf_counter()
+        if a.job == "idx": n = idx_job(a.images, a.labels, a.out)
+        elif a.job == "png": n = png_job(a.root, a.out, a.size)
+        else: n = read_job(a.dataset, a.batch)
+        dt = time.perf_counter() - t
+        best = dt if best is None else min(best, dt)
+    print(json.dumps({"impl": "python-numpy" + ("+pillow" if a.job == "png" else ""), "images": n,
+                      "seconds": round(best, 4), "images_per_s": round(n / best, 1)}))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
