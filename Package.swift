@@ -15,7 +15,7 @@ let fast: [SwiftSetting] = []
 
 let package = Package(
     name: "MoLA-Swift",
-    platforms: [.macOS(.v13)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "mola-prep", targets: ["mola-prep"]),
         .executable(name: "mola-bench", targets: ["mola-bench"]),

@@ -11,7 +11,7 @@ struct MolaBench: ParsableCommand {
             Each measurement prints one JSON object per line: ours and the reference's, \
             best of several interleaved runs. Build release: swift run -c release mola-bench …
             """,
-        subcommands: [IngestBench.self])
+        subcommands: [IngestBench.self, GEMMBench.self])
 }
 
 /// Options every benchmark shares.
@@ -48,6 +48,23 @@ func bestTime(runs: Int, setup: () throws -> Void = {}, _ body: () throws -> Voi
         best = min(best, Double(DispatchTime.now().uptimeNanoseconds - t) / 1e9)
     }
     return best
+}
+
+/// Runs a reference script and returns the lines it prints (JSON objects); none, with the
+/// reason on standard error, when python3 or a package it needs is missing.
+func pythonLines(_ script: String, _ args: [String], environment: [String: String] = [:]) -> [String] {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = ["python3", script] + args
+    var env = ProcessInfo.processInfo.environment
+    for (k, v) in environment { env[k] = v }
+    p.environment = env
+    let out = Pipe()
+    p.standardOutput = out
+    do { try p.run() } catch { return [] }
+    let o = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return String(decoding: o, as: UTF8.self).split(separator: "\n").map(String.init).filter { $0.hasPrefix("{") }
 }
 
 /// Runs a reference script with python3 and returns its JSON object, or nil (with the reason

@@ -1,0 +1,156 @@
+/// Matrix products on the 5×16 micro-kernel, BLIS-style: B is packed into 16-column panels
+/// (L1-sized) and blocks (L2-sized); A is read in place, rows or (transposed) columns; the
+/// rows of C are split between threads.
+public enum GEMM {
+    static let kBlock = 256   // rows of B per packed block: a 16-wide panel is 16 KiB (L1)
+    static let nBlock = 512   // columns per packed block: 512 KiB of B (L2)
+    static let mBlock = 100   // rows of C swept by one B panel while it sits in L1
+
+    /// C[m×n] = alpha·op(A)·op(B) + beta·C, all row-major with leading dimensions
+    /// lda/ldb/ldc; op transposes when asked (A is then stored k×m, B n×k).
+    /// Deterministic: each element of C is summed in the same order whatever the threads.
+    public static func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int, alpha: Float = 1,
+                             a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                             beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int,
+                             threads: Int = Parallel.threads) {
+        guard m > 0, n > 0 else { return }
+        if beta != 1 && (beta != 0 || k == 0) {
+            for i in 0..<m {
+                let row = c + i * ldc
+                if beta == 0 { row.update(repeating: 0, count: n) } else { for j in 0..<n { row[j] *= beta } }
+            }
+        }
+        guard k > 0 else { return }
+        let (rowStride, kStride) = transA ? (1, lda) : (lda, 1)
+        // Few output tiles and a long reduction (weight gradients): each thread takes a
+        // slice of k into its own C; the slices are then summed in thread order.
+        let tiles = ((m + MicroKernel.rows - 1) / MicroKernel.rows) * ((n + 15) / 16)
+        if threads > 1 && tiles < 8 * threads && k >= 2 * kBlock * threads {
+            splitK(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+                   beta: beta, c: c, ldc: ldc, threads: threads)
+            return
+        }
+        var jc = 0
+        while jc < n {
+            let nc = min(nBlock, n - jc)
+            var pc = 0
+            while pc < k {
+                let kc = min(kBlock, k - pc)
+                let packed = PackedPanels(b: transB ? b + jc * ldb + pc : b + pc * ldb + jc, ldb: ldb,
+                                          transposed: transB, k: kc, n: nc)
+                multiply(m: m, a: a + pc * kStride, rowStride: rowStride, kStride: kStride, packed: packed,
+                         c: c + jc, ldc: ldc, alpha: alpha, accumulate: pc > 0 || beta != 0, threads: threads)
+                pc += kc
+            }
+            jc += nc
+        }
+    }
+
+    static func splitK(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+                       a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                       beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, threads: Int) {
+        let partials = Scratch.floats(threads * m * n, slot: ScratchSlot.splitK)
+        let blocks = (k + kBlock - 1) / kBlock
+        Parallel.run(threads) { t in
+            let r = Parallel.range(of: t, parts: threads, count: blocks)
+            let lo = r.lowerBound * kBlock, hi = min(k, r.upperBound * kBlock)
+            let pa = transA ? a + lo * lda : a + lo, pb = transB ? b + lo : b + lo * ldb
+            sgemm(transA: transA, transB: transB, m: m, n: n, k: hi - lo, alpha: alpha, a: pa, lda: lda, b: pb, ldb: ldb,
+                  beta: 0, c: partials + t * m * n, ldc: n, threads: 1)
+        }
+        for i in 0..<m {
+            let row = c + i * ldc
+            for j in 0..<n {
+                var s = beta == 0 ? 0 : beta * row[j]
+                for t in 0..<threads { s += partials[t * m * n + i * n + j] }
+                row[j] = s
+            }
+        }
+    }
+
+    /// C[m×packed.n] (+)= alpha·A·B for B already packed, the rows of C split between
+    /// threads in multiples of 5 (or the panels, when there are too few rows).
+    static func multiply(m: Int, a: UnsafePointer<Float>, rowStride: Int, kStride: Int, packed: PackedPanels,
+                         c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, accumulate: Bool, threads: Int) {
+        let r = MicroKernel.rows
+        let tiles = (m + r - 1) / r
+        if tiles >= 2 * threads || packed.panels < threads {
+            Parallel.forRanges(tiles, threads: threads) { part in
+                multiplyRows(part.lowerBound * r..<min(m, part.upperBound * r), panels: 0..<packed.panels, a: a,
+                             rowStride: rowStride, kStride: kStride, packed: packed, c: c, ldc: ldc, alpha: alpha, accumulate: accumulate)
+            }
+        } else {
+            Parallel.forRanges(packed.panels, threads: threads) { part in
+                multiplyRows(0..<m, panels: part, a: a, rowStride: rowStride, kStride: kStride, packed: packed,
+                             c: c, ldc: ldc, alpha: alpha, accumulate: accumulate)
+            }
+        }
+    }
+
+    /// One thread's share: rows `rows` of C against panels `panels`, `mBlock` rows per
+    /// sweep of each panel.
+    static func multiplyRows(_ rows: Range<Int>, panels: Range<Int>, a: UnsafePointer<Float>, rowStride: Int, kStride: Int,
+                             packed: PackedPanels, c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, accumulate: Bool) {
+        let k = packed.k, r = MicroKernel.rows
+        var ic = rows.lowerBound
+        while ic < rows.upperBound {
+            let icEnd = min(rows.upperBound, ic + mBlock)
+            for j in panels {
+                let bp = packed.panel(j)
+                let n = min(16, packed.n - j * 16)
+                var i = ic
+                while i < icEnd {
+                    let m = min(r, icEnd - i)
+                    let ai = a + i * rowStride, ci = c + i * ldc + j * 16
+                    if m == r && n == 16 {
+                        MicroKernel.tile(k, ai, rowStride, kStride, bp, ci, ldc, alpha, accumulate)
+                    } else {
+                        MicroKernel.edge(k, m, n, ai, rowStride, kStride, bp, ci, ldc, alpha, accumulate)
+                    }
+                    i += r
+                }
+            }
+            ic = icEnd
+        }
+    }
+}
+
+/// B (k×n) packed as ⌈n/16⌉ panels of k rows × 16 columns, zero-padded, 64-byte aligned:
+/// the layout the micro-kernel streams.
+struct PackedPanels {
+    let k: Int
+    let n: Int
+    let panels: Int
+    let storage: UnsafeMutablePointer<Float>
+
+    /// Packs B[p][j] = b[p·ldb + j] (or b[j·ldb + p] when `transposed`) into the calling
+    /// thread's scratch slot (valid until that thread packs again).
+    init(b: UnsafePointer<Float>, ldb: Int, transposed: Bool, k: Int, n: Int, slot: Int = ScratchSlot.packedB) {
+        self.k = k
+        self.n = n
+        panels = (n + 15) / 16
+        storage = Scratch.floats(panels * k * 16, slot: slot)
+        for j in 0..<panels {
+            let dst = storage + j * k * 16
+            let cols = min(16, n - j * 16)
+            if transposed {
+                if cols < 16 { dst.update(repeating: 0, count: k * 16) }
+                for jj in 0..<cols {
+                    let src = b + (j * 16 + jj) * ldb
+                    for p in 0..<k { dst[p * 16 + jj] = src[p] }
+                }
+            } else {
+                for p in 0..<k {
+                    let src = b + p * ldb + j * 16, d = dst + p * 16
+                    if cols == 16 {
+                        UnsafeMutableRawPointer(d).storeBytes(of: UnsafeRawPointer(src).loadUnaligned(as: SIMD16<Float>.self), as: SIMD16<Float>.self)
+                    } else {
+                        for jj in 0..<16 { d[jj] = jj < cols ? src[jj] : 0 }
+                    }
+                }
+            }
+        }
+    }
+
+    func panel(_ j: Int) -> UnsafePointer<Float> { UnsafePointer(storage + j * k * 16) }
+}
