@@ -21,6 +21,7 @@ let package = Package(
         .executable(name: "mola-bench", targets: ["mola-bench"]),
         .library(name: "MoLAData", targets: ["MoLAData"]),
         .library(name: "MoLATensor", targets: ["MoLATensor"]),
+        .library(name: "MoLAModel", targets: ["MoLAModel"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -42,16 +43,18 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: fast),
+        .target(name: "MoLAModel", dependencies: ["MoLATensor"], swiftSettings: fast),
         .executableTarget(
             name: "mola-prep",
             dependencies: ["MoLAData", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: fast),
         .executableTarget(
             name: "mola-bench",
-            dependencies: ["MoLAData", "MoLATensor", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["MoLAData", "MoLATensor", "MoLAModel", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Benchmarks/Sources",
             swiftSettings: fast),
         .testTarget(name: "MoLATensorTests", dependencies: ["MoLATensor"], swiftSettings: fast),
+        .testTarget(name: "MoLAModelTests", dependencies: ["MoLAModel"], swiftSettings: fast),
         .testTarget(name: "MoLADataTests", dependencies: ["MoLAData", "CZlib"], swiftSettings: fast),
     ],
     swiftLanguageModes: [.v5]

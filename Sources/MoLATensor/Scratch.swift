@@ -47,4 +47,5 @@ enum ScratchSlot {
     static let splitK = 1
     static let im2col = 2
     static let columnGradient = 3
+    static let packedChunk = 4
 }

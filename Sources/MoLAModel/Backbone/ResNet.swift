@@ -1,0 +1,157 @@
+import MoLATensor
+
+/// The shape of a ResNet backbone: a 3×3 stem, then stages of basic residual blocks
+/// (the first stage at stride 1, each later one halving the resolution), global average
+/// pooling. `resnetMini` is the reference network of the benchmarks; `resnet18` the 2-2-2-2
+/// layout with a 3×3 stem for small images.
+public struct BackboneConfig: Codable, Equatable, Sendable {
+    public var stemWidth: Int
+    public var widths: [Int]
+    public var blocks: [Int]
+
+    public init(stemWidth: Int, widths: [Int], blocks: [Int]) {
+        precondition(widths.count == blocks.count && !widths.isEmpty)
+        self.stemWidth = stemWidth
+        self.widths = widths
+        self.blocks = blocks
+    }
+
+    public static let resnetMini = BackboneConfig(stemWidth: 16, widths: [16, 32, 64], blocks: [1, 1, 1])
+    public static func resnet18(width: Int = 64) -> BackboneConfig {
+        BackboneConfig(stemWidth: width, widths: [width, 2 * width, 4 * width, 8 * width], blocks: [2, 2, 2, 2])
+    }
+}
+
+/// Where low-rank adapters go, and their size.
+public struct AdapterConfig: Codable, Equatable, Sendable {
+    /// Number of adapters per adapted convolution (K; one per task for MoLA-Grad).
+    public var count: Int
+    /// Rank per stage (one entry per stage of the backbone).
+    public var ranks: [Int]
+    public var alpha: Float
+    /// Stages (0-based) whose 3×3 convolutions carry adapters.
+    public var stages: [Int]
+    /// Whether the stem convolution carries adapters too (MoLA-Grad's reference does).
+    public var stem: Bool
+    /// Whether 1×1 downsampling convolutions carry adapters too (MoLA-Router's reference does).
+    public var shortcuts: Bool
+
+    public init(count: Int, ranks: [Int], alpha: Float = 16, stages: [Int], stem: Bool = false, shortcuts: Bool = false) {
+        self.count = count; self.ranks = ranks; self.alpha = alpha; self.stages = stages; self.stem = stem; self.shortcuts = shortcuts
+    }
+}
+
+/// A basic residual block: conv3×3 → BN → ReLU → conv3×3 → BN, plus the input (through a
+/// 1×1 conv + BN when the shape changes), then ReLU.
+public final class BasicBlock {
+    let conv1: Conv, bn1: BatchNormLayer, conv2: Conv, bn2: BatchNormLayer
+    let shortcut: (conv: Conv, bn: BatchNormLayer)?
+    let inShape: FeatureShape
+    public let outShape: FeatureShape
+    private var output = Tensor(zeros: [0])
+    private var gradInput = Tensor(zeros: [0])
+
+    init(_ store: ParameterStore, name: String, input: FeatureShape, width: Int, stride: Int, adapters: (Int, Int, Float)?,
+         shortcutAdapters: Bool) {
+        inShape = input
+        conv1 = Conv(store, name: "\(name).conv1", inChannels: input.channels, outChannels: width, kernel: 3, stride: stride, padding: 1, adapters: adapters)
+        bn1 = BatchNormLayer(store, name: "\(name).bn1", channels: width, relu: true)
+        conv2 = Conv(store, name: "\(name).conv2", inChannels: width, outChannels: width, kernel: 3, stride: 1, padding: 1, adapters: adapters)
+        bn2 = BatchNormLayer(store, name: "\(name).bn2", channels: width, relu: false)
+        if stride != 1 || input.channels != width {
+            shortcut = (Conv(store, name: "\(name).shortcut.conv", inChannels: input.channels, outChannels: width, kernel: 1, stride: stride,
+                             adapters: shortcutAdapters ? adapters : nil),
+                        BatchNormLayer(store, name: "\(name).shortcut.bn", channels: width, relu: false))
+        } else {
+            shortcut = nil
+        }
+        outShape = conv1.outputShape(input)
+    }
+
+    func forward(_ x: Tensor, layout: BatchLayout) -> Tensor {
+        let h = bn1.forward(conv1.forward(x, shape: inShape, layout: layout), training: layout.training)
+        let main = bn2.forward(conv2.forward(h, shape: outShape, layout: layout), training: layout.training)
+        let side = shortcut.map { $0.bn.forward($0.conv.forward(x, shape: inShape, layout: layout), training: layout.training) } ?? x
+        output.reuse(main.shape)
+        let y = output.mutablePointer()
+        Elementwise.add(main.count, main.pointer, side.pointer, into: y)
+        ReLU.forward(main.count, x: y, y: y)
+        return output
+    }
+
+    func backward(_ dy: Tensor) -> Tensor {
+        var dSum = Tensor(uninitialized: dy.shape)
+        ReLU.backward(dy.count, y: output.pointer, dy: dy.pointer, dx: dSum.mutablePointer())
+        let dMain = conv1.backward(bn1.backward(conv2.backward(bn2.backward(dSum))!))!
+        gradInput.reuse(dMain.shape)
+        if let shortcut {
+            let dSide = shortcut.conv.backward(shortcut.bn.backward(dSum))!
+            Elementwise.add(dMain.count, dMain.pointer, dSide.pointer, into: gradInput.mutablePointer())
+        } else {
+            Elementwise.add(dMain.count, dMain.pointer, dSum.pointer, into: gradInput.mutablePointer())
+        }
+        return gradInput
+    }
+
+    var convs: [Conv] { [conv1, conv2] + (shortcut.map { [$0.conv] } ?? []) }
+}
+
+/// The backbone: stem, residual stages, global average pooling → batch × features.
+public final class ResNet {
+    public let config: BackboneConfig
+    public let input: FeatureShape
+    let stem: Conv, stemBN: BatchNormLayer
+    let blocks: [BasicBlock]
+    public var features: Int { config.widths.last! }
+    private var pooled = Tensor(zeros: [0])
+    private var lastShape = FeatureShape(height: 0, width: 0, channels: 0)
+    private var gradLast = Tensor(zeros: [0])
+
+    public init(_ store: ParameterStore, config: BackboneConfig, input: FeatureShape, adapters: AdapterConfig? = nil) {
+        self.config = config
+        self.input = input
+        func spec(stage: Int) -> (Int, Int, Float)? {
+            guard let a = adapters, a.stages.contains(stage) else { return nil }
+            return (a.count, a.ranks[stage], a.alpha)
+        }
+        let stemAdapters = adapters.flatMap { $0.stem ? ($0.count, $0.ranks[0], $0.alpha) : nil }
+        stem = Conv(store, name: "stem.conv", inChannels: input.channels, outChannels: config.stemWidth, kernel: 3, padding: 1, adapters: stemAdapters)
+        stemBN = BatchNormLayer(store, name: "stem.bn", channels: config.stemWidth, relu: true)
+        var shape = stem.outputShape(input)
+        var blocks: [BasicBlock] = []
+        for (s, (width, count)) in zip(config.widths, config.blocks).enumerated() {
+            for b in 0..<count {
+                let block = BasicBlock(store, name: "stage\(s + 1).block\(b + 1)", input: shape, width: width,
+                                       stride: s > 0 && b == 0 ? 2 : 1, adapters: spec(stage: s), shortcutAdapters: adapters?.shortcuts ?? false)
+                blocks.append(block)
+                shape = block.outShape
+            }
+        }
+        self.blocks = blocks
+        lastShape = shape
+    }
+
+    /// Every convolution, in order (for analysis: spectra, parameter counts).
+    public var convolutions: [(name: String, conv: Conv)] {
+        var out = [("stem", stem)]
+        for (i, b) in blocks.enumerated() { for (j, c) in b.convs.enumerated() { out.append(("block\(i + 1).conv\(j + 1)", c)) } }
+        return out
+    }
+
+    /// x: batch × input (channels last). Returns batch × features.
+    public func forward(_ x: Tensor, layout: BatchLayout) -> Tensor {
+        var h = stemBN.forward(stem.forward(x, shape: input, layout: layout), training: layout.training)
+        for b in blocks { h = b.forward(h, layout: layout) }
+        pooled.reuse([layout.count, features])
+        Pooling.globalAverageForward(batch: layout.count, pixels: lastShape.pixels, channels: features, x: h.pointer, y: pooled.mutablePointer())
+        return pooled
+    }
+
+    public func backward(_ dPooled: Tensor) {
+        gradLast.reuse([dPooled.shape[0], lastShape.height, lastShape.width, features])
+        Pooling.globalAverageBackward(batch: dPooled.shape[0], pixels: lastShape.pixels, channels: features, dy: dPooled.pointer, dx: gradLast.mutablePointer())
+        var g = gradLast
+        for b in blocks.reversed() { g = b.backward(g) }
+        _ = stem.backward(stemBN.backward(g), needInputGradient: false)
+    }
+}

@@ -1,0 +1,68 @@
+import MoLATensor
+
+/// Batch normalisation over all images of the batch (every task together), with running
+/// averages for evaluation; optionally followed by ReLU, applied in place.
+public final class BatchNormLayer {
+    public let channels: Int
+    public let gamma: ParameterRef, beta: ParameterRef
+    public let runningMean: ParameterRef, runningVar: ParameterRef
+    public let relu: Bool
+    let store: ParameterStore
+    public var momentum: Float = 0.1
+
+    private var input = Tensor(zeros: [0])
+    private var training = false
+    private(set) var output = Tensor(zeros: [0])
+    private var gradInput = Tensor(zeros: [0])
+    private var mean: [Float], invStd: [Float]
+
+    public init(_ store: ParameterStore, name: String, channels: Int, relu: Bool, zeroInit: Bool = false) {
+        self.store = store
+        self.channels = channels
+        self.relu = relu
+        gamma = store.add("\(name).weight", shape: [channels], zeroInit ? .zeros : .ones, decay: true)
+        beta = store.add("\(name).bias", shape: [channels], .zeros, decay: true)
+        runningMean = store.add("\(name).running_mean", shape: [channels], .zeros, trainable: false)
+        runningVar = store.add("\(name).running_var", shape: [channels], .ones, trainable: false)
+        mean = [Float](repeating: 0, count: channels)
+        invStd = mean
+    }
+
+    public func forward(_ x: Tensor, training: Bool) -> Tensor {
+        input = x
+        self.training = training
+        output.reuse(x.shape)
+        let rows = x.count / channels
+        let y = output.mutablePointer()
+        if training {
+            mean.withUnsafeMutableBufferPointer { m in invStd.withUnsafeMutableBufferPointer { s in
+                BatchNorm.forwardTrain(rows: rows, channels: channels, x: x.pointer, gamma: store.value(gamma), beta: store.value(beta),
+                                       y: y, mean: m.baseAddress!, invStd: s.baseAddress!, runningMean: store.value(runningMean),
+                                       runningVar: store.value(runningVar), momentum: momentum)
+            } }
+        } else {
+            BatchNorm.forwardEval(rows: rows, channels: channels, x: x.pointer, gamma: store.value(gamma), beta: store.value(beta),
+                                  runningMean: store.value(runningMean), runningVar: store.value(runningVar), y: y)
+        }
+        if relu { ReLU.forward(x.count, x: y, y: y) }
+        return output
+    }
+
+    public func backward(_ dy: Tensor) -> Tensor {
+        precondition(training, "backward after an evaluation forward")
+        gradInput.reuse(input.shape)
+        let dx = gradInput.mutablePointer()
+        let rows = input.count / channels
+        var g = dy.pointer
+        if relu {
+            ReLU.backward(input.count, y: output.pointer, dy: dy.pointer, dx: dx)
+            g = UnsafePointer(dx)
+        }
+        mean.withUnsafeBufferPointer { m in invStd.withUnsafeBufferPointer { s in
+            BatchNorm.backward(rows: rows, channels: channels, x: input.pointer, dy: g, gamma: store.value(gamma),
+                               mean: m.baseAddress!, invStd: s.baseAddress!, dx: dx, dGamma: store.gradient(gamma), dBeta: store.gradient(beta))
+        } }
+        input = Tensor(zeros: [0])
+        return gradInput
+    }
+}

@@ -1,0 +1,17 @@
+/// ReLU forward and backward over n values; either may run in place.
+public enum ReLU {
+    /// y = max(x, 0).
+    public static func forward(_ n: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, threads: Int = Parallel.threads) {
+        Parallel.forRanges(n, threads: threads, minPerThread: 1 << 16) { part in
+            for i in part { y[i] = max(x[i], 0) }
+        }
+    }
+
+    /// dx = dy where the forward output y was positive, 0 elsewhere.
+    public static func backward(_ n: Int, y: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
+                                threads: Int = Parallel.threads) {
+        Parallel.forRanges(n, threads: threads, minPerThread: 1 << 16) { part in
+            for i in part { dx[i] = y[i] > 0 ? dy[i] : 0 }
+        }
+    }
+}

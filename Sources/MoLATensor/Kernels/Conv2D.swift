@@ -1,0 +1,164 @@
+/// The sizes of a 2-D convolution over channels-last images.
+/// Weights are `kh×kw×cin×cout` (row-major: the K×N matrix of im2col·W, K = kh·kw·cin).
+public struct ConvShape: Equatable, Hashable, Sendable {
+    public var batch: Int, height: Int, width: Int, inChannels: Int
+    public var outChannels: Int, kernel: Int, stride: Int, padding: Int
+
+    public init(batch: Int, height: Int, width: Int, inChannels: Int, outChannels: Int,
+                kernel: Int, stride: Int = 1, padding: Int = 0) {
+        self.batch = batch; self.height = height; self.width = width; self.inChannels = inChannels
+        self.outChannels = outChannels; self.kernel = kernel; self.stride = stride; self.padding = padding
+    }
+
+    public var outHeight: Int { (height + 2 * padding - kernel) / stride + 1 }
+    public var outWidth: Int { (width + 2 * padding - kernel) / stride + 1 }
+    /// Rows of the im2col matrix: one per output pixel.
+    public var rows: Int { batch * outHeight * outWidth }
+    /// Columns of the im2col matrix: one per weight of a filter.
+    public var patch: Int { kernel * kernel * inChannels }
+    public var inputCount: Int { batch * height * width * inChannels }
+    public var outputCount: Int { rows * outChannels }
+    public var weightCount: Int { patch * outChannels }
+    /// A 1×1, stride-1, unpadded convolution reads its input as the im2col matrix itself.
+    var isPointwise: Bool { kernel == 1 && stride == 1 && padding == 0 }
+    public var flops: Double { 2 * Double(rows) * Double(patch) * Double(outChannels) }
+}
+
+/// Convolution as im2col·W, forward and backward, on the GEMM micro-kernel. The im2col
+/// matrix is never built whole: each thread builds it in chunks of `chunkRows` output
+/// pixels (tens of KiB, L2-resident) and multiplies each chunk at once.
+public enum Conv2D {
+    static let chunkRows = 200
+
+    /// y[rows×cout] = im2col(x)·w. Overwrites y.
+    public static func forward(_ s: ConvShape, x: UnsafePointer<Float>, w: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
+                               threads: Int = Parallel.threads) {
+        let packed = PackedPanels(b: w, ldb: s.outChannels, transposed: false, k: s.patch, n: s.outChannels)
+        let tiles = (s.rows + MicroKernel.rows - 1) / MicroKernel.rows
+        Parallel.forRanges(tiles, threads: threads) { part in
+            let lo = part.lowerBound * MicroKernel.rows, hi = min(s.rows, part.upperBound * MicroKernel.rows)
+            let buffer = s.isPointwise ? nil : Scratch.floats(chunkRows * s.patch, slot: ScratchSlot.im2col)
+            var r = lo
+            while r < hi {
+                let n = min(chunkRows, hi - r)
+                let a: UnsafePointer<Float>
+                if let buffer { im2col(s, x: x, rows: r..<(r + n), into: buffer); a = UnsafePointer(buffer) } else { a = x + r * s.patch }
+                GEMM.multiplyRows(0..<n, panels: 0..<packed.panels, a: a, rowStride: s.patch, kStride: 1, packed: packed,
+                                  c: y + r * s.outChannels, ldc: s.outChannels, alpha: 1, accumulate: false)
+                r += n
+            }
+        }
+    }
+
+    /// Gradients: dx = col2im(dy·wᵀ) (overwritten, when given) and dw += im2col(x)ᵀ·dy.
+    /// Threads take whole images, so no two write the same pixel of dx; their dw partials
+    /// are added in thread order.
+    public static func backward(_ s: ConvShape, x: UnsafePointer<Float>, w: UnsafePointer<Float>, dy: UnsafePointer<Float>,
+                                dx: UnsafeMutablePointer<Float>?, dw: UnsafeMutablePointer<Float>, threads: Int = Parallel.threads) {
+        let parts = max(1, min(threads, s.batch))
+        let wT = dx == nil ? nil : PackedPanels(b: w, ldb: s.outChannels, transposed: true, k: s.outChannels, n: s.patch)
+        let partials = parts > 1 ? Scratch.floats(parts * s.weightCount, slot: ScratchSlot.splitK) : nil
+        let pixels = s.outHeight * s.outWidth
+        Parallel.run(parts) { t in
+            let images = Parallel.range(of: t, parts: parts, count: s.batch)
+            let dwPart = partials.map { $0 + t * s.weightCount } ?? dw
+            if partials != nil { dwPart.update(repeating: 0, count: s.weightCount) }
+            if let dx { (dx + images.lowerBound * s.height * s.width * s.inChannels).update(repeating: 0, count: images.count * s.height * s.width * s.inChannels) }
+            let cols = Scratch.floats(chunkRows * s.patch, slot: ScratchSlot.im2col)
+            let grads = Scratch.floats(chunkRows * s.patch, slot: ScratchSlot.columnGradient)
+            var r = images.lowerBound * pixels
+            let end = images.upperBound * pixels
+            while r < end {
+                let n = min(chunkRows, end - r)
+                let rows = r..<(r + n)
+                // dw += colsᵀ·dy: the rows of dw run along the patch, read from cols in place.
+                let a: UnsafePointer<Float>
+                if s.isPointwise { a = x + r * s.patch } else { im2col(s, x: x, rows: rows, into: cols); a = UnsafePointer(cols) }
+                let dyChunk = PackedPanels(b: dy + r * s.outChannels, ldb: s.outChannels, transposed: false, k: n,
+                                           n: s.outChannels, slot: ScratchSlot.packedChunk)
+                GEMM.multiplyRows(0..<s.patch, panels: 0..<dyChunk.panels, a: a, rowStride: 1, kStride: s.patch,
+                                  packed: dyChunk, c: dwPart, ldc: s.outChannels, alpha: 1, accumulate: true)
+                // dx: the column gradients dy·wᵀ, scattered back onto the input pixels.
+                if let dx, let wT {
+                    let target = s.isPointwise ? dx + r * s.patch : grads
+                    GEMM.multiplyRows(0..<n, panels: 0..<wT.panels, a: dy + r * s.outChannels, rowStride: s.outChannels, kStride: 1,
+                                      packed: wT, c: target, ldc: s.patch, alpha: 1, accumulate: false)
+                    if !s.isPointwise { col2im(s, rows: rows, from: grads, into: dx) }
+                }
+                r += n
+            }
+        }
+        if let partials {
+            for i in 0..<s.weightCount {
+                var sum = dw[i]
+                for t in 0..<parts { sum += partials[t * s.weightCount + i] }
+                dw[i] = sum
+            }
+        }
+    }
+
+    /// Writes the im2col rows of output pixels `rows` (patch floats each, zero where the
+    /// window hangs over the padding).
+    static func im2col(_ s: ConvShape, x: UnsafePointer<Float>, rows: Range<Int>, into buffer: UnsafeMutablePointer<Float>) {
+        let (oh, ow, c, k) = (s.outHeight, s.outWidth, s.inChannels, s.kernel)
+        for r in rows {
+            let dst = buffer + (r - rows.lowerBound) * s.patch
+            let n = r / (oh * ow), oy = r / ow % oh, ox = r % ow
+            let image = s.height * s.width * c * n
+            for ky in 0..<k {
+                let iy = oy * s.stride - s.padding + ky
+                let rowDst = dst + ky * k * c
+                if iy < 0 || iy >= s.height { rowDst.update(repeating: 0, count: k * c); continue }
+                for kx in 0..<k {
+                    let ix = ox * s.stride - s.padding + kx
+                    let d = rowDst + kx * c
+                    if ix < 0 || ix >= s.width { d.update(repeating: 0, count: c) } else {
+                        copy(c, from: x + image + (iy * s.width + ix) * c, to: d)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Adds column gradients of output pixels `rows` onto the input pixels they came from.
+    static func col2im(_ s: ConvShape, rows: Range<Int>, from buffer: UnsafePointer<Float>, into dx: UnsafeMutablePointer<Float>) {
+        let (oh, ow, c, k) = (s.outHeight, s.outWidth, s.inChannels, s.kernel)
+        for r in rows {
+            let src = buffer + (r - rows.lowerBound) * s.patch
+            let n = r / (oh * ow), oy = r / ow % oh, ox = r % ow
+            let image = dx + s.height * s.width * c * n
+            for ky in 0..<k {
+                let iy = oy * s.stride - s.padding + ky
+                if iy < 0 || iy >= s.height { continue }
+                for kx in 0..<k {
+                    let ix = ox * s.stride - s.padding + kx
+                    if ix < 0 || ix >= s.width { continue }
+                    add(c, from: src + (ky * k + kx) * c, to: image + (iy * s.width + ix) * c)
+                }
+            }
+        }
+    }
+}
+
+/// dst[0..<n] = src[0..<n], eight floats at a time (inline: these copies are short).
+@inline(__always)
+func copy(_ n: Int, from src: UnsafePointer<Float>, to dst: UnsafeMutablePointer<Float>) {
+    var i = 0
+    while i + 8 <= n {
+        UnsafeMutableRawPointer(dst + i).storeBytes(of: UnsafeRawPointer(src + i).loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
+        i += 8
+    }
+    while i < n { dst[i] = src[i]; i += 1 }
+}
+
+/// dst[0..<n] += src[0..<n], eight floats at a time.
+@inline(__always)
+func add(_ n: Int, from src: UnsafePointer<Float>, to dst: UnsafeMutablePointer<Float>) {
+    var i = 0
+    while i + 8 <= n {
+        let v = UnsafeRawPointer(dst + i).loadUnaligned(as: SIMD8<Float>.self) + UnsafeRawPointer(src + i).loadUnaligned(as: SIMD8<Float>.self)
+        UnsafeMutableRawPointer(dst + i).storeBytes(of: v, as: SIMD8<Float>.self)
+        i += 8
+    }
+    while i < n { dst[i] += src[i]; i += 1 }
+}

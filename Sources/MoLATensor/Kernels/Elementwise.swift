@@ -1,0 +1,40 @@
+/// Element-wise arithmetic and moving rows of a batch (splitting a batch by task and
+/// merging it back). Gradients: add passes dy to both inputs; scale by s multiplies dy by s;
+/// a gather's gradient is the scatter-add of dy, and the reverse.
+public enum Elementwise {
+    /// out = a + b (out may alias a or b).
+    public static func add(_ n: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) {
+        Parallel.forRanges(n, minPerThread: 1 << 16) { part in
+            for i in part { out[i] = a[i] + b[i] }
+        }
+    }
+
+    /// y += alpha·x.
+    public static func axpy(_ n: Int, alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
+        Parallel.forRanges(n, minPerThread: 1 << 16) { part in
+            for i in part { y[i] += alpha * x[i] }
+        }
+    }
+
+    /// x *= s.
+    public static func scale(_ n: Int, _ s: Float, _ x: UnsafeMutablePointer<Float>) {
+        Parallel.forRanges(n, minPerThread: 1 << 16) { part in
+            for i in part { x[i] *= s }
+        }
+    }
+
+    /// dst row k = src row indices[k] (rows of `length` floats).
+    public static func gatherRows(_ src: UnsafePointer<Float>, length: Int, indices: [Int], into dst: UnsafeMutablePointer<Float>) {
+        for (k, i) in indices.enumerated() { copy(length, from: src + i * length, to: dst + k * length) }
+    }
+
+    /// dst row indices[k] = src row k.
+    public static func scatterRows(_ src: UnsafePointer<Float>, length: Int, indices: [Int], into dst: UnsafeMutablePointer<Float>) {
+        for (k, i) in indices.enumerated() { copy(length, from: src + k * length, to: dst + i * length) }
+    }
+
+    /// dst row indices[k] += src row k (the gradient of a gather).
+    public static func scatterAddRows(_ src: UnsafePointer<Float>, length: Int, indices: [Int], into dst: UnsafeMutablePointer<Float>) {
+        for (k, i) in indices.enumerated() { MoLATensor.add(length, from: src + k * length, to: dst + i * length) }
+    }
+}

@@ -1,0 +1,116 @@
+import Foundation
+
+/// How a parameter starts.
+public enum Initializer: Equatable, Sendable {
+    case zeros
+    case ones
+    /// PyTorch's default for convolutions and linear layers: uniform in ±gain·√(3/fanIn) with
+    /// gain = √(2/(1+a²)); a = √5 gives ±1/√fanIn.
+    case kaimingUniform(fanIn: Int, a: Float)
+    /// Normal with standard deviation gain/√fan (He init for ReLU networks: gain √2, fan-out).
+    case kaimingNormal(fan: Int, gain: Float)
+    case uniform(bound: Float)
+}
+
+/// A handle on one tensor of a `ParameterStore`.
+public struct ParameterRef: Hashable, Sendable {
+    public let index: Int
+    public let offset: Int
+    public let count: Int
+}
+
+/// Every parameter of a model in one allocation, every gradient in a second of the same
+/// layout: optimisers sweep them in one pass, checkpoints write them in one go, and a
+/// data-parallel run would all-reduce the gradients in one call. Non-trainable buffers
+/// (batch-norm running statistics) live here too, without gradients.
+public final class ParameterStore {
+    public struct Entry: Sendable {
+        public let name: String
+        public let shape: [Int]
+        public let offset: Int
+        public let initializer: Initializer
+        /// Optimisers update it (false for buffers such as running averages).
+        public let trainable: Bool
+        /// Weight decay applies (false for biases and normalisation parameters, if wanted).
+        public let decay: Bool
+        public var count: Int { shape.reduce(1, *) }
+    }
+
+    public private(set) var entries: [Entry] = []
+    public private(set) var count = 0
+    private var valueStorage: UnsafeMutablePointer<Float>?
+    private var gradStorage: UnsafeMutablePointer<Float>?
+
+    public init() {}
+
+    deinit {
+        valueStorage?.deallocate()
+        gradStorage?.deallocate()
+    }
+
+    /// Registers a tensor; call before `allocate`. Names must be unique.
+    @discardableResult
+    public func add(_ name: String, shape: [Int], _ initializer: Initializer, trainable: Bool = true, decay: Bool = true) -> ParameterRef {
+        precondition(valueStorage == nil, "parameters must be added before allocate()")
+        precondition(!entries.contains { $0.name == name }, "duplicate parameter name \(name)")
+        let e = Entry(name: name, shape: shape, offset: count, initializer: initializer, trainable: trainable, decay: decay)
+        entries.append(e)
+        count += e.count
+        return ParameterRef(index: entries.count - 1, offset: e.offset, count: e.count)
+    }
+
+    /// Allocates and initialises every tensor. Each draws from its own random stream named
+    /// after it, so adding a parameter does not change how the others start.
+    public func allocate(seed: UInt64) {
+        precondition(valueStorage == nil, "allocate() called twice")
+        let v = UnsafeMutableRawPointer.allocate(byteCount: max(1, count) * 4, alignment: 64).bindMemory(to: Float.self, capacity: max(1, count))
+        let g = UnsafeMutableRawPointer.allocate(byteCount: max(1, count) * 4, alignment: 64).bindMemory(to: Float.self, capacity: max(1, count))
+        g.initialize(repeating: 0, count: max(1, count))
+        for e in entries {
+            var rng = RandomGenerator(seed: seed, stream: e.name.utf8.reduce(0xcbf2_9ce4_8422_2325 as UInt64) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 })
+            let p = v + e.offset
+            switch e.initializer {
+            case .zeros: p.initialize(repeating: 0, count: e.count)
+            case .ones: p.initialize(repeating: 1, count: e.count)
+            case .kaimingUniform(let fanIn, let a):
+                let bound = (2 / (1 + a * a)).squareRoot() * (3 / Float(max(1, fanIn))).squareRoot()
+                for i in 0..<e.count { p[i] = rng.uniform(-bound, bound) }
+            case .kaimingNormal(let fan, let gain):
+                let std = gain / Float(max(1, fan)).squareRoot()
+                for i in 0..<e.count { p[i] = rng.normal() * std }
+            case .uniform(let bound):
+                for i in 0..<e.count { p[i] = rng.uniform(-bound, bound) }
+            }
+        }
+        valueStorage = v
+        gradStorage = g
+    }
+
+    public var values: UnsafeMutablePointer<Float> {
+        guard let valueStorage else { preconditionFailure("ParameterStore.allocate() has not been called") }
+        return valueStorage
+    }
+
+    public var gradients: UnsafeMutablePointer<Float> {
+        guard let gradStorage else { preconditionFailure("ParameterStore.allocate() has not been called") }
+        return gradStorage
+    }
+
+    public func value(_ p: ParameterRef) -> UnsafeMutablePointer<Float> { values + p.offset }
+    public func gradient(_ p: ParameterRef) -> UnsafeMutablePointer<Float> { gradients + p.offset }
+    public func entry(_ p: ParameterRef) -> Entry { entries[p.index] }
+    public func entry(named name: String) -> Entry? { entries.first { $0.name == name } }
+
+    public func zeroGradients() { gradients.update(repeating: 0, count: count) }
+
+    /// Number of trainable values whose names satisfy `filter`.
+    public func trainableCount(where filter: (String) -> Bool = { _ in true }) -> Int {
+        entries.filter { $0.trainable && filter($0.name) }.reduce(0) { $0 + $1.count }
+    }
+
+    /// True when every value and gradient is finite.
+    public var isFinite: Bool {
+        for i in 0..<count where !values[i].isFinite || !gradients[i].isFinite { return false }
+        return true
+    }
+}
