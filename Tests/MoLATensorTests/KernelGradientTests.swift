@@ -42,6 +42,24 @@ import MoLATensor
         }
     }
 
+    @Test func batchNormWithFusedReLU() {
+        var g = GradCheck()
+        let (rows, c) = (90, 8)
+        let x = g.random(rows * c, scale: 2), gamma = g.random(c).map { $0 + 1.5 }, beta = g.random(c), dy = g.random(rows * c)
+        var y = [Float](repeating: 0, count: rows * c), mean = [Float](repeating: 0, count: c), inv = mean
+        var rm = mean, rv = mean
+        BatchNorm.forwardTrain(rows: rows, channels: c, x: x, gamma: gamma, beta: beta, y: &y, mean: &mean, invStd: &inv,
+                               runningMean: &rm, runningVar: &rv, relu: true)
+        func reference(_ v: [[Double]]) -> [Double] {
+            Self.referenceBatchNorm(rows: rows, c: c, v[0], v[1], v[2]).map { max(0, $0) }
+        }
+        expectClose(y, reference([x, gamma, beta].map { $0.map(Double.init) }), "batch norm + relu forward")
+        var dx = [Float](repeating: 0, count: rows * c), dg = [Float](repeating: 0, count: c), db = dg
+        BatchNorm.backward(rows: rows, channels: c, x: x, dy: dy, gamma: gamma, mean: mean, invStd: inv, dx: &dx, dGamma: &dg, dBeta: &db,
+                           reluOutput: y)
+        g.check(inputs: [x, gamma, beta], dy: dy, analytic: [dx, dg, db], step: 1e-4, "batch norm + relu") { reference($0) }
+    }
+
     @Test func batchNormEvalUsesRunningAverages() {
         let x: [Float] = [1, 2, 3, 4], gamma: [Float] = [2, 1], beta: [Float] = [0.5, -1]
         let rm: [Float] = [1, 2], rv: [Float] = [4, 0.25]

@@ -38,13 +38,12 @@ public final class BatchNormLayer {
             mean.withUnsafeMutableBufferPointer { m in invStd.withUnsafeMutableBufferPointer { s in
                 BatchNorm.forwardTrain(rows: rows, channels: channels, x: x.pointer, gamma: store.value(gamma), beta: store.value(beta),
                                        y: y, mean: m.baseAddress!, invStd: s.baseAddress!, runningMean: store.value(runningMean),
-                                       runningVar: store.value(runningVar), momentum: momentum)
+                                       runningVar: store.value(runningVar), momentum: momentum, relu: relu)
             } }
         } else {
             BatchNorm.forwardEval(rows: rows, channels: channels, x: x.pointer, gamma: store.value(gamma), beta: store.value(beta),
-                                  runningMean: store.value(runningMean), runningVar: store.value(runningVar), y: y)
+                                  runningMean: store.value(runningMean), runningVar: store.value(runningVar), y: y, relu: relu)
         }
-        if relu { ReLU.forward(x.count, x: y, y: y) }
         return output
     }
 
@@ -53,14 +52,10 @@ public final class BatchNormLayer {
         gradInput.reuse(input.shape)
         let dx = gradInput.mutablePointer()
         let rows = input.count / channels
-        var g = dy.pointer
-        if relu {
-            ReLU.backward(input.count, y: output.pointer, dy: dy.pointer, dx: dx)
-            g = UnsafePointer(dx)
-        }
         mean.withUnsafeBufferPointer { m in invStd.withUnsafeBufferPointer { s in
-            BatchNorm.backward(rows: rows, channels: channels, x: input.pointer, dy: g, gamma: store.value(gamma),
-                               mean: m.baseAddress!, invStd: s.baseAddress!, dx: dx, dGamma: store.gradient(gamma), dBeta: store.gradient(beta))
+            BatchNorm.backward(rows: rows, channels: channels, x: input.pointer, dy: dy.pointer, gamma: store.value(gamma),
+                               mean: m.baseAddress!, invStd: s.baseAddress!, dx: dx, dGamma: store.gradient(gamma), dBeta: store.gradient(beta),
+                               reluOutput: relu ? output.pointer : nil)
         } }
         input = Tensor(zeros: [0])
         return gradInput

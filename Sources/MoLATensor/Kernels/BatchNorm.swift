@@ -1,108 +1,139 @@
 import Foundation
 
 /// Batch normalisation over the rows of a rows×channels matrix (channels-last images
-/// flattened: rows = N·H·W). Statistics are summed per thread over fixed row ranges and
-/// combined in thread order (in Float64), so results are fixed for a given thread count.
+/// flattened: rows = N·H·W), optionally fused with a following ReLU.
+///
+/// Statistics take one pass: each thread sums blocks of 32 rows in Float (vectorised over
+/// channels), shifted by the first row to avoid cancellation, and adds the blocks in
+/// Float64; thread totals are added in order, so results are fixed for a thread count.
 public enum BatchNorm {
+    static let block = 32
+
     /// Training mode: normalises with the batch's mean and (biased) variance, saves them
     /// for backward (`mean`, `invStd`), and moves the running averages towards them
-    /// (running variance unbiased, as PyTorch). y may alias x.
+    /// (running variance unbiased, as PyTorch). Applies ReLU after when `relu`. y may alias x.
     public static func forwardTrain(rows: Int, channels c: Int, x: UnsafePointer<Float>, gamma: UnsafePointer<Float>,
                                     beta: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
                                     mean: UnsafeMutablePointer<Float>, invStd: UnsafeMutablePointer<Float>,
                                     runningMean: UnsafeMutablePointer<Float>, runningVar: UnsafeMutablePointer<Float>,
-                                    momentum: Float = 0.1, epsilon: Float = 1e-5, threads: Int = Parallel.threads) {
-        let sums = columnSums(rows: rows, channels: c, threads: threads) { r, acc in
-            for j in 0..<c { acc[j] += Double(x[r * c + j]) }
-        }
-        for j in 0..<c { mean[j] = Float(sums[j] / Double(rows)) }
-        let squares = columnSums(rows: rows, channels: c, threads: threads) { r, acc in
-            for j in 0..<c { let d = Double(x[r * c + j] - mean[j]); acc[j] += d * d }
+                                    momentum: Float = 0.1, epsilon: Float = 1e-5, relu: Bool = false, threads: Int = Parallel.threads) {
+        let shift = Array(UnsafeBufferPointer(start: x, count: c))
+        let sums = shift.withUnsafeBufferPointer { sh in
+            columnSums(rows: rows, channels: c, threads: threads) { r, s, q in
+                let xr = x + r * c, base = sh.baseAddress!
+                for j in 0..<c { let v = xr[j] - base[j]; s[j] += v; q[j] += v * v }
+            }
         }
         for j in 0..<c {
-            let variance = squares[j] / Double(rows)
+            let m = sums.0[j] / Double(rows)
+            let variance = max(0, sums.1[j] / Double(rows) - m * m)
+            mean[j] = Float(Double(shift[j]) + m)
             invStd[j] = Float(1 / (variance + Double(epsilon)).squareRoot())
             let unbiased = rows > 1 ? variance * Double(rows) / Double(rows - 1) : variance
             runningMean[j] = (1 - momentum) * runningMean[j] + momentum * mean[j]
             runningVar[j] = (1 - momentum) * runningVar[j] + momentum * Float(unbiased)
         }
-        normalize(rows: rows, channels: c, x: x, mean: mean, invStd: invStd, gamma: gamma, beta: beta, y: y, threads: threads)
+        normalize(rows: rows, channels: c, x: x, mean: mean, invStd: invStd, gamma: gamma, beta: beta, y: y, relu: relu, threads: threads)
     }
 
-    /// Evaluation mode: normalises with the running averages. y may alias x.
+    /// Evaluation mode: normalises with the running averages (then ReLU if asked). y may alias x.
     public static func forwardEval(rows: Int, channels c: Int, x: UnsafePointer<Float>, gamma: UnsafePointer<Float>,
                                    beta: UnsafePointer<Float>, runningMean: UnsafePointer<Float>, runningVar: UnsafePointer<Float>,
-                                   y: UnsafeMutablePointer<Float>, epsilon: Float = 1e-5, threads: Int = Parallel.threads) {
+                                   y: UnsafeMutablePointer<Float>, epsilon: Float = 1e-5, relu: Bool = false, threads: Int = Parallel.threads) {
         let invStd = (0..<c).map { 1 / (runningVar[$0] + epsilon).squareRoot() }
         invStd.withUnsafeBufferPointer {
-            normalize(rows: rows, channels: c, x: x, mean: runningMean, invStd: $0.baseAddress!, gamma: gamma, beta: beta, y: y, threads: threads)
+            normalize(rows: rows, channels: c, x: x, mean: runningMean, invStd: $0.baseAddress!, gamma: gamma, beta: beta, y: y,
+                      relu: relu, threads: threads)
         }
     }
 
-    /// y = (x − mean)·invStd·γ + β, row by row.
+    /// y = (x − mean)·invStd·γ + β (then max(·, 0) when `relu`), row by row.
     static func normalize(rows: Int, channels c: Int, x: UnsafePointer<Float>, mean: UnsafePointer<Float>, invStd: UnsafePointer<Float>,
-                          gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, threads: Int) {
+                          gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, relu: Bool, threads: Int) {
         // y = x·scale + shift, with scale = γ·invStd, shift = β − mean·scale.
         let scale = (0..<c).map { gamma[$0] * invStd[$0] }
         let shift = (0..<c).map { beta[$0] - mean[$0] * scale[$0] }
         scale.withUnsafeBufferPointer { sc in shift.withUnsafeBufferPointer { sh in
             let (s, t) = (sc.baseAddress!, sh.baseAddress!)
-            Parallel.forRanges(rows, threads: threads, minPerThread: 256) { part in
+            Parallel.forRanges(rows, threads: threads, minPerThread: 512) { part in
                 for r in part {
                     let xr = x + r * c, yr = y + r * c
-                    for j in 0..<c { yr[j] = xr[j] * s[j] + t[j] }
+                    if relu { for j in 0..<c { yr[j] = max(0, xr[j] * s[j] + t[j]) } } else { for j in 0..<c { yr[j] = xr[j] * s[j] + t[j] } }
                 }
             }
         } }
     }
 
-    /// Gradients: dx (overwritten; may alias dy), dγ += Σ dy·x̂, dβ += Σ dy, where
-    /// x̂ = (x − mean)·invStd and dx = γ·invStd·(dy − mean(dy) − x̂·mean(dy·x̂)).
+    /// Gradients: dx (overwritten; may alias dy), dγ += Σ g·x̂, dβ += Σ g, where x̂ = (x −
+    /// mean)·invStd, g = dy (or, after a fused ReLU with output `reluOutput`, dy where that
+    /// output was positive) and dx = γ·invStd·(g − mean(g) − x̂·mean(g·x̂)).
     public static func backward(rows: Int, channels c: Int, x: UnsafePointer<Float>, dy: UnsafePointer<Float>,
                                 gamma: UnsafePointer<Float>, mean: UnsafePointer<Float>, invStd: UnsafePointer<Float>,
                                 dx: UnsafeMutablePointer<Float>, dGamma: UnsafeMutablePointer<Float>, dBeta: UnsafeMutablePointer<Float>,
-                                threads: Int = Parallel.threads) {
-        let sums = columnSums(rows: rows, channels: 2 * c, threads: threads) { r, acc in
-            for j in 0..<c {
-                let g = Double(dy[r * c + j])
-                acc[j] += g
-                acc[c + j] += g * Double((x[r * c + j] - mean[j]) * invStd[j])
+                                reluOutput: UnsafePointer<Float>? = nil, threads: Int = Parallel.threads) {
+        let sums = columnSums(rows: rows, channels: c, threads: threads) { r, s, q in
+            let xr = x + r * c, gr = dy + r * c
+            if let out = reluOutput {
+                let o = out + r * c
+                for j in 0..<c { let g = o[j] > 0 ? gr[j] : 0; s[j] += g; q[j] += g * (xr[j] - mean[j]) }
+            } else {
+                for j in 0..<c { s[j] += gr[j]; q[j] += gr[j] * (xr[j] - mean[j]) }
             }
         }
         let n = Double(rows)
-        let meanDy = (0..<c).map { Float(sums[$0] / n) }
-        let meanDyXhat = (0..<c).map { Float(sums[c + $0] / n) }
+        // Σ g·x̂ = invStd·Σ g·(x − mean).
+        let sumGXhat = (0..<c).map { sums.1[$0] * Double(invStd[$0]) }
+        let meanG = (0..<c).map { Float(sums.0[$0] / n) }
+        let meanGXhat = (0..<c).map { Float(sumGXhat[$0] / n) }
+        let coef = (0..<c).map { gamma[$0] * invStd[$0] }
         for j in 0..<c {
-            dBeta[j] += Float(sums[j])
-            dGamma[j] += Float(sums[c + j])
+            dBeta[j] += Float(sums.0[j])
+            dGamma[j] += Float(sumGXhat[j])
         }
-        meanDy.withUnsafeBufferPointer { md in meanDyXhat.withUnsafeBufferPointer { mdx in
-            let (a, b) = (md.baseAddress!, mdx.baseAddress!)
-            Parallel.forRanges(rows, threads: threads, minPerThread: 256) { part in
+        meanG.withUnsafeBufferPointer { ma in meanGXhat.withUnsafeBufferPointer { mb in coef.withUnsafeBufferPointer { cf in
+            let (a, b, k) = (ma.baseAddress!, mb.baseAddress!, cf.baseAddress!)
+            Parallel.forRanges(rows, threads: threads, minPerThread: 512) { part in
                 for r in part {
                     let xr = x + r * c, gr = dy + r * c, dr = dx + r * c
-                    for j in 0..<c {
-                        let xhat = (xr[j] - mean[j]) * invStd[j]
-                        dr[j] = gamma[j] * invStd[j] * (gr[j] - a[j] - xhat * b[j])
+                    if let out = reluOutput {
+                        let o = out + r * c
+                        for j in 0..<c {
+                            let g = o[j] > 0 ? gr[j] : 0
+                            dr[j] = k[j] * (g - a[j] - (xr[j] - mean[j]) * invStd[j] * b[j])
+                        }
+                    } else {
+                        for j in 0..<c { dr[j] = k[j] * (gr[j] - a[j] - (xr[j] - mean[j]) * invStd[j] * b[j]) }
                     }
                 }
             }
-        } }
+        } } }
     }
 
-    /// Per-column sums of `body`'s contributions, rows split over threads, each thread
-    /// adding blocks of rows in Float64 and the thread totals added in order.
+    /// Two per-column sums over all rows: `body(r, s, q)` adds row r's contributions into the
+    /// Float block accumulators s and q; blocks of `block` rows are totalled in Float64 per
+    /// thread, threads in order.
     static func columnSums(rows: Int, channels c: Int, threads: Int,
-                           _ body: (Int, UnsafeMutablePointer<Double>) -> Void) -> [Double] {
-        let parts = max(1, min(threads, rows / 256))
-        var partials = [Double](repeating: 0, count: parts * c)
+                           _ body: (Int, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void) -> ([Double], [Double]) {
+        let parts = max(1, min(threads, rows / 512))
+        var partials = [Double](repeating: 0, count: parts * 2 * c)
         partials.withUnsafeMutableBufferPointer { buf in
             let base = buf.baseAddress!
             Parallel.run(parts) { t in
-                let acc = base + t * c
-                for r in Parallel.range(of: t, parts: parts, count: rows) { body(r, acc) }
+                let total = base + t * 2 * c
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * c) { acc in
+                    let s = acc.baseAddress!, q = s + c
+                    let range = Parallel.range(of: t, parts: parts, count: rows)
+                    var r = range.lowerBound
+                    while r < range.upperBound {
+                        s.update(repeating: 0, count: 2 * c)
+                        let end = min(range.upperBound, r + block)
+                        while r < end { body(r, s, q); r += 1 }
+                        for j in 0..<c { total[j] += Double(s[j]); total[c + j] += Double(q[j]) }
+                    }
+                }
             }
         }
-        return (0..<c).map { j in (0..<parts).reduce(0.0) { $0 + partials[$1 * c + j] } }
+        return ((0..<c).map { j in (0..<parts).reduce(0.0) { $0 + partials[$1 * 2 * c + j] } },
+                (0..<c).map { j in (0..<parts).reduce(0.0) { $0 + partials[$1 * 2 * c + c + j] } })
     }
 }
