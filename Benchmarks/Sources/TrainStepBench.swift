@@ -18,7 +18,7 @@ struct TrainStepBench: ParsableCommand {
     var steps: Int = 20
 
     @Option(help: "Timed rounds (best kept), alternating with the reference.")
-    var rounds: Int = 3
+    var rounds: Int = 5
 
     @Flag(help: "Skip the PyTorch reference.")
     var noReference = false

@@ -30,14 +30,17 @@ public enum GEMM {
                    beta: beta, c: c, ldc: ldc, threads: threads)
             return
         }
+        // A narrow B (conv weights: ≤ 128 columns) is small enough to take whole in k: no
+        // extra passes over C for a short last block.
+        let depth = n <= 128 ? max(kBlock, min(k, 4 * kBlock)) : kBlock
         var jc = 0
         while jc < n {
             let nc = min(nBlock, n - jc)
             var pc = 0
             while pc < k {
-                let kc = min(kBlock, k - pc)
+                let kc = min(depth, k - pc)
                 let packed = PackedPanels(b: transB ? b + jc * ldb + pc : b + pc * ldb + jc, ldb: ldb,
-                                          transposed: transB, k: kc, n: nc)
+                                          transposed: transB, k: kc, n: nc, threads: threads)
                 multiply(m: m, a: a + pc * kStride, rowStride: rowStride, kStride: kStride, packed: packed,
                          c: c + jc, ldc: ldc, alpha: alpha, accumulate: pc > 0 || beta != 0, threads: threads)
                 pc += kc
@@ -125,12 +128,22 @@ struct PackedPanels {
 
     /// Packs B[p][j] = b[p·ldb + j] (or b[j·ldb + p] when `transposed`) into the calling
     /// thread's scratch slot (valid until that thread packs again).
-    init(b: UnsafePointer<Float>, ldb: Int, transposed: Bool, k: Int, n: Int, slot: Int = ScratchSlot.packedB) {
+    init(b: UnsafePointer<Float>, ldb: Int, transposed: Bool, k: Int, n: Int, slot: Int = ScratchSlot.packedB, threads: Int = 1) {
         self.k = k
         self.n = n
         panels = (n + 15) / 16
-        storage = Scratch.floats(panels * k * 16, slot: slot)
-        for j in 0..<panels {
+        let storage = Scratch.floats(panels * k * 16, slot: slot)
+        self.storage = storage
+        // Large blocks are packed by all threads (the others would wait otherwise).
+        let parts = k * n >= 1 << 16 ? threads : 1
+        Parallel.forRanges(panels, threads: parts) { range in
+            Self.pack(b: b, ldb: ldb, transposed: transposed, k: k, n: n, panels: range, into: storage)
+        }
+    }
+
+    static func pack(b: UnsafePointer<Float>, ldb: Int, transposed: Bool, k: Int, n: Int, panels: Range<Int>,
+                     into storage: UnsafeMutablePointer<Float>) {
+        for j in panels {
             let dst = storage + j * k * 16
             let cols = min(16, n - j * 16)
             if transposed {
