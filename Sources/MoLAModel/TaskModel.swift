@@ -1,0 +1,44 @@
+import MoLATensor
+
+/// The loss of one batch: Σ_t mean CE_t, plus an auxiliary term (TwD for MoLA-Router).
+public struct BatchLoss: Sendable {
+    public var classification: Double
+    public var auxiliary: Double
+    public var total: Double { classification + auxiliary }
+}
+
+/// A multi-task classifier as the trainer sees it. Three kinds: a backbone with heads
+/// (uniform, single-task, MoLA-Grad), MoLA-Router, and MMoE.
+public protocol TaskModel: AnyObject {
+    var store: ParameterStore { get }
+    /// Logits of each task group of the batch (the batch grouped by task).
+    func forward(_ images: Tensor, layout: BatchLayout) -> [Tensor]
+    /// After a training `forward`: the loss and its gradients into `store`.
+    func lossAndBackward(labels: [Int32], layout: BatchLayout) -> BatchLoss
+    /// Convolutions that carry adapters, by name (for the spectral analysis).
+    var adaptedConvolutions: [(name: String, conv: Conv)] { get }
+    /// Every convolution of the shared backbone(s), by name.
+    var convolutions: [(name: String, conv: Conv)] { get }
+    /// Per-image adapter weights of the last forward (MoLA-Router), batch × K.
+    var lastGates: Tensor? { get }
+}
+
+extension TaskModel {
+    public var adaptedConvolutions: [(name: String, conv: Conv)] { convolutions.filter { $0.conv.adapters != nil } }
+    public var lastGates: Tensor? { nil }
+}
+
+/// Σ_t mean cross-entropy over the groups; writes each group's dLogits.
+func classificationLoss(logits: [Tensor], classes: [Int], labels: [Int32], layout: BatchLayout, dLogits: inout [Tensor]) -> Double {
+    if dLogits.count != logits.count { dLogits = logits.map { _ in Tensor(zeros: [0]) } }
+    var loss = 0.0
+    for (i, g) in layout.groups.enumerated() {
+        dLogits[i].reuse(logits[i].shape)
+        let c = classes[g.task]
+        loss += labels[g.range].withUnsafeBufferPointer { lb in
+            CrossEntropy.loss(rows: g.range.count, classes: c, logits: logits[i].pointer, labels: lb.baseAddress!,
+                              dLogits: dLogits[i].mutablePointer())
+        }
+    }
+    return loss
+}
