@@ -18,10 +18,12 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "mola-prep", targets: ["mola-prep"]),
+        .executable(name: "mola-train", targets: ["mola-train"]),
         .executable(name: "mola-bench", targets: ["mola-bench"]),
         .library(name: "MoLAData", targets: ["MoLAData"]),
         .library(name: "MoLATensor", targets: ["MoLATensor"]),
         .library(name: "MoLAModel", targets: ["MoLAModel"]),
+        .library(name: "MoLATrain", targets: ["MoLATrain"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -44,6 +46,11 @@ let package = Package(
             ],
             swiftSettings: fast),
         .target(name: "MoLAModel", dependencies: ["MoLATensor"], swiftSettings: fast),
+        .target(name: "MoLATrain", dependencies: ["MoLAData", "MoLAModel", "MoLATensor"], swiftSettings: fast),
+        .executableTarget(
+            name: "mola-train",
+            dependencies: ["MoLATrain", "MoLAData", "MoLAModel", "MoLATensor", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: fast),
         .executableTarget(
             name: "mola-prep",
             dependencies: ["MoLAData", .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -55,6 +62,7 @@ let package = Package(
             swiftSettings: fast),
         .testTarget(name: "MoLATensorTests", dependencies: ["MoLATensor"], swiftSettings: fast),
         .testTarget(name: "MoLAModelTests", dependencies: ["MoLAModel"], swiftSettings: fast),
+        .testTarget(name: "MoLATrainTests", dependencies: ["MoLATrain", "MoLAData", "MoLAModel"], swiftSettings: fast),
         .testTarget(name: "MoLADataTests", dependencies: ["MoLAData", "CZlib"], swiftSettings: fast),
     ],
     swiftLanguageModes: [.v5]

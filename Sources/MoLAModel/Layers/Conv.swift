@@ -23,7 +23,7 @@ public final class Conv {
     public let inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int
     public let weight: ParameterRef
     public let adapters: Adapters?
-    let store: ParameterStore
+    public let store: ParameterStore
 
     public struct Adapters {
         public let rank: Int

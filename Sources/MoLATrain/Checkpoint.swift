@@ -1,0 +1,105 @@
+import Foundation
+import MoLAData
+import MoLATensor
+
+/// Where training stands: with the model and optimiser tensors, enough to continue exactly.
+/// The data order and augmentation draw from (seed, epoch) and (seed, step), so those two
+/// numbers are the whole random state.
+public struct TrainState: Codable, Equatable, Sendable {
+    public var step = 0
+    public var epoch = 0
+    /// Records of `epoch` already trained on.
+    public var position = 0
+    public var bestValidation = -1.0
+    public var bestStep = -1
+    public var trainSeconds = 0.0
+    /// Time spent in train steps alone (no validation, no checkpoints): for images/s.
+    public var stepSeconds = 0.0
+    public var imagesSeen = 0
+    public var configHash = ""
+    public var seed: UInt64 = 0
+    public var finished = false
+    public var running = Running()
+    public struct Running: Codable, Equatable, Sendable {
+        public var loss = 0.0, correct = 0, count = 0, steps = 0
+    }
+    /// SHA-256 of the checkpoint's tensor files, checked before they are loaded.
+    public var files: [String: String] = [:]
+    public init() {}
+}
+
+/// A checkpoint folder: `model.safetensors` (every parameter and BatchNorm running
+/// statistic by name, in our layout: conv weights kh×kw×cin×cout, linear in×out),
+/// `optimizer.safetensors` and `state.json`. Written to a temporary folder and swapped in,
+/// so a crash leaves the previous checkpoint whole.
+public enum Checkpoint {
+    public static func save(to dir: String, store: ParameterStore, optimizer: [String: [Float]], state: TrainState, method: String) throws {
+        let parent = (dir as NSString).deletingLastPathComponent
+        let base = (dir as NSString).lastPathComponent
+        let tmp = parent + "/.\(base).tmp"
+        let fm = FileManager.default
+        try? fm.removeItem(atPath: tmp)
+        try fm.createDirectory(atPath: tmp, withIntermediateDirectories: true)
+        let model = SafeTensors.encode(store.entries.map { e in
+            SafeTensors.Tensor(name: e.name, shape: e.shape, values: Array(UnsafeBufferPointer(start: store.values + e.offset, count: e.count)))
+        }, metadata: ["format": "mola-swift", "method": method, "layout": "conv weight kh,kw,cin,cout; linear weight in,out; adapter a kh,kw,cin,r; adapter b r,cout"])
+        let opt = SafeTensors.encode(optimizer.sorted { $0.key < $1.key }.map { SafeTensors.Tensor(name: $0.key, shape: [$0.value.count], values: $0.value) })
+        var state = state
+        state.files = ["model.safetensors": Hash.sha256Hex(Data(model)), "optimizer.safetensors": Hash.sha256Hex(Data(opt))]
+        try Data(model).write(to: URL(fileURLWithPath: tmp + "/model.safetensors"))
+        try Data(opt).write(to: URL(fileURLWithPath: tmp + "/optimizer.safetensors"))
+        try encoder.encode(state).write(to: URL(fileURLWithPath: tmp + "/state.json"))
+        let old = parent + "/.\(base).old"
+        try? fm.removeItem(atPath: old)
+        if fm.fileExists(atPath: dir) { try fm.moveItem(atPath: dir, toPath: old) }
+        try fm.moveItem(atPath: tmp, toPath: dir)
+        try? fm.removeItem(atPath: old)
+    }
+
+    /// The folder to resume from: `dir`, or the previous checkpoint if a crash came between
+    /// the two renames of `save`.
+    public static func existing(_ dir: String) -> String? {
+        if FileIO.exists(dir + "/state.json") { return dir }
+        let old = (dir as NSString).deletingLastPathComponent + "/.\((dir as NSString).lastPathComponent).old"
+        return FileIO.exists(old + "/state.json") ? old : nil
+    }
+
+    /// Loads a checkpoint into `store` after checking hashes, names and shapes.
+    public static func load(from dir: String, into store: ParameterStore, configHash: String?) throws -> (TrainState, [String: [Float]]) {
+        let statePath = dir + "/state.json"
+        let state: TrainState
+        do { state = try JSONDecoder().decode(TrainState.self, from: try FileIO.read(statePath)) } catch {
+            throw DataError(file: statePath, "the checkpoint state cannot be read (\(error))", fix: "delete the checkpoint folder and start again")
+        }
+        if let configHash, state.configHash != configHash {
+            throw DataError(file: statePath, "the checkpoint was made with a different config",
+                            fix: "resume with the config it was made with, or start a fresh run (another output folder)")
+        }
+        func readChecked(_ name: String) throws -> [UInt8] {
+            let path = dir + "/" + name
+            let data = try FileIO.read(path)
+            guard let want = state.files[name], Hash.sha256Hex(data) == want else {
+                throw DataError(file: path, "checksum mismatch: the checkpoint is corrupt or incomplete",
+                                fix: "delete \(dir) to start again, or restore it from a backup")
+            }
+            return [UInt8](data)
+        }
+        let model = try SafeTensors.decode(readChecked("model.safetensors"), file: dir + "/model.safetensors").tensors
+        let byName = Dictionary(model.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        for e in store.entries {
+            guard let t = byName[e.name], t.shape == e.shape else {
+                throw DataError(file: dir + "/model.safetensors", "tensor \(e.name) \(e.shape) is missing or has another shape",
+                                fix: "this checkpoint belongs to a different model")
+            }
+            t.values.withUnsafeBufferPointer { (store.values + e.offset).update(from: $0.baseAddress!, count: e.count) }
+        }
+        let opt = try SafeTensors.decode(readChecked("optimizer.safetensors"), file: dir + "/optimizer.safetensors").tensors
+        return (state, Dictionary(uniqueKeysWithValues: opt.map { ($0.name, $0.values) }))
+    }
+
+    static let encoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return e
+    }()
+}

@@ -1,0 +1,54 @@
+import Foundation
+import MoLAData
+import MoLAModel
+import MoLATensor
+
+/// Top-1 accuracy per task (in %) of a model on a split, in eval mode (BatchNorm running
+/// statistics, no augmentation), with the mean router weights per task when there are any.
+public struct Evaluation: Codable, Equatable, Sendable {
+    public var correct: [Int]
+    public var counts: [Int]
+    public var loss: Double
+    /// task × K mean adapter weights (MoLA-Router only).
+    public var routerWeights: [[Double]]?
+
+    public var perTask: [Double] { zip(correct, counts).map { $1 > 0 ? 100 * Double($0) / Double($1) : 0 } }
+    /// The plain mean of the per-task accuracies (the tables' "Avg").
+    public var average: Double { perTask.isEmpty ? 0 : perTask.reduce(0, +) / Double(perTask.count) }
+
+    public static func run(_ model: TaskModel, on data: SplitData, tasks: Int, batchSize: Int = 256) -> Evaluation {
+        var e = Evaluation(correct: Array(repeating: 0, count: tasks), counts: Array(repeating: 0, count: tasks), loss: 0)
+        var gateSums: [[Double]]? = nil
+        var rng = RandomGenerator(seed: 0)
+        var lo = 0
+        while lo < data.count {
+            let hi = min(data.count, lo + batchSize)
+            let b = data.batch(ArraySlice(lo..<hi), training: false, rng: &rng)
+            let logits = model.forward(b.images, layout: b.layout)
+            for (gi, g) in b.layout.groups.enumerated() {
+                let c = logits[gi].shape[1], l = logits[gi].pointer
+                for (row, i) in g.range.enumerated() {
+                    var best = 0
+                    for k in 1..<c where l[row * c + k] > l[row * c + best] { best = k }
+                    if best == Int(b.labels[i]) { e.correct[g.task] += 1 }
+                    e.counts[g.task] += 1
+                    // Cross-entropy for the record, from a stable log-sum-exp.
+                    var m = l[row * c]
+                    for k in 1..<c { m = max(m, l[row * c + k]) }
+                    var s = 0.0
+                    for k in 0..<c { s += Double(expf(l[row * c + k] - m)) }
+                    e.loss += Double(m) + log(s) - Double(l[row * c + Int(b.labels[i])])
+                }
+            }
+            if let gates = model.lastGates, gates.shape.count == 2, gates.shape[0] == b.layout.count {
+                let k = gates.shape[1]
+                if gateSums == nil { gateSums = Array(repeating: Array(repeating: 0, count: k), count: tasks) }
+                for g in b.layout.groups { for i in g.range { for j in 0..<k { gateSums![g.task][j] += Double(gates.pointer[i * k + j]) } } }
+            }
+            lo = hi
+        }
+        e.loss /= Double(max(1, data.count))
+        if let sums = gateSums { e.routerWeights = sums.enumerated().map { t, row in row.map { $0 / Double(max(1, e.counts[t])) } } }
+        return e
+    }
+}

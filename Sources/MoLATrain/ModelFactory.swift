@@ -1,0 +1,56 @@
+import MoLAData
+import MoLAModel
+import MoLATensor
+
+/// Builds the network a config names, with its parameters allocated from the seed.
+public enum ModelFactory {
+    /// `classes`: one entry per head (one per task; a single entry for a single-task model).
+    public static func make(_ c: TrainConfig, input: FeatureShape, classes: [Int], adapterCount: Int) -> TaskModel {
+        let store = ParameterStore()
+        let model: TaskModel
+        switch c.method {
+        case .uniform, .singleTask:
+            model = Classifier(store: store, backbone: ResNet(store, config: c.backboneConfig, input: input), classes: classes)
+        case .molaGrad:
+            let a = AdapterConfig(count: adapterCount, ranks: c.adapters.ranks, alpha: c.adapters.alpha, stages: c.adapters.stages,
+                                  stem: c.adapters.stem ?? true, shortcuts: c.adapters.shortcuts ?? false)
+            model = Classifier(store: store, backbone: ResNet(store, config: c.backboneConfig, input: input, adapters: a), classes: classes)
+        case .molaRouter:
+            let a = AdapterConfig(count: adapterCount, ranks: c.adapters.ranks, alpha: c.adapters.alpha, stages: c.adapters.stages,
+                                  stem: c.adapters.stem ?? false, shortcuts: c.adapters.shortcuts ?? true)
+            let routerConfig = BackboneConfig(stemWidth: c.router.widths[0], widths: c.router.widths, blocks: c.router.blocks)
+            model = RouterClassifier(store: store, backbone: ResNet(store, config: c.backboneConfig, input: input, adapters: a),
+                                     router: ResNet(store, name: "router", config: routerConfig, input: input), classes: classes,
+                                     adapters: adapterCount, decorrelationWeight: c.router.twdWeight, temperature: c.router.temperature,
+                                     projection: c.router.projection)
+        case .mmoe:
+            model = MMoEClassifier(store: store, config: c.backboneConfig, input: input, classes: classes, experts: c.experts ?? adapterCount)
+        }
+        store.allocate(seed: c.seed)
+        return model
+    }
+}
+
+/// Trainable parameters by role, as the paper's tables count them.
+public struct ParameterCounts: Codable, Equatable, Sendable {
+    public var total = 0, backbone = 0, adapters = 0, router = 0, heads = 0
+
+    public init() {}
+
+    public init(_ store: ParameterStore) {
+        for e in store.entries where e.trainable {
+            let n = e.count
+            total += n
+            if e.name.hasPrefix("heads.") { heads += n }
+            else if e.name.hasPrefix("router.") || e.name.hasPrefix("twd.") || e.name.hasPrefix("gates.") { router += n }
+            else if e.name.contains(".adapter.") { adapters += n }
+            else { backbone += n }
+        }
+    }
+
+    static func + (a: Self, b: Self) -> Self {
+        var r = a
+        r.total += b.total; r.backbone += b.backbone; r.adapters += b.adapters; r.router += b.router; r.heads += b.heads
+        return r
+    }
+}

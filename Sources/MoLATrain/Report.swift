@@ -1,0 +1,123 @@
+import Foundation
+import MoLAData
+
+/// `report.json` of a run: what `compare` reads and the Markdown report shows.
+public struct RunReport: Codable, Equatable, Sendable {
+    public struct Accuracy: Codable, Equatable, Sendable {
+        /// Top-1 accuracy in %, per task in run order.
+        public var perTask: [String: Double]
+        public var average: Double
+        public init(perTask: [String: Double], average: Double) { self.perTask = perTask; self.average = average }
+    }
+    public var schema = "mola-report/1"
+    public var name: String
+    public var method: String
+    public var seed: UInt64
+    public var configHash: String
+    public var dataset: String
+    public var tasks: [String]
+    public var test: Accuracy
+    public var validation: Accuracy
+    public var parameters: ParameterCounts
+    public var steps: Int
+    public var epochs: Int
+    public var bestStep: Int
+    public var trainSeconds: Double
+    public var trainImagesPerSecond: Double
+    public var threads: Int
+    /// task × K mean router weights on the test split (MoLA-Router).
+    public var routerWeights: [[Double]]?
+    public var spectra: [LayerSpectrum]
+    /// Single-task runs: one sub-run per task (folder relative to this run).
+    public var subRuns: [String]?
+
+    public init(name: String, method: String, seed: UInt64, configHash: String, dataset: String, tasks: [String], test: Accuracy,
+                validation: Accuracy, parameters: ParameterCounts, steps: Int, epochs: Int, bestStep: Int, trainSeconds: Double,
+                trainImagesPerSecond: Double, threads: Int, routerWeights: [[Double]]?, spectra: [LayerSpectrum], subRuns: [String]?) {
+        self.name = name; self.method = method; self.seed = seed; self.configHash = configHash; self.dataset = dataset
+        self.tasks = tasks; self.test = test; self.validation = validation; self.parameters = parameters; self.steps = steps
+        self.epochs = epochs; self.bestStep = bestStep; self.trainSeconds = trainSeconds; self.trainImagesPerSecond = trainImagesPerSecond
+        self.threads = threads; self.routerWeights = routerWeights; self.spectra = spectra; self.subRuns = subRuns
+    }
+
+    static let encoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys]
+        e.keyEncodingStrategy = .convertToSnakeCase
+        return e
+    }()
+
+    public static func read(_ dir: String) throws -> RunReport {
+        let path = dir + "/report.json"
+        guard FileIO.exists(path) else { throw DataError(file: path, "no report.json: the run has not finished", fix: "finish it with `mola-train run <config> --resume`") }
+        let d = JSONDecoder()
+        d.keyDecodingStrategy = .convertFromSnakeCase
+        do { return try d.decode(RunReport.self, from: try FileIO.read(path)) } catch {
+            throw DataError(file: path, "report.json cannot be read: \(error)", fix: "re-run the training to rewrite it")
+        }
+    }
+
+    public func write(to dir: String, metrics: [[String: Any]]) throws {
+        try FileIO.writeAtomically(String(decoding: try Self.encoder.encode(self), as: UTF8.self) + "\n", to: dir + "/report.json")
+        try FileIO.writeAtomically(markdown(), to: dir + "/report.md")
+        let curves = metrics.compactMap { m -> (Int, Double, Double, [Double])? in
+            guard let s = m["step"] as? Int, let l = m["train_loss"] as? Double, let v = m["val_average"] as? Double,
+                  let per = m["val_per_task"] as? [String: Double] else { return nil }
+            return (s, l, v, tasks.map { per[$0] ?? 0 })
+        }
+        if !curves.isEmpty {
+            try FileIO.writeAtomically(SVG.lines(title: "Training loss", x: curves.map { Double($0.0) }, series: [("train loss", curves.map(\.1))], xLabel: "step"),
+                                       to: dir + "/loss.svg")
+            var series = [("average", curves.map(\.2))]
+            for (i, t) in tasks.enumerated() { series.append((t, curves.map { $0.3[i] })) }
+            try FileIO.writeAtomically(SVG.lines(title: "Validation accuracy (%)", x: curves.map { Double($0.0) }, series: series, xLabel: "step"),
+                                       to: dir + "/accuracy.svg")
+        }
+        try FileIO.writeAtomically(SVG.bars(title: "Test accuracy per task (%)", labels: tasks + ["Avg"],
+                                            values: tasks.map { test.perTask[$0] ?? 0 } + [test.average]), to: dir + "/test-accuracy.svg")
+        if let w = routerWeights {
+            try FileIO.writeAtomically(SVG.heatmap(title: "Mean router weight per task (test)", rows: tasks,
+                                                   columns: (0..<(w.first?.count ?? 0)).map { "adapter \($0)" }, values: w), to: dir + "/router-weights.svg")
+        }
+        if !spectra.isEmpty {
+            var series = [("shared W", spectra.map { Double($0.shared.k99) })]
+            if let k = spectra.first?.adapted.count, k > 0 {
+                series.append(("mean of W+ΔW_t", spectra.map { s in Double(s.adapted.map(\.k99).reduce(0, +)) / Double(max(1, s.adapted.count)) }))
+            }
+            try FileIO.writeAtomically(SVG.lines(title: "Components for 99% of the singular-value sum", x: spectra.indices.map(Double.init),
+                                                 series: series, xLabel: "layer (" + spectra.map(\.layer).joined(separator: ", ") + ")"),
+                                       to: dir + "/spectra.svg")
+        }
+    }
+
+    func markdown() -> String {
+        func f(_ v: Double) -> String { String(format: "%.2f", v) }
+        var md = "# \(name) — \(method)\n\n"
+        md += "Dataset `\(dataset)`, seed \(seed), \(steps) steps (\(epochs) epochs), best validation at step \(bestStep), "
+        md += "\(String(format: "%.1f", trainSeconds)) s of training, \(String(format: "%.0f", trainImagesPerSecond)) images/s on \(threads) threads.\n\n"
+        md += "## Top-1 accuracy (%)\n\n| split | " + tasks.joined(separator: " | ") + " | Avg |\n|---|" + String(repeating: "---:|", count: tasks.count + 1) + "\n"
+        md += "| test | " + tasks.map { f(test.perTask[$0] ?? 0) }.joined(separator: " | ") + " | **\(f(test.average))** |\n"
+        md += "| validation | " + tasks.map { f(validation.perTask[$0] ?? 0) }.joined(separator: " | ") + " | \(f(validation.average)) |\n\n"
+        md += "Test accuracy is measured once, on the checkpoint with the best validation average.\n\n"
+        md += "## Parameters\n\n| total | shared backbone | adapters | router / gates | heads |\n|---:|---:|---:|---:|---:|\n"
+        md += "| \(parameters.total) | \(parameters.backbone) | \(parameters.adapters) | \(parameters.router) | \(parameters.heads) |\n\n"
+        if let w = routerWeights {
+            md += "## Mean router weights per task (test)\n\n| task | " + (0..<(w.first?.count ?? 0)).map { "a\($0)" }.joined(separator: " | ") + " |\n|---|"
+            md += String(repeating: "---:|", count: w.first?.count ?? 0) + "\n"
+            for (t, row) in zip(tasks, w) { md += "| \(t) | " + row.map { String(format: "%.3f", $0) }.joined(separator: " | ") + " |\n" }
+            md += "\n![router weights](router-weights.svg)\n\n"
+        }
+        if !spectra.isEmpty {
+            md += "## Spectra (K for 99% of the singular-value sum; top singular value)\n\n"
+            md += "| layer | matrix | K99 of W | σ₁ of W | K99 of W+ΔW_t | σ₁ of W+ΔW_t |\n|---|---|---:|---:|---|---|\n"
+            for s in spectra {
+                md += "| \(s.layer) | \(s.rows)×\(s.columns) | \(s.shared.k99) | \(String(format: "%.3f", s.shared.top)) | "
+                md += s.adapted.map { "\($0.k99)" }.joined(separator: ", ") + " | " + s.adapted.map { String(format: "%.3f", $0.top) }.joined(separator: ", ") + " |\n"
+            }
+            md += "\n![spectra](spectra.svg)\n\n"
+        }
+        if let subRuns { md += "## Single-task models\n\n" + subRuns.map { "- [\($0)](\($0)/report.md)\n" }.joined() + "\n" }
+        md += "![loss](loss.svg) ![accuracy](accuracy.svg) ![test accuracy](test-accuracy.svg)\n"
+        return md
+    }
+}

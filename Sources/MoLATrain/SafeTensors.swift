@@ -1,0 +1,72 @@
+import Foundation
+import MoLAData
+
+/// The safetensors format (huggingface/safetensors): an 8-byte little-endian header length,
+/// a JSON header `{name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__": {…}}`
+/// padded with spaces to a multiple of 8, then the raw little-endian tensor bytes.
+/// We write and read float32 tensors only.
+public enum SafeTensors {
+    public struct Tensor: Equatable {
+        public var name: String
+        public var shape: [Int]
+        public var values: [Float]
+        public init(name: String, shape: [Int], values: [Float]) { self.name = name; self.shape = shape; self.values = values }
+    }
+
+    public static func encode(_ tensors: [Tensor], metadata: [String: String] = [:]) -> [UInt8] {
+        var header = "{"
+        var offset = 0
+        var parts: [String] = []
+        if !metadata.isEmpty {
+            let meta = metadata.sorted { $0.key < $1.key }.map { "\(jsonString($0.key)):\(jsonString($0.value))" }.joined(separator: ",")
+            parts.append("\"__metadata__\":{\(meta)}")
+        }
+        for t in tensors {
+            let bytes = t.values.count * 4
+            parts.append("\(jsonString(t.name)):{\"dtype\":\"F32\",\"shape\":[\(t.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(offset + bytes)]}")
+            offset += bytes
+        }
+        header += parts.joined(separator: ",") + "}"
+        while header.utf8.count % 8 != 0 { header += " " }
+        var out = [UInt8]()
+        out.reserveCapacity(8 + header.utf8.count + offset)
+        withUnsafeBytes(of: UInt64(header.utf8.count).littleEndian) { out.append(contentsOf: $0) }
+        out.append(contentsOf: header.utf8)
+        for t in tensors { t.values.withUnsafeBytes { out.append(contentsOf: $0) } }  // x86-64 and arm64 are little-endian
+        return out
+    }
+
+    /// Parses a file; any inconsistency is an error naming the file.
+    public static func decode(_ bytes: [UInt8], file: String) throws -> (tensors: [Tensor], metadata: [String: String]) {
+        func bad(_ why: String) -> DataError {
+            DataError(file: file, "not a valid safetensors file: \(why)", fix: "the checkpoint is damaged; resume from another or start again")
+        }
+        guard bytes.count >= 8 else { throw bad("shorter than its 8-byte header length") }
+        let n = bytes[0..<8].withUnsafeBytes { Int(UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self))) }
+        guard n > 0, 8 + n <= bytes.count else { throw bad("header length \(n) exceeds the file") }
+        guard let obj = try? JSONSerialization.jsonObject(with: Data(bytes[8..<(8 + n)])) as? [String: Any] else { throw bad("header is not JSON") }
+        let dataStart = 8 + n
+        var tensors: [(Int, Tensor)] = []
+        var metadata: [String: String] = [:]
+        for (name, value) in obj {
+            if name == "__metadata__" { metadata = value as? [String: String] ?? [:]; continue }
+            guard let d = value as? [String: Any], d["dtype"] as? String == "F32", let shape = d["shape"] as? [Int],
+                  let offs = d["data_offsets"] as? [Int], offs.count == 2 else { throw bad("entry \(name) is not a float32 tensor") }
+            let count = shape.reduce(1, *)
+            guard offs[1] - offs[0] == count * 4, offs[0] >= 0, dataStart + offs[1] <= bytes.count else { throw bad("entry \(name) lies outside the file") }
+            let values = [Float](unsafeUninitializedCapacity: count) { buf, c in
+                bytes.withUnsafeBytes { src in
+                    UnsafeMutableRawBufferPointer(buf).copyMemory(from: UnsafeRawBufferPointer(rebasing: src[(dataStart + offs[0])..<(dataStart + offs[1])]))
+                }
+                c = count
+            }
+            tensors.append((offs[0], Tensor(name: name, shape: shape, values: values)))
+        }
+        return (tensors.sorted { $0.0 < $1.0 }.map(\.1), metadata)
+    }
+
+    static func jsonString(_ s: String) -> String {
+        let data = try! JSONSerialization.data(withJSONObject: [s], options: [.withoutEscapingSlashes])
+        return String(decoding: data.dropFirst().dropLast(), as: UTF8.self)
+    }
+}

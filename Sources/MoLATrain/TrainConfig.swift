@@ -1,0 +1,228 @@
+import Foundation
+import MoLAData
+import MoLAModel
+import MoLATensor
+
+/// A training run's settings, read from YAML (`configs/*.yaml`). Every key is optional
+/// except the data; the defaults are MOLA-NOTES' MedMNIST recipe scaled to small images.
+public struct TrainConfig: Codable, Equatable, Sendable {
+    public enum Method: String, Codable, CaseIterable, Sendable {
+        case uniform, singleTask = "single-task", molaGrad = "mola-grad", molaRouter = "mola-router", mmoe
+    }
+    public enum OptimizerKind: String, Codable, CaseIterable, Sendable { case sgd, adamw }
+
+    public struct Data: Codable, Equatable, Sendable {
+        /// A manifest (ingested when missing or stale) or a dataset folder: exactly one.
+        public var manifest: String?
+        public var dataset: String?
+    }
+    public struct Backbone: Codable, Equatable, Sendable {
+        public var name = "resnet-mini"
+        public var stemWidth = 16
+        public var widths = [16, 32, 64]
+        public var blocks = [1, 1, 1]
+    }
+    public struct Adapters: Codable, Equatable, Sendable {
+        /// One rank per stage (a single number applies to all).
+        public var ranks = [4, 4, 4]
+        public var alpha: Float = 16
+        /// Stages (0-based) whose convolutions carry adapters.
+        public var stages = [0, 1, 2]
+        /// nil: the method's default (MoLA-Grad adapts the stem, MoLA-Router does not).
+        public var stem: Bool?
+        /// nil: the method's default (MoLA-Router adapts 1×1 shortcut convs, MoLA-Grad not).
+        public var shortcuts: Bool?
+    }
+    public struct Router: Codable, Equatable, Sendable {
+        public var widths = [8, 16, 32]
+        public var blocks = [1, 1, 1]
+        public var twdWeight: Float = 0.1
+        public var temperature = 1.0
+        public var projection = 32
+    }
+    public struct Optimizer: Codable, Equatable, Sendable {
+        public var kind = OptimizerKind.sgd
+        public var learningRate: Float = 0.05
+        public var momentum: Float = 0.9
+        public var weightDecay: Float = 1e-4
+        public var schedule = LearningRateSchedule.Kind.cosine
+        public var warmupSteps = 0
+    }
+    public struct Augment: Codable, Equatable, Sendable {
+        public var cropPadding = 0
+        public var flip = false
+    }
+
+    public var name: String
+    public var data = Data()
+    /// Task names to train on (default: all of the dataset's).
+    public var tasks: [String]?
+    public var method = Method.molaGrad
+    public var backbone = Backbone()
+    public var adapters = Adapters()
+    public var router = Router()
+    public var experts: Int?
+    public var optimizer = Optimizer()
+    public var epochs = 4
+    public var batchSize = 128
+    public var seed: UInt64 = 0
+    public var threads: Int?
+    public var augment = Augment()
+    /// Evaluate on validation (and checkpoint) every this many steps; 0 = once per epoch.
+    public var evalEvery = 0
+    /// Stop after this many steps (0 = no limit): short smoke runs and CI.
+    public var maxSteps = 0
+    /// Output folder (default `runs/<name>`).
+    public var output: String?
+
+    public init(name: String) { self.name = name }
+
+    /// SHA-256 of the canonical JSON of everything that changes the numbers: a resumed run
+    /// refuses a checkpoint made under another config.
+    public var hash: String {
+        var c = self
+        c.threads = nil
+        c.output = nil
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys]
+        return Hash.sha256Hex(try! enc.encode(c))
+    }
+
+    public var backboneConfig: BackboneConfig {
+        BackboneConfig(stemWidth: backbone.stemWidth, widths: backbone.widths, blocks: backbone.blocks)
+    }
+}
+
+extension TrainConfig {
+    /// Reads a config file; every complaint names the file, line and key.
+    public static func load(_ path: String, overrides: [String] = []) throws -> TrainConfig {
+        let root = try ConfigValue.load(file: path)
+        let top = try root.mapping(allowed: ["name", "data", "tasks", "method", "backbone", "adapters", "router", "mmoe", "optimizer",
+                                             "epochs", "batch_size", "seed", "threads", "augment", "eval_every", "max_steps", "output"])
+        let fallbackName = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
+        var c = TrainConfig(name: try top["name"]?.string() ?? fallbackName)
+        let base = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        let data = try top.required("data", hint: "add `data: {manifest: data-manifests/digits-fashion.yaml}` or `data: {dataset: datasets/x}`")
+            .mapping(allowed: ["manifest", "dataset"])
+        c.data.manifest = try data["manifest"]?.string()
+        c.data.dataset = try data["dataset"]?.string()
+        guard (c.data.manifest == nil) != (c.data.dataset == nil) else {
+            throw data.owner.error("give exactly one of data.manifest and data.dataset")
+        }
+        // Relative data paths: against the current folder when they exist there (the usual
+        // `mola-train run configs/x.yaml` from the repository root), else against the config.
+        func resolve(_ p: String) -> String {
+            let e = expandPath(p)
+            if e.hasPrefix("/") || FileIO.exists(e) { return e }
+            let alt = base + "/" + e
+            return FileIO.exists(alt) ? alt : e
+        }
+        c.data.manifest = c.data.manifest.map(resolve)
+        c.data.dataset = c.data.dataset.map(resolve)
+        c.tasks = try top["tasks"]?.strings()
+        if let m = top["method"] { c.method = try m.choice(Method.self) }
+        if let b = try top["backbone"]?.mapping(allowed: ["name", "stem_width", "widths", "blocks"]) {
+            if let n = b["name"] {
+                c.backbone.name = try n.string()
+                switch c.backbone.name {
+                case "resnet-mini": break
+                case "resnet18":
+                    c.backbone.stemWidth = 64; c.backbone.widths = [64, 128, 256, 512]; c.backbone.blocks = [2, 2, 2, 2]
+                default: throw n.error("unknown backbone '\(c.backbone.name)'", fix: "use resnet-mini or resnet18")
+                }
+            }
+            if let v = b["stem_width"] { c.backbone.stemWidth = try v.int(in: 1...4096) }
+            if let v = b["widths"] { c.backbone.widths = try v.list().map { try $0.int(in: 1...4096) } }
+            if let v = b["blocks"] { c.backbone.blocks = try v.list().map { try $0.int(in: 1...64) } }
+            guard c.backbone.widths.count == c.backbone.blocks.count, !c.backbone.widths.isEmpty else {
+                throw b.owner.error("backbone.widths and backbone.blocks need one entry per stage")
+            }
+        }
+        c.adapters.ranks = Array(repeating: 4, count: c.backbone.widths.count)
+        c.adapters.stages = Array(c.backbone.widths.indices)
+        if let a = try top["adapters"]?.mapping(allowed: ["rank", "alpha", "stages", "stem", "shortcuts"]) {
+            if let r = a["rank"] {
+                if let one = try? r.int(in: 1...4096) { c.adapters.ranks = Array(repeating: one, count: c.backbone.widths.count) } else {
+                    c.adapters.ranks = try r.list().map { try $0.int(in: 1...4096) }
+                    guard c.adapters.ranks.count == c.backbone.widths.count else {
+                        throw r.error("adapters.rank lists \(c.adapters.ranks.count) ranks for \(c.backbone.widths.count) stages",
+                                      fix: "give one rank per stage, or one number for all")
+                    }
+                }
+                for (s, rank) in c.adapters.ranks.enumerated() where rank > c.backbone.widths[s] {
+                    throw r.error("rank \(rank) is larger than stage \(s)'s \(c.backbone.widths[s]) channels",
+                                  fix: "a low-rank adapter needs rank ≤ channels; lower the rank")
+                }
+            }
+            if let v = a["alpha"] { c.adapters.alpha = Float(try v.double(in: 0...1e6)) }
+            if let v = a["stages"] {
+                c.adapters.stages = try v.list().map { try $0.int(in: 0...(c.backbone.widths.count - 1)) }
+            }
+            if let v = a["stem"] { c.adapters.stem = try v.bool() }
+            if let v = a["shortcuts"] { c.adapters.shortcuts = try v.bool() }
+        }
+        if let r = try top["router"]?.mapping(allowed: ["widths", "blocks", "twd_weight", "temperature", "projection"]) {
+            if let v = r["widths"] { c.router.widths = try v.list().map { try $0.int(in: 1...4096) } }
+            if let v = r["blocks"] { c.router.blocks = try v.list().map { try $0.int(in: 1...64) } }
+            if let v = r["twd_weight"] { c.router.twdWeight = Float(try v.double(in: 0...1e6)) }
+            if let v = r["temperature"] { c.router.temperature = try v.double(in: 1e-6...1e6) }
+            if let v = r["projection"] { c.router.projection = try v.int(in: 1...4096) }
+            guard c.router.widths.count == c.router.blocks.count else { throw r.owner.error("router.widths and router.blocks need one entry per stage") }
+        }
+        if let m = try top["mmoe"]?.mapping(allowed: ["experts"]) { c.experts = try m["experts"]?.int(in: 1...64) }
+        if let o = try top["optimizer"]?.mapping(allowed: ["name", "lr", "momentum", "weight_decay", "schedule", "warmup_steps"]) {
+            if let v = o["name"] {
+                c.optimizer.kind = try v.choice(OptimizerKind.self)
+                if c.optimizer.kind == .adamw { c.optimizer.learningRate = 1e-3 }
+            }
+            if let v = o["lr"] { c.optimizer.learningRate = Float(try v.double(in: 0...1e9)) }
+            if let v = o["momentum"] { c.optimizer.momentum = Float(try v.double(in: 0...1)) }
+            if let v = o["weight_decay"] { c.optimizer.weightDecay = Float(try v.double(in: 0...10)) }
+            if let v = o["schedule"] {
+                c.optimizer.schedule = try v.choice(LearningRateSchedule.Kind.self)
+                if c.optimizer.schedule == .step { throw v.error("the step schedule needs its own settings; use cosine or constant") }
+            }
+            if let v = o["warmup_steps"] { c.optimizer.warmupSteps = try v.int(in: 0...10_000_000) }
+        }
+        if let v = top["epochs"] { c.epochs = try v.int(in: 1...100_000) }
+        if let v = top["batch_size"] { c.batchSize = try v.int(in: 1...65536) }
+        if let v = top["seed"] { c.seed = UInt64(try v.int(in: 0...Int.max)) }
+        if let v = top["threads"] { c.threads = try v.int(in: 1...256) }
+        if let a = try top["augment"]?.mapping(allowed: ["crop_padding", "flip"]) {
+            if let v = a["crop_padding"] { c.augment.cropPadding = try v.int(in: 0...64) }
+            if let v = a["flip"] { c.augment.flip = try v.bool() }
+        }
+        if let v = top["eval_every"] { c.evalEvery = try v.int(in: 0...10_000_000) }
+        if let v = top["max_steps"] { c.maxSteps = try v.int(in: 0...Int.max) }
+        if let v = top["output"] { c.output = expandPath(try v.string()) }
+        for o in overrides { try c.apply(override: o, file: path) }
+        return c
+    }
+
+    /// `key=value` from the command line (`--set epochs=1`): the keys a pipeline or a user
+    /// most often varies without editing the file.
+    mutating func apply(override: String, file: String) throws {
+        let parts = override.split(separator: "=", maxSplits: 1).map(String.init)
+        let bad = DataError(file: file, "cannot apply --set \(override)",
+                            fix: "use key=value with key one of epochs, batch_size, seed, max_steps, eval_every, threads, lr, output, name")
+        guard parts.count == 2 else { throw bad }
+        let v = parts[1]
+        switch parts[0] {
+        case "epochs": guard let n = Int(v), n > 0 else { throw bad }; epochs = n
+        case "batch_size": guard let n = Int(v), n > 0 else { throw bad }; batchSize = n
+        case "seed": guard let n = UInt64(v) else { throw bad }; seed = n
+        case "max_steps": guard let n = Int(v), n >= 0 else { throw bad }; maxSteps = n
+        case "eval_every": guard let n = Int(v), n >= 0 else { throw bad }; evalEvery = n
+        case "threads": guard let n = Int(v), n > 0 else { throw bad }; threads = n
+        case "lr": guard let x = Float(v), x >= 0 else { throw bad }; optimizer.learningRate = x
+        case "output": output = v
+        case "name": name = v
+        default: throw bad
+        }
+    }
+
+}
+
+func expandPath(_ p: String) -> String {
+    (p as NSString).expandingTildeInPath
+}

@@ -1,0 +1,197 @@
+import Foundation
+import MoLAData
+import MoLAModel
+import MoLATensor
+import Synchronization
+
+/// Set by SIGINT/SIGTERM; the training loop checkpoints and stops at the next step.
+let stopRequested = Atomic<Bool>(false)
+
+public enum StopSignals {
+    /// Routes SIGINT and SIGTERM to a clean stop (checkpoint, then exit) instead of death.
+    public static func install() {
+        // A parent may have spawned us with these blocked (test runners do): unblock them.
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGINT)
+        sigaddset(&set, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
+        for sig in [SIGINT, SIGTERM] { signal(sig) { _ in stopRequested.store(true, ordering: .relaxed) } }
+    }
+    public static func reset() { stopRequested.store(false, ordering: .relaxed) }
+}
+
+public struct TrainError: Error, CustomStringConvertible {
+    public var description: String
+}
+
+/// Trains one model on one set of tasks, with validation, checkpoints and resume.
+/// Output folder layout: `metrics.jsonl`, `checkpoints/{latest,best}/`.
+public final class Trainer {
+    public enum Outcome: Equatable { case finished, interrupted }
+
+    let config: TrainConfig
+    let directory: String
+    let model: TaskModel
+    let train: SplitData, val: SplitData
+    let taskNames: [String]
+    var optimizer: any Optimizer
+    public private(set) var state = TrainState()
+    let log: (String) -> Void
+    let showProgress: Bool
+    /// For tests: behave as if a stop signal arrived after this many steps.
+    public var stopAfterSteps: Int?
+
+    public var stepsPerEpoch: Int { max(1, train.count / config.batchSize) }
+    public var totalSteps: Int {
+        let full = config.epochs * stepsPerEpoch
+        return config.maxSteps > 0 ? min(full, config.maxSteps) : full
+    }
+    var latestDir: String { directory + "/checkpoints/latest" }
+    var bestDir: String { directory + "/checkpoints/best" }
+
+    public init(config: TrainConfig, directory: String, model: TaskModel, train: SplitData, val: SplitData, taskNames: [String],
+                progress: Bool, log: @escaping (String) -> Void) {
+        self.config = config
+        self.directory = directory
+        self.model = model
+        self.train = train
+        self.val = val
+        self.taskNames = taskNames
+        self.showProgress = progress
+        self.log = log
+        switch config.optimizer.kind {
+        case .sgd: optimizer = SGD(momentum: config.optimizer.momentum, weightDecay: config.optimizer.weightDecay)
+        case .adamw: optimizer = AdamW(weightDecay: config.optimizer.weightDecay)
+        }
+        state.configHash = config.hash
+        state.seed = config.seed
+    }
+
+    /// Continues from the latest checkpoint (refusing a corrupt one or one of another config).
+    public func resume() throws -> Bool {
+        guard let dir = Checkpoint.existing(latestDir) else { return false }
+        let (s, opt) = try Checkpoint.load(from: dir, into: model.store, configHash: config.hash)
+        do { try optimizer.restore(opt) } catch {
+            throw DataError(file: dir + "/optimizer.safetensors", "optimizer state does not fit the model: \(error)", fix: "start a fresh run")
+        }
+        state = s
+        // Metrics logged after the checkpoint belong to the lost part of the run.
+        let path = directory + "/metrics.jsonl"
+        if let text = try? String(contentsOfFile: path, encoding: .utf8) {
+            let kept = text.split(separator: "\n").filter { line in
+                guard let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], let step = obj["step"] as? Int else { return false }
+                return step <= s.step
+            }
+            try FileIO.writeAtomically(kept.map { $0 + "\n" }.joined(), to: path)
+        }
+        return true
+    }
+
+    public func run() throws -> Outcome {
+        try FileManager.default.createDirectory(atPath: directory + "/checkpoints", withIntermediateDirectories: true)
+        let schedule: LearningRateSchedule = config.optimizer.schedule == .cosine
+            ? .cosine(totalSteps: totalSteps, warmupSteps: config.optimizer.warmupSteps) : .constant
+        let evalEvery = config.evalEvery > 0 ? config.evalEvery : stepsPerEpoch
+        let progress = Progress(label: "train", total: totalSteps * config.batchSize, unit: "images", enabled: showProgress)
+        progress.advance(state.step * config.batchSize)
+        // Training loss and accuracy since the last evaluation (saved in checkpoints so a
+        // resumed run logs the same numbers).
+        var runningLoss = state.running.loss, runningCorrect = state.running.correct
+        var runningCount = state.running.count, sinceEval = state.running.steps
+        let started = Date()
+        let baseSeconds = state.trainSeconds
+        while state.step < totalSteps {
+            let order = EpochOrder(count: train.count, seed: config.seed, epoch: state.epoch)
+            let batches = order.batches(size: config.batchSize, from: state.position, dropLast: true)
+            if batches.isEmpty { state.epoch += 1; state.position = 0; continue }
+            for records in batches {
+                let stepStart = DispatchTime.now().uptimeNanoseconds
+                var rng = RandomGenerator(seed: config.seed, stream: 0xA06_0000_0000 &+ UInt64(state.step))
+                let b = train.batch(records, training: true, augment: config.augment, rng: &rng)
+                model.store.zeroGradients()
+                let logits = model.forward(b.images, layout: b.layout)
+                let loss = model.lossAndBackward(labels: b.labels, layout: b.layout)
+                guard loss.total.isFinite else {
+                    let last = Checkpoint.existing(latestDir).map { "the last good checkpoint is \($0) (step \(lastCheckpointStep()))" } ?? "no checkpoint was saved yet"
+                    throw TrainError(description: "loss is \(loss.total) at step \(state.step + 1) (epoch \(state.epoch + 1)); training stopped. \(last). Lower optimizer.lr or check the data.")
+                }
+                let lr = schedule.rate(base: config.optimizer.learningRate, step: state.step)
+                optimizer.step(model.store, learningRate: lr)
+                state.stepSeconds += Double(DispatchTime.now().uptimeNanoseconds - stepStart) / 1e9
+                state.step += 1
+                state.position += records.count
+                state.imagesSeen += records.count
+                runningLoss += loss.total
+                for (gi, g) in b.layout.groups.enumerated() {
+                    let c = logits[gi].shape[1], l = logits[gi].pointer
+                    for (row, i) in g.range.enumerated() {
+                        var best = 0
+                        for k in 1..<c where l[row * c + k] > l[row * c + best] { best = k }
+                        if best == Int(b.labels[i]) { runningCorrect += 1 }
+                    }
+                }
+                runningCount += records.count
+                sinceEval += 1
+                progress.status = String(format: "epoch %d step %d loss %.3f acc %.1f%%", state.epoch + 1, state.step,
+                                         runningLoss / Double(sinceEval), 100 * Double(runningCorrect) / Double(max(1, runningCount)))
+                progress.advance(records.count)
+                if state.position + config.batchSize > order.indices.count { state.epoch += 1; state.position = 0 }
+                let stop = stopRequested.load(ordering: .relaxed) || stopAfterSteps.map { state.step >= $0 } ?? false
+                let due = sinceEval == evalEvery || state.step == totalSteps
+                if due || stop {
+                    state.trainSeconds = baseSeconds + Date().timeIntervalSince(started)
+                    if due {
+                        try evaluate(trainLoss: runningLoss / Double(sinceEval), trainAccuracy: 100 * Double(runningCorrect) / Double(max(1, runningCount)), lr: lr)
+                        runningLoss = 0; runningCorrect = 0; runningCount = 0; sinceEval = 0
+                    }
+                    state.running = .init(loss: runningLoss, correct: runningCorrect, count: runningCount, steps: sinceEval)
+                    try Checkpoint.save(to: latestDir, store: model.store, optimizer: optimizer.state, state: state, method: config.method.rawValue)
+                    if stop {
+                        progress.finish()
+                        log("stopped at step \(state.step); checkpoint saved in \(latestDir). Continue with --resume.")
+                        return .interrupted
+                    }
+                }
+                if state.step == totalSteps || state.position == 0 { break }
+            }
+        }
+        progress.finish()
+        state.finished = true
+        state.trainSeconds = baseSeconds + Date().timeIntervalSince(started)
+        try Checkpoint.save(to: latestDir, store: model.store, optimizer: optimizer.state, state: state, method: config.method.rawValue)
+        return .finished
+    }
+
+    func lastCheckpointStep() -> Int {
+        guard let dir = Checkpoint.existing(latestDir), let data = try? FileIO.read(dir + "/state.json"),
+              let s = try? JSONDecoder().decode(TrainState.self, from: data) else { return 0 }
+        return s.step
+    }
+
+    /// Validation: a line in metrics.jsonl, and the best checkpoint when it improves.
+    func evaluate(trainLoss: Double, trainAccuracy: Double, lr: Float) throws {
+        let e = Evaluation.run(model, on: val, tasks: taskNames.count)
+        var line: [String: Any] = ["step": state.step, "epoch": state.epoch, "train_loss": trainLoss, "train_accuracy": trainAccuracy,
+                                   "learning_rate": Double(lr), "val_loss": e.loss, "val_average": e.average,
+                                   "val_per_task": Dictionary(uniqueKeysWithValues: zip(taskNames, e.perTask)),
+                                   "seconds": state.trainSeconds]
+        if let w = e.routerWeights { line["router_weights"] = w }
+        let data = try JSONSerialization.data(withJSONObject: line, options: [.sortedKeys])
+        let path = directory + "/metrics.jsonl"
+        if !FileIO.exists(path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
+        let h = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        try h.seekToEnd()
+        try h.write(contentsOf: data + Data("\n".utf8))
+        try h.close()
+        if showProgress {
+            log(String(format: "step %d: train loss %.4f, val avg %.2f%% (", state.step, trainLoss, e.average)
+                + zip(taskNames, e.perTask).map { String(format: "%@ %.2f", $0, $1) }.joined(separator: ", ") + ")")
+        }
+        if e.average > state.bestValidation {
+            state.bestValidation = e.average
+            state.bestStep = state.step
+            try Checkpoint.save(to: bestDir, store: model.store, optimizer: [:], state: state, method: config.method.rawValue)
+        }
+    }
+}

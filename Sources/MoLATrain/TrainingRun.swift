@@ -1,0 +1,157 @@
+import Foundation
+import MoLAData
+import MoLAModel
+import MoLATensor
+
+/// What a run folder records about its model, so `eval` can rebuild it: `run.json`.
+public struct RunDescription: Codable, Equatable, Sendable {
+    public var config: TrainConfig
+    public var tasks: [String]
+    public var classes: [Int]
+    public var height: Int, width: Int, channels: Int
+    public var input: FeatureShape { FeatureShape(height: height, width: width, channels: channels) }
+
+    public func makeModel() -> TaskModel {
+        ModelFactory.make(config, input: input, classes: classes, adapterCount: max(1, tasks.count))
+    }
+
+    static func read(_ dir: String) throws -> RunDescription {
+        let path = dir + "/run.json"
+        do { return try JSONDecoder().decode(RunDescription.self, from: try FileIO.read(path)) } catch let e as DataError { throw e } catch {
+            throw DataError(file: path, "run.json cannot be read: \(error)", fix: "point at a folder written by `mola-train run`")
+        }
+    }
+}
+
+/// `mola-train run`: resolves the data, trains (one model, or one per task for
+/// single-task), then evaluates the best checkpoint on test and writes the report.
+public struct TrainingRun {
+    public var configFile: String
+    public var overrides: [String] = []
+    public var resume = false
+    /// Delete an existing run folder first.
+    public var fresh = false
+    public var progress = true
+    /// For tests: stop as if signalled after this many steps (of the current model).
+    public var stopAfterSteps: Int?
+    public var log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+
+    public init(configFile: String) { self.configFile = configFile }
+
+    public func run() throws -> (outcome: Trainer.Outcome, directory: String) {
+        let config = try TrainConfig.load(configFile, overrides: overrides)
+        Parallel.threads = config.threads ?? ProcessInfo.processInfo.activeProcessorCount
+        let data = try TrainingData(config: config, configFile: configFile, progress: progress)
+        let dir = URL(fileURLWithPath: config.output ?? "runs/\(config.name)").standardized.path
+        if fresh { try? FileManager.default.removeItem(atPath: dir) }
+        if !resume, FileIO.exists(dir + "/run.json") {
+            throw DataError(file: dir, "the run folder already holds a run",
+                            fix: "continue it with --resume, replace it with --fresh, or set another `output:`")
+        }
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let description = RunDescription(config: config, tasks: data.taskNames, classes: data.classes,
+                                         height: data.shape.height, width: data.shape.width, channels: data.shape.channels)
+        if resume, let old = try? RunDescription.read(dir), old.config.hash != config.hash {
+            throw DataError(file: dir + "/run.json", "the run folder was made with a different config",
+                            fix: "resume with the same config, or use --fresh to start over")
+        }
+        try FileIO.writeAtomically(String(decoding: try JSONEncoder.sorted.encode(description), as: UTF8.self), to: dir + "/run.json")
+        let train = try data.load(.train), val = try data.load(.val), test = try data.load(.test)
+        log("\(config.name): \(config.method.rawValue) on \(data.taskNames.joined(separator: ", ")) — \(train.count) train, \(val.count) val, \(test.count) test images of \(data.shape); \(Parallel.threads) threads")
+
+        if config.method == .singleTask {
+            var subs: [String] = [], reports: [RunReport] = []
+            for (t, name) in data.taskNames.enumerated() {
+                let sub = "tasks/\(name)"
+                var c = config
+                c.tasks = [name]
+                c.name = "\(config.name)-\(name)"
+                let only = { (d: SplitData) -> SplitData in var f = d.filter(tasks: [Int32(t)]); f.tasks = f.tasks.map { _ in 0 }; return f }
+                let subDescription = RunDescription(config: c, tasks: [name], classes: [data.classes[t]], height: data.shape.height,
+                                                    width: data.shape.width, channels: data.shape.channels)
+                try FileManager.default.createDirectory(atPath: dir + "/" + sub, withIntermediateDirectories: true)
+                try FileIO.writeAtomically(String(decoding: try JSONEncoder.sorted.encode(subDescription), as: UTF8.self), to: dir + "/\(sub)/run.json")
+                log("single-task model \(t + 1)/\(data.taskNames.count): \(name)")
+                let (outcome, report) = try trainOne(subDescription, dir: dir + "/" + sub, train: only(train), val: only(val), test: only(test),
+                                                     dataset: data.directory)
+                if outcome == .interrupted { return (.interrupted, dir) }
+                subs.append(sub)
+                reports.append(report!)
+            }
+            let report = combine(reports, description: description, dataset: data.directory, subRuns: subs)
+            try report.write(to: dir, metrics: [])
+            log("test average \(String(format: "%.2f", report.test.average))%; report: \(dir)/report.md")
+            return (.finished, dir)
+        }
+        let (outcome, report) = try trainOne(description, dir: dir, train: train, val: val, test: test, dataset: data.directory)
+        if let report { log("test average \(String(format: "%.2f", report.test.average))%; report: \(dir)/report.md") }
+        return (outcome, dir)
+    }
+
+    func trainOne(_ d: RunDescription, dir: String, train: SplitData, val: SplitData, test: SplitData,
+                  dataset: String) throws -> (Trainer.Outcome, RunReport?) {
+        if resume, let done = try? RunReport.read(dir), done.configHash == d.config.hash { return (.finished, done) }
+        let model = d.makeModel()
+        let trainer = Trainer(config: d.config, directory: dir, model: model, train: train, val: val, taskNames: d.tasks,
+                              progress: progress, log: log)
+        trainer.stopAfterSteps = stopAfterSteps
+        if resume, try trainer.resume() { log("resumed \(dir) at step \(trainer.state.step)") }
+        else {  // a fresh start: no stale metrics or checkpoints from an earlier attempt
+            try? FileManager.default.removeItem(atPath: dir + "/metrics.jsonl")
+            try? FileManager.default.removeItem(atPath: dir + "/checkpoints")
+        }
+        guard try trainer.run() == .finished else { return (.interrupted, nil) }
+        let report = try Self.finalReport(model: model, description: d, directory: dir, state: trainer.state, val: val, test: test, dataset: dataset)
+        try report.write(to: dir, metrics: Self.readMetrics(dir))
+        return (.finished, report)
+    }
+
+    /// Evaluates the best-on-validation checkpoint once on test and gathers the report.
+    static func finalReport(model: TaskModel, description d: RunDescription, directory: String, state: TrainState,
+                            val: SplitData, test: SplitData, dataset: String) throws -> RunReport {
+        _ = try Checkpoint.load(from: directory + "/checkpoints/best", into: model.store, configHash: d.config.hash)
+        let v = Evaluation.run(model, on: val, tasks: d.tasks.count)
+        let t = Evaluation.run(model, on: test, tasks: d.tasks.count)
+        var layers = model.adaptedConvolutions
+        if layers.isEmpty { layers = model.convolutions.filter { $0.conv.kernel == 3 } }
+        return RunReport(name: d.config.name, method: d.config.method.rawValue, seed: d.config.seed, configHash: d.config.hash, dataset: dataset,
+                         tasks: d.tasks,
+                         test: .init(perTask: Dictionary(uniqueKeysWithValues: zip(d.tasks, t.perTask)), average: t.average),
+                         validation: .init(perTask: Dictionary(uniqueKeysWithValues: zip(d.tasks, v.perTask)), average: v.average),
+                         parameters: ParameterCounts(model.store), steps: state.step, epochs: state.epoch, bestStep: state.bestStep,
+                         trainSeconds: state.trainSeconds, trainImagesPerSecond: Double(state.imagesSeen) / max(state.stepSeconds, 1e-9),
+                         threads: Parallel.threads, routerWeights: t.routerWeights,
+                         spectra: layers.map { LayerSpectrum.analyse(name: $0.name, conv: $0.conv) }, subRuns: nil)
+    }
+
+    /// The single-task report: each task's accuracy from its own model; parameters and
+    /// time summed over the models.
+    func combine(_ rs: [RunReport], description d: RunDescription, dataset: String, subRuns: [String]) -> RunReport {
+        var test: [String: Double] = [:], val: [String: Double] = [:]
+        for r in rs { test.merge(r.test.perTask) { a, _ in a }; val.merge(r.validation.perTask) { a, _ in a } }
+        let avg = { (m: [String: Double]) in d.tasks.map { m[$0] ?? 0 }.reduce(0, +) / Double(d.tasks.count) }
+        let seconds = rs.map(\.trainSeconds).reduce(0, +)
+        let images = Double(rs.map(\.steps).reduce(0, +) * d.config.batchSize)
+        let stepSeconds = rs.map { Double($0.steps * d.config.batchSize) / max($0.trainImagesPerSecond, 1e-9) }.reduce(0, +)
+        return RunReport(name: d.config.name, method: d.config.method.rawValue, seed: d.config.seed, configHash: d.config.hash, dataset: dataset,
+                         tasks: d.tasks, test: .init(perTask: test, average: avg(test)), validation: .init(perTask: val, average: avg(val)),
+                         parameters: rs.map(\.parameters).reduce(ParameterCounts(), +), steps: rs.map(\.steps).reduce(0, +),
+                         epochs: d.config.epochs, bestStep: -1, trainSeconds: seconds,
+                         trainImagesPerSecond: images / max(stepSeconds, 1e-9),
+                         threads: Parallel.threads, routerWeights: nil, spectra: rs.flatMap { r in r.spectra.map { var s = $0; s.layer = "\(r.tasks[0]).\(s.layer)"; return s } },
+                         subRuns: subRuns)
+    }
+
+    static func readMetrics(_ dir: String) -> [[String: Any]] {
+        guard let text = try? String(contentsOfFile: dir + "/metrics.jsonl", encoding: .utf8) else { return [] }
+        return text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+    }
+}
+
+extension JSONEncoder {
+    static var sorted: JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return e
+    }
+}

@@ -1,0 +1,177 @@
+import ArgumentParser
+import Foundation
+import MoLAData
+import MoLAModel
+import MoLATensor
+import MoLATrain
+
+@main
+struct MolaTrain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mola-train",
+        abstract: "Train MoLA-Grad, MoLA-Router and baselines on prepared datasets; evaluate and compare runs.",
+        discussion: """
+            A config (configs/*.yaml) names the data (a manifest or a dataset folder), the tasks, \
+            the method (uniform, single-task, mola-grad, mola-router, mmoe), the backbone, adapters, \
+            optimiser and schedule. `run` writes runs/<name>/ with checkpoints, metrics.jsonl, \
+            report.md/json and SVG plots; `compare` tabulates several runs.
+            """,
+        version: MoLAVersion.string,
+        subcommands: [RunCommand.self, CompareCommand.self, EvalCommand.self, BenchCommand.self])
+}
+
+/// Our errors as one `error: …` line plus the fix, exit status 1.
+func reportingErrors(_ body: () throws -> Void) throws {
+    do { try body() } catch let e as DataError {
+        FileHandle.standardError.write(Data("error: \(e)\n".utf8))
+        throw ExitCode.failure
+    } catch let e as TrainError {
+        FileHandle.standardError.write(Data("error: \(e)\n".utf8))
+        throw ExitCode.failure
+    }
+}
+
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Train the model a config describes, then evaluate it and write the report.",
+        discussion: """
+            The dataset is ingested first when the config names a manifest whose dataset is \
+            missing or stale. Validation picks the best checkpoint; test is evaluated once, at \
+            the end. Ctrl-C (or SIGTERM) saves a checkpoint and exits; --resume continues it \
+            and reaches the same numbers as an uninterrupted run with the same thread count.
+
+            Examples:
+              mola-train run configs/digits-fashion/mola-grad.yaml
+              mola-train run configs/digits-fashion/uniform.yaml --set epochs=1 --set seed=2 --set name=uniform-s2
+            """)
+
+    @Argument(help: "The training config (YAML).")
+    var config: String
+
+    @Flag(help: "Continue the run in its output folder from its latest checkpoint.")
+    var resume = false
+
+    @Flag(help: "Delete the run's output folder first and start over.")
+    var fresh = false
+
+    @Option(name: .customLong("set"), help: "Override a config key: epochs, batch_size, seed, max_steps, eval_every, threads, lr, output, name (repeatable).")
+    var overrides: [String] = []
+
+    @Flag(name: .shortAndLong, help: "No progress bar or per-evaluation lines.")
+    var quiet = false
+
+    func run() throws {
+        try reportingErrors {
+            StopSignals.install()
+            var r = TrainingRun(configFile: config)
+            r.overrides = overrides
+            r.resume = resume
+            r.fresh = fresh
+            r.progress = !quiet
+            let (outcome, dir) = try r.run()
+            if outcome == .interrupted {
+                FileHandle.standardError.write(Data("interrupted; resume with: mola-train run \(config) --resume\n".utf8))
+                throw ExitCode(130)
+            }
+            print(dir + "/report.md")
+        }
+    }
+}
+
+struct CompareCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "compare",
+        abstract: "Tabulate finished runs like the paper: methods × tasks, mean ± std over seeds.",
+        discussion: """
+            Example:
+              mola-train compare runs/df-* --out runs/compare
+            """)
+
+    @Argument(help: "Run folders (each with report.json).")
+    var runs: [String]
+
+    @Option(help: "Folder for compare.md and compare.json (default: print only).")
+    var out: String?
+
+    func run() throws {
+        try reportingErrors {
+            let c = try Comparison(runDirectories: runs)
+            print(c.markdown)
+            if let out {
+                try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+                let enc = JSONEncoder()
+                enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+                enc.keyEncodingStrategy = .convertToSnakeCase
+                try FileIO.writeAtomically(c.markdown, to: out + "/compare.md")
+                try FileIO.writeAtomically(String(decoding: try enc.encode(c), as: UTF8.self) + "\n", to: out + "/compare.json")
+                FileHandle.standardError.write(Data("wrote \(out)/compare.md and compare.json\n".utf8))
+            }
+        }
+    }
+}
+
+struct EvalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "Evaluate a run's checkpoint on a prepared dataset (tasks matched by name).",
+        discussion: """
+            Example:
+              mola-train eval runs/df-mola-grad datasets/digits-fashion --split test
+            """)
+
+    @Argument(help: "The run folder.")
+    var runFolder: String
+
+    @Argument(help: "A dataset folder written by mola-prep ingest.")
+    var dataset: String
+
+    @Option(help: "Split to evaluate: train, val or test.")
+    var split: String = "test"
+
+    @Option(help: "Checkpoint: best or latest.")
+    var checkpoint: String = "best"
+
+    func run() throws {
+        try reportingErrors {
+            guard let s = Split(rawValue: split) else { throw ValidationError("--split must be train, val or test") }
+            guard ["best", "latest"].contains(checkpoint) else { throw ValidationError("--checkpoint must be best or latest") }
+            let results = try Evaluator.evaluate(run: runFolder, dataset: dataset, split: s, checkpoint: checkpoint)
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try enc.encode(results), as: UTF8.self))
+        }
+    }
+}
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Time train steps of a config's model on its data; prints one JSON object.",
+        discussion: """
+            Example:
+              mola-train bench configs/digits-fashion/mola-grad.yaml --threads 2
+            """)
+
+    @Argument(help: "The training config.")
+    var config: String
+
+    @Option(help: "Timed steps per round.")
+    var steps: Int = 20
+
+    @Option(help: "Rounds (best kept; this machine's timing is noisy).")
+    var rounds: Int = 3
+
+    @Option(help: "Worker threads (default: the config's, else all cores).")
+    var threads: Int?
+
+    func run() throws {
+        try reportingErrors {
+            var overrides: [String] = []
+            if let threads { overrides.append("threads=\(threads)") }
+            let r = try TrainBench.run(configFile: config, overrides: overrides, steps: steps, rounds: rounds)
+            let data = try JSONSerialization.data(withJSONObject: r, options: [.sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+        }
+    }
+}

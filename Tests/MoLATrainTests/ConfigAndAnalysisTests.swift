@@ -1,0 +1,98 @@
+import Foundation
+import MoLAData
+import MoLAModel
+import MoLATensor
+import MoLATrain
+import Testing
+
+@Suite struct ConfigErrorTests {
+    func error(_ yaml: String) -> String {
+        let tmp = TempDir()
+        let path = tmp.write("c.yaml", yaml)
+        do {
+            var r = TrainingRun(configFile: path)
+            r.progress = false
+            r.log = { _ in }
+            _ = try r.run()
+            return "no error"
+        } catch { return "\(error)" }
+    }
+
+    @Test func unknownKeyNamesFileKeyAndFix() {
+        let e = error("data: {dataset: \(TinyData.directory)}\nbatch_sise: 32\n")
+        #expect(e.contains("c.yaml") && e.contains("batch_sise") && e.contains("did you mean 'batch_size'"), "\(e)")
+    }
+
+    @Test func missingDatasetSaysHowToMakeIt() {
+        let e = error("data: {dataset: /nonexistent/ds}\n")
+        #expect(e.contains("no prepared dataset") && e.contains("mola-prep ingest"), "\(e)")
+    }
+
+    @Test func unknownTaskListsTheDatasetsTasks() {
+        let e = error("data: {dataset: \(TinyData.directory)}\ntasks: [mnist, pathmnist]\n")
+        #expect(e.contains("no task 'pathmnist'") && e.contains("mnist, optdigits"), "\(e)")
+    }
+
+    @Test func rankLargerThanChannels() {
+        let e = error("data: {dataset: \(TinyData.directory)}\nbackbone: {widths: [8, 8, 8]}\nadapters: {rank: 16}\n")
+        #expect(e.contains("rank 16 is larger than stage 0's 8 channels"), "\(e)")
+    }
+
+    @Test func imageTooSmallForTheBackbone() {
+        let e = error("data: {dataset: \(TinyData.directory)}\nbackbone: {widths: [8, 8, 8, 8, 8], blocks: [1, 1, 1, 1, 1]}\n")
+        #expect(e.contains("too small") && e.contains("12×12×1"), "\(e)")
+    }
+}
+
+@Suite struct AnalysisTests {
+    @Test func compareAggregatesSeedsAndMarksTheBest() throws {
+        let tmp = TempDir()
+        func report(_ method: String, seed: UInt64, _ a: Double, _ b: Double) throws -> String {
+            let dir = tmp.path + "/\(method)-\(seed)"
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            let r = RunReport(name: dir, method: method, seed: seed, configHash: "", dataset: "d", tasks: ["x", "y"],
+                              test: .init(perTask: ["x": a, "y": b], average: (a + b) / 2), validation: .init(perTask: [:], average: 0),
+                              parameters: ParameterCounts(), steps: 1, epochs: 1, bestStep: 1, trainSeconds: 1, trainImagesPerSecond: 1,
+                              threads: 2, routerWeights: nil, spectra: [], subRuns: nil)
+            try r.write(to: dir, metrics: [])
+            return dir
+        }
+        let dirs = [try report("single-task", seed: 0, 80, 60), try report("mola-grad", seed: 0, 90, 60), try report("mola-grad", seed: 1, 86, 62)]
+        let c = try Comparison(runDirectories: dirs)
+        #expect(c.rows.map(\.method) == ["single-task", "mola-grad"])
+        let grad = c.rows[1]
+        #expect(grad.mean == [88, 61])
+        #expect(abs(grad.std[0]! - 8.0.squareRoot()) < 1e-9)
+        #expect(abs(grad.deltaM! - 100 * ((88 - 80) / 80.0 + (61 - 60) / 60.0) / 2) < 1e-9)
+        #expect(c.markdown.contains("**88.00 ± 2.83**"))
+        #expect(c.markdown.contains("| single-task | 80.00 | 60.00 | 70.00 | +0.00 |"))
+    }
+
+    @Test func safetensorsRoundTrip() throws {
+        let t = [SafeTensors.Tensor(name: "a.b", shape: [2, 3], values: [1, 2, 3, 4, 5, 6]), SafeTensors.Tensor(name: "c", shape: [1], values: [-7])]
+        let bytes = SafeTensors.encode(t, metadata: ["k": "v"])
+        let header = bytes[0..<8].withUnsafeBytes { Int($0.loadUnaligned(as: UInt64.self)) }
+        #expect((8 + header) % 8 == 0)
+        let (back, meta) = try SafeTensors.decode(bytes, file: "x")
+        #expect(back == t && meta == ["k": "v"])
+        #expect(throws: DataError.self) { try SafeTensors.decode(Array(bytes.prefix(bytes.count - 4)), file: "x") }
+    }
+
+    /// Singular values of known matrices: K99 and σ₁ as the paper defines them.
+    @Test(arguments: [([3.0, 4.0], 2, 4.0), ([1.0, 0.001], 1, 1.0), ([2.0, 2.0], 2, 2.0)])
+    func spectrumOfAKnownWeight(_ diagonal: [Double], _ k99: Int, _ top: Double) {
+        let store = ParameterStore()
+        let conv = Conv(store, name: "c", inChannels: 3, outChannels: 2, kernel: 1)
+        store.allocate(seed: 0)
+        // Weight stored cin × cout; as the C_out × C_in matrix it is diag(diagonal) padded.
+        let w = store.value(conv.weight)
+        for i in 0..<6 { w[i] = 0 }
+        w[0 * 2 + 0] = Float(diagonal[0])
+        w[1 * 2 + 1] = Float(diagonal[1])
+        let s = LayerSpectrum.analyse(name: "c", conv: conv)
+        #expect(s.rows == 2 && s.columns == 3)
+        #expect(s.shared.k99 == k99)
+        #expect(abs(s.shared.top - top) < 1e-5)
+        #expect(s.adapted.isEmpty)
+    }
+}

@@ -1,0 +1,147 @@
+import Foundation
+import MoLAData
+import MoLATrain
+import Testing
+
+/// Every method trains on real digits, checkpoints, resumes exactly and reports.
+/// Serialized: each run uses both cores.
+@Suite(.serialized) struct TrainingTests {
+    @Test(arguments: ["uniform", "single-task", "mola-grad", "mola-router", "mmoe"])
+    func everyMethodLearnsAndReports(_ method: String) throws {
+        let tmp = TempDir()
+        let (outcome, dir) = try TinyData.train(TinyData.config(tmp, method: method, steps: 24, evalEvery: 8))
+        #expect(outcome == .finished)
+        let report = try RunReport.read(dir)
+        #expect(report.method == method)
+        #expect(report.tasks == ["mnist", "optdigits"])
+        #expect(Set(report.test.perTask.keys) == ["mnist", "optdigits"])
+        #expect(report.test.average > 20, "24 steps on digits should beat chance (10%) clearly: \(report.test.average)")
+        #expect(report.parameters.total == report.parameters.backbone + report.parameters.adapters + report.parameters.router + report.parameters.heads)
+        #expect((report.parameters.adapters > 0) == ["mola-grad", "mola-router"].contains(method))
+        #expect((report.parameters.router > 0) == ["mola-router", "mmoe"].contains(method))
+        #expect(!report.spectra.isEmpty)
+        #expect((report.routerWeights != nil) == (method == "mola-router"))
+        for f in ["report.md", "report.json", "test-accuracy.svg"] { #expect(FileManager.default.fileExists(atPath: dir + "/" + f), "\(f)") }
+        // Loss decreases: the first evaluation window against the last (per model).
+        let runs = method == "single-task" ? report.subRuns!.map { dir + "/" + $0 } : [dir]
+        for r in runs {
+            let losses = metricsLines(r).compactMap { $0["train_loss"] as? Double }
+            #expect(losses.count == 3)
+            #expect(losses.last! < losses.first!, "train loss \(losses) in \(r)")
+            for f in ["loss.svg", "accuracy.svg", "spectra.svg", "checkpoints/best/model.safetensors"] {
+                #expect(FileManager.default.fileExists(atPath: r + "/" + f), "\(f)")
+            }
+        }
+    }
+
+    @Test func interruptedAndResumedEqualsUninterrupted() throws {
+        let tmp = TempDir()
+        let straight = TinyData.config(tmp, method: "mola-router", steps: 14, evalEvery: 4, output: "a")
+        _ = try TinyData.train(straight)
+        let split = TinyData.config(tmp, method: "mola-router", steps: 14, evalEvery: 4, output: "b")
+        let (first, _) = try TinyData.train(split, stopAfter: 6)  // mid-window: running loss must survive too
+        #expect(first == .interrupted)
+        let (second, _) = try TinyData.train(split, resume: true)
+        #expect(second == .finished)
+        for f in ["checkpoints/latest/model.safetensors", "checkpoints/latest/optimizer.safetensors", "checkpoints/best/model.safetensors"] {
+            #expect(bytes("\(tmp.path)/a/\(f)") == bytes("\(tmp.path)/b/\(f)"), "\(f) differs after resume")
+        }
+        let strip = { (m: [[String: Any]]) in m.map { $0.filter { $0.key != "seconds" } as NSDictionary } }
+        #expect(strip(metricsLines("\(tmp.path)/a")) == strip(metricsLines("\(tmp.path)/b")))
+        #expect(try RunReport.read("\(tmp.path)/a").test == RunReport.read("\(tmp.path)/b").test)
+    }
+
+    @Test func corruptCheckpointIsRefused() throws {
+        let tmp = TempDir()
+        let config = TinyData.config(tmp, method: "mola-grad", steps: 8)
+        _ = try TinyData.train(config, stopAfter: 3)
+        let path = "\(tmp.path)/runs/mola-grad/checkpoints/latest/model.safetensors"
+        var data = bytes(path)
+        data[data.count - 5] ^= 0x40
+        try data.write(to: URL(fileURLWithPath: path))
+        #expect {
+            _ = try TinyData.train(config, resume: true)
+        } throws: { error in
+            "\(error)".contains("checksum mismatch") && "\(error)".contains("model.safetensors")
+        }
+    }
+
+    @Test func nanLossStopsNamingTheStep() throws {
+        let tmp = TempDir()
+        let config = TinyData.config(tmp, method: "uniform", steps: 20, extra: "optimizer: {lr: 1.0e+9, momentum: 0}")
+        #expect {
+            _ = try TinyData.train(config)
+        } throws: { error in
+            let s = "\(error)"
+            return s.contains("at step") && (s.contains("nan") || s.contains("inf")) && s.contains("checkpoint")
+        }
+    }
+
+    @Test func safetensorsLoadInPython() throws {
+        let tmp = TempDir()
+        let (_, dir) = try TinyData.train(TinyData.config(tmp, method: "mola-grad", steps: 4))
+        let script = """
+            import json, struct, sys, numpy as np
+            path = sys.argv[1]
+            raw = open(path, 'rb').read()
+            (n,) = struct.unpack('<Q', raw[:8])
+            header = json.loads(raw[8:8 + n])
+            meta = header.pop('__metadata__')
+            out = {}
+            for name, d in header.items():
+                b, e = d['data_offsets']
+                a = np.frombuffer(raw[8 + n + b:8 + n + e], dtype='<f4').reshape(d['shape'])
+                assert np.isfinite(a).all(), name
+                out[name] = list(a.shape)
+            print(json.dumps({'format': meta['format'], 'shapes': out}))
+            """
+        let r = try run("python3", ["-c", script, dir + "/checkpoints/best/model.safetensors"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let obj = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
+        #expect(obj["format"] as? String == "mola-swift")
+        let shapes = obj["shapes"] as! [String: [Int]]
+        #expect(shapes["stem.conv.weight"] == [3, 3, 1, 8])
+        #expect(shapes["stem.conv.adapter.1.a"] == [3, 3, 1, 2])
+        #expect(shapes["stage3.block1.conv2.adapter.0.b"] == [2, 16])
+        #expect(shapes["heads.1.weight"] == [16, 10])
+        #expect(shapes["stage1.block1.bn1.running_var"] != nil || shapes.keys.contains { $0.contains("running") })
+    }
+
+    @Test func signalStopsCleanlyAndResumeFinishes() throws {
+        let tmp = TempDir()
+        let config = TinyData.config(tmp, method: "mola-grad", steps: 100000, evalEvery: 1000)
+        let tool = executable("mola-train")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: tool)
+        p.arguments = ["run", config, "--quiet"]
+        p.standardError = FileHandle.nullDevice
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        Thread.sleep(forTimeInterval: 2.5)
+        kill(p.processIdentifier, SIGTERM)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 130, "a stopped run exits with 130")
+        let state = try JSONSerialization.jsonObject(with: bytes("\(tmp.path)/runs/mola-grad/checkpoints/latest/state.json")) as! [String: Any]
+        let step = state["step"] as! Int
+        #expect(step > 0 && step < 100000)
+        let r = try run(tool, ["run", config, "--resume", "--quiet", "--set", "max_steps=\(step + 5)"])
+        #expect(r.status == 1 && r.stderr.contains("different config"), "a changed config must not resume silently: \(r.stderr)")
+    }
+}
+
+/// A built executable of this package, next to the test bundle.
+func executable(_ name: String) -> String {
+    let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    for candidate in [dir, dir.deletingLastPathComponent()] {
+        let p = candidate.appendingPathComponent(name).path
+        if FileManager.default.isExecutableFile(atPath: p) { return p }
+    }
+    var url = URL(fileURLWithPath: #filePath)
+    while url.path != "/" {
+        url.deleteLastPathComponent()
+        for config in ["release", "debug"] where FileManager.default.isExecutableFile(atPath: url.path + "/.build/\(config)/\(name)") {
+            return url.path + "/.build/\(config)/\(name)"
+        }
+    }
+    fatalError("\(name) is not built; run `swift build` first")
+}
