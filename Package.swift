@@ -19,6 +19,7 @@ let package = Package(
     products: [
         .executable(name: "mola-prep", targets: ["mola-prep"]),
         .executable(name: "mola-train", targets: ["mola-train"]),
+        .executable(name: "mola-pipeline", targets: ["mola-pipeline"]),
         .executable(name: "mola-bench", targets: ["mola-bench"]),
         .library(name: "MoLAData", targets: ["MoLAData"]),
         .library(name: "MoLATensor", targets: ["MoLATensor"]),
@@ -51,6 +52,11 @@ let package = Package(
             name: "mola-train",
             dependencies: ["MoLATrain", "MoLAData", "MoLAModel", "MoLATensor", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: fast),
+        .target(name: "MoLAPipeline", dependencies: ["MoLAData", "Yams"], swiftSettings: fast),
+        .executableTarget(
+            name: "mola-pipeline",
+            dependencies: ["MoLAPipeline", "MoLAData", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: fast),
         .executableTarget(
             name: "mola-prep",
             dependencies: ["MoLAData", .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -63,6 +69,7 @@ let package = Package(
         .testTarget(name: "MoLATensorTests", dependencies: ["MoLATensor"], swiftSettings: fast),
         .testTarget(name: "MoLAModelTests", dependencies: ["MoLAModel"], swiftSettings: fast),
         .testTarget(name: "MoLATrainTests", dependencies: ["MoLATrain", "MoLAData", "MoLAModel"], swiftSettings: fast),
+        .testTarget(name: "MoLAPipelineTests", dependencies: ["MoLAPipeline", "MoLAData"], swiftSettings: fast),
         .testTarget(name: "MoLADataTests", dependencies: ["MoLAData", "CZlib"], swiftSettings: fast),
     ],
     swiftLanguageModes: [.v5]

@@ -64,7 +64,7 @@ public struct Comparison: Codable, Equatable, Sendable {
         let bestTask = tasks.indices.map { t in rows.map { $0.mean[t] }.max() ?? 0 }
         let bestAvg = rows.map(\.averageMean).max() ?? 0
         var md = "| Method | " + tasks.joined(separator: " | ") + " | Avg | Δm% | Params (total) | Adapters | Router/gates | Seeds | Train s |\n"
-        md += "|---|" + String(repeating: "---:|", count: tasks.count + 6) + "\n"
+        md += "|---|" + String(repeating: "---:|", count: tasks.count + 7) + "\n"
         for r in rows {
             md += "| \(r.method) | " + tasks.indices.map { cell(r.mean[$0], r.std[$0], best: r.mean[$0] == bestTask[$0]) }.joined(separator: " | ")
             md += " | " + cell(r.averageMean, r.averageStd, best: r.averageMean == bestAvg)

@@ -67,12 +67,21 @@ public struct TrainingRun {
                 c.tasks = [name]
                 c.name = "\(config.name)-\(name)"
                 let only = { (d: SplitData) -> SplitData in var f = d.filter(tasks: [Int32(t)]); f.tasks = f.tasks.map { _ in 0 }; return f }
+                // Each model gets the joint model's step budget: with equal epochs instead,
+                // a task 1/40 of the data would train for 1/40 of the steps and look worse
+                // than it is.
+                let jointSteps = config.epochs * max(1, train.count / config.batchSize)
+                let budget = config.maxSteps > 0 ? min(config.maxSteps, jointSteps) : jointSteps
+                let taskTrain = only(train)
+                let perEpoch = max(1, taskTrain.count / config.batchSize)
+                c.epochs = (budget + perEpoch - 1) / perEpoch
+                c.maxSteps = budget
                 let subDescription = RunDescription(config: c, tasks: [name], classes: [data.classes[t]], height: data.shape.height,
                                                     width: data.shape.width, channels: data.shape.channels)
                 try FileManager.default.createDirectory(atPath: dir + "/" + sub, withIntermediateDirectories: true)
                 try FileIO.writeAtomically(String(decoding: try JSONEncoder.sorted.encode(subDescription), as: UTF8.self), to: dir + "/\(sub)/run.json")
                 log("single-task model \(t + 1)/\(data.taskNames.count): \(name)")
-                let (outcome, report) = try trainOne(subDescription, dir: dir + "/" + sub, train: only(train), val: only(val), test: only(test),
+                let (outcome, report) = try trainOne(subDescription, dir: dir + "/" + sub, train: taskTrain, val: only(val), test: only(test),
                                                      dataset: data.directory)
                 if outcome == .interrupted { return (.interrupted, dir) }
                 subs.append(sub)

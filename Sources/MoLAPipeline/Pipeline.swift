@@ -1,0 +1,203 @@
+import Foundation
+import MoLAData
+import Yams
+
+/// A pipeline file (`pipelines/*.yaml`): stages with a command, the files they read (`deps`),
+/// the parameter keys they read (`params`) and the files they write (`outs`). Stages form a
+/// DAG through deps and outs.
+///
+///     root: ..                      # paths and commands are relative to this (default ..)
+///     params: pipelines/params.yaml # the parameters file (default: none)
+///     vars: {dataset: digits-fashion}
+///     stages:
+///       ingest:
+///         cmd: mola-prep ingest data-manifests/${vars.dataset}.yaml
+///         deps: [data-manifests/${vars.dataset}.yaml]
+///         outs: [datasets/${vars.dataset}]
+///       train:
+///         foreach: [uniform, mola-grad]      # one stage per item: train@uniform, …
+///         do:
+///           cmd: mola-train run configs/${item}.yaml --set epochs=${params.quickstart.epochs}
+///           deps: [configs/${item}.yaml, datasets/${vars.dataset}]
+///           params: [quickstart.epochs]
+///           outs: [runs/${item}]
+public struct Pipeline {
+    public struct Stage: Equatable {
+        public var name: String
+        public var command: String
+        public var deps: [String]
+        public var params: [String: String]  // key → value (as text) the stage reads
+        public var outs: [String]
+    }
+
+    public let file: String
+    public let root: String
+    public let stages: [Stage]
+    /// Stage index → indices of the stages it depends on.
+    public let upstream: [[Int]]
+
+    public static func load(_ file: String, overrides: [String: String] = [:]) throws -> Pipeline {
+        let top = try ConfigValue.load(file: file).mapping(allowed: ["root", "params", "vars", "stages"])
+        let dir = (URL(fileURLWithPath: file).standardized.path as NSString).deletingLastPathComponent
+        let root = URL(fileURLWithPath: dir + "/" + (try top["root"]?.string() ?? "..")).standardized.path
+        var vars: [String: String] = [:]
+        if let v = top["vars"] {
+            guard case .mapping(let m) = v.node else { throw v.error("vars must be a mapping of names to values") }
+            for (k, val) in m { vars[k.string ?? ""] = val.string ?? "" }
+        }
+        var params: [String: String] = [:]
+        var paramsFile: String?
+        if let p = top["params"] {
+            let path = root + "/" + (try p.string())
+            paramsFile = path
+            guard FileIO.exists(path) else { throw p.error("parameters file \(path) not found", fix: "create it or remove the params key") }
+            params = try flatten(ConfigValue.load(file: path).node, prefix: "")
+        }
+        for (k, v) in overrides {
+            guard params[k] != nil else {
+                throw DataError(file: paramsFile ?? file, "--set \(k): no such parameter", fix: "parameters: \(params.keys.sorted().joined(separator: ", "))")
+            }
+            params[k] = v
+        }
+        guard case .mapping(let stageNodes) = try top.required("stages").node else { throw top.at("stages").error("stages must be a mapping") }
+        var stages: [Stage] = []
+        for (k, v) in stageNodes {
+            let name = k.string ?? ""
+            let node = ConfigValue(node: v, file: file, keyPath: "stages.\(name)")
+            let m = try node.mapping(allowed: ["cmd", "deps", "params", "outs", "foreach", "do"])
+            if let each = m["foreach"] {
+                let body = try m.required("do", hint: "foreach needs a `do:` with the stage's cmd, deps, params and outs")
+                for item in try each.strings() {
+                    stages.append(try stage("\(name)@\(item)", body, item: item, vars: vars, params: params))
+                }
+            } else {
+                stages.append(try stage(name, node, item: nil, vars: vars, params: params))
+            }
+        }
+        return try Pipeline(file: file, root: root, stages: stages)
+    }
+
+    static func stage(_ name: String, _ node: ConfigValue, item: String?, vars: [String: String], params: [String: String]) throws -> Stage {
+        let m = try node.mapping(allowed: ["cmd", "deps", "params", "outs"])
+        func expand(_ text: String, at v: ConfigValue) throws -> String {
+            var out = "", rest = Substring(text)
+            while let open = rest.range(of: "${") {
+                out += rest[..<open.lowerBound]
+                guard let close = rest[open.upperBound...].firstIndex(of: "}") else { throw v.error("unclosed ${ in '\(text)'") }
+                let key = String(rest[open.upperBound..<close])
+                if key == "item", let item { out += item }
+                else if key.hasPrefix("vars."), let value = vars[String(key.dropFirst(5))] { out += value }
+                else if key.hasPrefix("params."), let value = params[String(key.dropFirst(7))] { out += value }
+                else { throw v.error("unknown variable ${\(key)}", fix: "use ${vars.NAME}, ${params.KEY} or ${item} (inside foreach)") }
+                rest = rest[rest.index(after: close)...]
+            }
+            return out + rest
+        }
+        func list(_ key: String) throws -> [String] {
+            guard let v = m[key] else { return [] }
+            return try v.list().map { try expand(try $0.string(), at: $0) }
+        }
+        var selected: [String: String] = [:]
+        if let p = m["params"] {
+            for keyNode in try p.list() {
+                let key = try keyNode.string()
+                guard let value = params[key] else { throw keyNode.error("parameter '\(key)' is not in the parameters file", fix: "add it there or fix the name") }
+                selected[key] = value
+            }
+        }
+        let cmd = try m.required("cmd")
+        return Stage(name: name, command: try expand(try cmd.string(), at: cmd), deps: try list("deps"), params: selected, outs: try list("outs"))
+    }
+
+    /// Flattens nested mappings to dotted keys (`quickstart.epochs`).
+    static func flatten(_ node: Yams.Node, prefix: String) throws -> [String: String] {
+        var out: [String: String] = [:]
+        switch node {
+        case .mapping(let m):
+            for (k, v) in m { out.merge(try flatten(v, prefix: prefix.isEmpty ? (k.string ?? "") : "\(prefix).\(k.string ?? "")")) { a, _ in a } }
+        case .scalar(let s): out[prefix] = s.string
+        case .sequence(let seq): out[prefix] = "[" + seq.map { $0.string ?? "?" }.joined(separator: ", ") + "]"
+        case .alias: break
+        }
+        return out
+    }
+
+    /// Builds the graph and refuses duplicate outs, deps nobody produces that do not
+    /// exist, and cycles.
+    init(file: String, root: String, stages: [Stage]) throws {
+        self.file = file
+        self.root = root
+        self.stages = stages
+        var producer: [String: Int] = [:]
+        for (i, s) in stages.enumerated() {
+            for o in s.outs {
+                let key = Self.normal(o)
+                if let j = producer[key] {
+                    throw DataError(file: file, "stages '\(stages[j].name)' and '\(s.name)' both write \(o)", fix: "give each out one stage")
+                }
+                producer[key] = i
+            }
+        }
+        var upstream = Array(repeating: [Int](), count: stages.count)
+        for (i, s) in stages.enumerated() {
+            for d in s.deps {
+                let key = Self.normal(d)
+                // A dep inside (or equal to) another stage's out depends on that stage.
+                let hit = producer.first { key == $0.key || key.hasPrefix($0.key + "/") || $0.key.hasPrefix(key + "/") }
+                if let (_, j) = hit {
+                    if j != i && !upstream[i].contains(j) { upstream[i].append(j) }
+                } else if !FileIO.exists(root + "/" + d) {
+                    throw DataError(file: file, location: "stages.\(s.name).deps", "\(d) does not exist and no stage writes it",
+                                    fix: "create it, fix the path, or add the stage that makes it")
+                }
+            }
+        }
+        self.upstream = upstream.map { $0.sorted() }
+        // Cycle check: depth-first, naming the loop.
+        var state = Array(repeating: 0, count: stages.count)  // 0 new, 1 on path, 2 done
+        var path: [Int] = []
+        func visit(_ i: Int) throws {
+            if state[i] == 2 { return }
+            if state[i] == 1 {
+                let loop = path[path.firstIndex(of: i)!...].map { stages[$0].name } + [stages[i].name]
+                throw DataError(file: file, "the stages form a cycle: \(loop.joined(separator: " → "))", fix: "a stage cannot depend on its own outs, directly or through others")
+            }
+            state[i] = 1; path.append(i)
+            for j in self.upstream[i] { try visit(j) }
+            state[i] = 2; path.removeLast()
+        }
+        for i in stages.indices { try visit(i) }
+    }
+
+    static func normal(_ p: String) -> String {
+        var s = p
+        while s.hasSuffix("/") { s.removeLast() }
+        if s.hasPrefix("./") { s.removeFirst(2) }
+        return s
+    }
+
+    /// Stage indices in a topological order (stable: file order where free).
+    public var order: [Int] {
+        var done = Set<Int>(), out: [Int] = []
+        func visit(_ i: Int) {
+            if done.contains(i) { return }
+            done.insert(i)
+            for j in upstream[i] { visit(j) }
+            out.append(i)
+        }
+        for i in stages.indices { visit(i) }
+        return out
+    }
+
+    /// The stages and everything downstream of them.
+    public func downstream(of names: Set<String>) -> Set<Int> {
+        var result = Set(stages.indices.filter { names.contains(stages[$0].name) })
+        var changed = true
+        while changed {
+            changed = false
+            for i in stages.indices where !result.contains(i) && upstream[i].contains(where: result.contains) { result.insert(i); changed = true }
+        }
+        return result
+    }
+}
+
