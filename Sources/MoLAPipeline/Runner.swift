@@ -57,6 +57,7 @@ public final class PipelineRunner {
     /// Every selected stage's status in run order, as a dry run sees it: a stage below a
     /// stale one is stale too (its deps will be rewritten).
     public func plan(targets: [String] = [], force: Set<String> = []) throws -> [(name: String, status: Status)] {
+        let force = try expand(force)
         let selected = try selection(targets)
         var willRun = Set<Int>()
         var out: [(String, Status)] = []
@@ -70,6 +71,19 @@ public final class PipelineRunner {
             out.append((pipeline.stages[i].name, st))
         }
         hasher.save()
+        return out
+    }
+
+    /// Stage names, a foreach group's name standing for all its items.
+    func expand(_ names: Set<String>) throws -> Set<String> {
+        var out = Set<String>()
+        for n in names {
+            let hits = pipeline.stages.map(\.name).filter { $0 == n || $0.hasPrefix(n + "@") }
+            guard !hits.isEmpty else {
+                throw DataError(file: pipeline.file, "--force \(n): no such stage", fix: "stages: \(pipeline.stages.map(\.name).joined(separator: ", "))")
+            }
+            out.formUnion(hits)
+        }
         return out
     }
 
@@ -94,9 +108,7 @@ public final class PipelineRunner {
     /// Each success is written to the lock at once; a failure stops the run after the
     /// stages already started, leaving the records of finished stages intact.
     public func run(targets: [String] = [], force: Set<String> = [], jobs: Int = 1) throws -> Summary {
-        for f in force where !pipeline.stages.contains(where: { $0.name == f }) {
-            throw DataError(file: pipeline.file, "--force \(f): no such stage", fix: "stages: \(pipeline.stages.map(\.name).joined(separator: ", "))")
-        }
+        let force = try expand(force)
         let selected = try selection(targets)
         var done = Set<Int>(), summary = Summary()
         var failure: (String, String)? = nil

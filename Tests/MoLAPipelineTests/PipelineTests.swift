@@ -107,6 +107,7 @@ final class Project {
         #expect(try p.plan()["C"] == "stale: out C changed on disk")
         #expect(try p.run() == ["C"])
         #expect(try p.run(force: ["A"]) == ["A"])
+        #expect(try p.run(force: ["D"]) == ["D@one", "D@two"])
     }
 
     @Test func failingStageKeepsTheLockConsistent() throws {

@@ -34,6 +34,17 @@ import Testing
         }
     }
 
+    /// `mola-train eval` on the training dataset reproduces the report's test figures.
+    @Test(arguments: ["mola-grad", "single-task"])
+    func evalReproducesTheReport(_ method: String) throws {
+        let tmp = TempDir()
+        let (_, dir) = try TinyData.train(TinyData.config(tmp, method: method, steps: 8))
+        let report = try RunReport.read(dir)
+        let e = try Evaluator.evaluate(run: dir, dataset: TinyData.directory, split: .test, checkpoint: "best")
+        #expect(e.perTask == report.test.perTask)
+        #expect(e.images > 0)
+    }
+
     @Test func interruptedAndResumedEqualsUninterrupted() throws {
         let tmp = TempDir()
         let straight = TinyData.config(tmp, method: "mola-router", steps: 14, evalEvery: 4, output: "a")
