@@ -204,7 +204,7 @@ extension TrainConfig {
     mutating func apply(override: String, file: String) throws {
         let parts = override.split(separator: "=", maxSplits: 1).map(String.init)
         let bad = DataError(file: file, "cannot apply --set \(override)",
-                            fix: "use key=value with key one of epochs, batch_size, seed, max_steps, eval_every, threads, lr, output, name")
+                            fix: "use key=value with key one of epochs, batch_size, seed, max_steps, eval_every, threads, lr, alpha, output, name")
         guard parts.count == 2 else { throw bad }
         let v = parts[1]
         switch parts[0] {
@@ -215,6 +215,7 @@ extension TrainConfig {
         case "eval_every": guard let n = Int(v), n >= 0 else { throw bad }; evalEvery = n
         case "threads": guard let n = Int(v), n > 0 else { throw bad }; threads = n
         case "lr": guard let x = Float(v), x >= 0 else { throw bad }; optimizer.learningRate = x
+        case "alpha": guard let x = Float(v), x >= 0 else { throw bad }; adapters.alpha = x
         case "output": output = v
         case "name": name = v
         default: throw bad

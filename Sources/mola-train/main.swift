@@ -55,7 +55,7 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Delete the run's output folder first and start over.")
     var fresh = false
 
-    @Option(name: .customLong("set"), help: "Override a config key: epochs, batch_size, seed, max_steps, eval_every, threads, lr, output, name (repeatable).")
+    @Option(name: .customLong("set"), help: "Override a config key: epochs, batch_size, seed, max_steps, eval_every, threads, lr, alpha, output, name (repeatable).")
     var overrides: [String] = []
 
     @Flag(name: .shortAndLong, help: "No progress bar or per-evaluation lines.")
