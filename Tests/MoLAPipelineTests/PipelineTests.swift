@@ -164,5 +164,8 @@ final class Project {
         let pipeline = try Pipeline.load(url.path + "/pipelines/\(name).yaml")
         #expect(pipeline.stages.count >= 3)
         #expect(pipeline.stages.contains { $0.command.contains("mola-train compare") })
+        // A dry run needs only the manifests and configs, not the data.
+        let plan = try PipelineRunner(pipeline, log: { _ in }).plan()
+        #expect(plan.count == pipeline.stages.count)
     }
 }
