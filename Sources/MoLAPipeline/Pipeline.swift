@@ -188,16 +188,5 @@ public struct Pipeline {
         for i in stages.indices { visit(i) }
         return out
     }
-
-    /// The stages and everything downstream of them.
-    public func downstream(of names: Set<String>) -> Set<Int> {
-        var result = Set(stages.indices.filter { names.contains(stages[$0].name) })
-        var changed = true
-        while changed {
-            changed = false
-            for i in stages.indices where !result.contains(i) && upstream[i].contains(where: result.contains) { result.insert(i); changed = true }
-        }
-        return result
-    }
 }
 

@@ -102,7 +102,7 @@ public final class PipelineRunner {
         return result
     }
 
-    public struct Summary { public var ran: [String] = []; public var upToDate: [String] = []; public var failed: String? }
+    public struct Summary { public var ran: [String] = []; public var upToDate: [String] = [] }
 
     /// Runs the stale stages (and `force`d ones) in dependency order, at most `jobs` at once.
     /// Each success is written to the lock at once; a failure stops the run after the
@@ -136,7 +136,6 @@ public final class PipelineRunner {
         }
         hasher.save()
         if let (name, message) = failure {
-            summary.failed = name
             throw DataError(file: pipeline.file, "stage '\(name)' failed: \(message)",
                             fix: "fix the cause and run again: finished stages are recorded and will not rerun")
         }

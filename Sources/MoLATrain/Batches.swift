@@ -19,9 +19,7 @@ extension SplitData {
         let n = recs.count
         var x = Tensor(uninitialized: [n, shape.height, shape.width, shape.channels])
         let p = x.mutablePointer()
-        fillImages(recs, into: p)
-        let count = n * shape.pixelCount
-        for i in 0..<count { p[i] = p[i] * 2 - 1 }
+        fillImages(recs, into: p, scale: 2, offset: -1)
         if let a = augment, a.cropPadding > 0 || a.flip { augmentInPlace(p, images: n, a, rng: &rng) }
         return PreparedBatch(images: x, labels: recs.map { labels[$0] }, layout: BatchLayout(tasks: recs.map { tasks[$0] }, training: training))
     }

@@ -15,7 +15,6 @@ public struct TrainState: Codable, Equatable, Sendable {
     public var trainSeconds = 0.0
     /// Time spent in train steps alone (no validation, no checkpoints): for images/s.
     public var stepSeconds = 0.0
-    public var imagesSeen = 0
     public var configHash = ""
     public var seed: UInt64 = 0
     public var finished = false

@@ -26,19 +26,11 @@ public struct Evaluation: Codable, Equatable, Sendable {
             let b = data.batch(ArraySlice(lo..<hi), training: false, rng: &rng)
             let logits = model.forward(b.images, layout: b.layout)
             for (gi, g) in b.layout.groups.enumerated() {
-                let c = logits[gi].shape[1], l = logits[gi].pointer
-                for (row, i) in g.range.enumerated() {
-                    var best = 0
-                    for k in 1..<c where l[row * c + k] > l[row * c + best] { best = k }
-                    if best == Int(b.labels[i]) { e.correct[g.task] += 1 }
-                    e.counts[g.task] += 1
-                    // Cross-entropy for the record, from a stable log-sum-exp.
-                    var m = l[row * c]
-                    for k in 1..<c { m = max(m, l[row * c + k]) }
-                    var s = 0.0
-                    for k in 0..<c { s += Double(expf(l[row * c + k] - m)) }
-                    e.loss += Double(m) + log(s) - Double(l[row * c + Int(b.labels[i])])
-                }
+                let labels = Array(b.labels[g.range])
+                e.correct[g.task] += correctPredictions(logits[gi], labels: labels)
+                e.counts[g.task] += g.range.count
+                e.loss += Double(g.range.count) * CrossEntropy.loss(rows: g.range.count, classes: logits[gi].shape[1],
+                                                                     logits: logits[gi].pointer, labels: labels)
             }
             if let gates = model.lastGates, gates.shape.count == 2, gates.shape[0] == b.layout.count {
                 let k = gates.shape[1]
@@ -51,4 +43,16 @@ public struct Evaluation: Codable, Equatable, Sendable {
         if let sums = gateSums { e.routerWeights = sums.enumerated().map { t, row in row.map { $0 / Double(max(1, e.counts[t])) } } }
         return e
     }
+}
+
+/// How many rows of `logits` (rows × classes) have their largest value at the label.
+func correctPredictions(_ logits: Tensor, labels: [Int32]) -> Int {
+    let c = logits.shape[1], l = logits.pointer
+    var correct = 0
+    for (row, label) in labels.enumerated() {
+        var best = 0
+        for k in 1..<c where l[row * c + k] > l[row * c + best] { best = k }
+        if best == Int(label) { correct += 1 }
+    }
+    return correct
 }

@@ -7,17 +7,20 @@ public enum ModelFactory {
     /// `classes`: one entry per head (one per task; a single entry for a single-task model).
     public static func make(_ c: TrainConfig, input: FeatureShape, classes: [Int], adapterCount: Int) -> TaskModel {
         let store = ParameterStore()
+        // MOLA-NOTES: MoLA-Grad also adapts the stem, MoLA-Router the 1×1 shortcut convs.
+        func adapters(stem: Bool, shortcuts: Bool) -> AdapterConfig {
+            AdapterConfig(count: adapterCount, ranks: c.adapters.ranks, alpha: c.adapters.alpha, stages: c.adapters.stages,
+                          stem: c.adapters.stem ?? stem, shortcuts: c.adapters.shortcuts ?? shortcuts)
+        }
         let model: TaskModel
         switch c.method {
         case .uniform, .singleTask:
             model = Classifier(store: store, backbone: ResNet(store, config: c.backboneConfig, input: input), classes: classes)
         case .molaGrad:
-            let a = AdapterConfig(count: adapterCount, ranks: c.adapters.ranks, alpha: c.adapters.alpha, stages: c.adapters.stages,
-                                  stem: c.adapters.stem ?? true, shortcuts: c.adapters.shortcuts ?? false)
+            let a = adapters(stem: true, shortcuts: false)
             model = Classifier(store: store, backbone: ResNet(store, config: c.backboneConfig, input: input, adapters: a), classes: classes)
         case .molaRouter:
-            let a = AdapterConfig(count: adapterCount, ranks: c.adapters.ranks, alpha: c.adapters.alpha, stages: c.adapters.stages,
-                                  stem: c.adapters.stem ?? false, shortcuts: c.adapters.shortcuts ?? true)
+            let a = adapters(stem: false, shortcuts: true)
             let routerConfig = BackboneConfig(stemWidth: c.router.widths[0], widths: c.router.widths, blocks: c.router.blocks)
             model = RouterClassifier(store: store, backbone: ResNet(store, config: c.backboneConfig, input: input, adapters: a),
                                      router: ResNet(store, name: "router", config: routerConfig, input: input), classes: classes,

@@ -121,16 +121,8 @@ public final class Trainer {
                 state.stepSeconds += Double(DispatchTime.now().uptimeNanoseconds - stepStart) / 1e9
                 state.step += 1
                 state.position += records.count
-                state.imagesSeen += records.count
                 runningLoss += loss.total
-                for (gi, g) in b.layout.groups.enumerated() {
-                    let c = logits[gi].shape[1], l = logits[gi].pointer
-                    for (row, i) in g.range.enumerated() {
-                        var best = 0
-                        for k in 1..<c where l[row * c + k] > l[row * c + best] { best = k }
-                        if best == Int(b.labels[i]) { runningCorrect += 1 }
-                    }
-                }
+                for (gi, g) in b.layout.groups.enumerated() { runningCorrect += correctPredictions(logits[gi], labels: Array(b.labels[g.range])) }
                 runningCount += records.count
                 sinceEval += 1
                 progress.status = String(format: "epoch %d step %d loss %.3f acc %.1f%%", state.epoch + 1, state.step,

@@ -15,6 +15,10 @@ public struct RunDescription: Codable, Equatable, Sendable {
         ModelFactory.make(config, input: input, classes: classes, adapterCount: max(1, tasks.count))
     }
 
+    func write(to dir: String) throws {
+        try FileIO.writeAtomically(String(decoding: try JSONEncoder.sorted.encode(self), as: UTF8.self), to: dir + "/run.json")
+    }
+
     static func read(_ dir: String) throws -> RunDescription {
         let path = dir + "/run.json"
         do { return try JSONDecoder().decode(RunDescription.self, from: try FileIO.read(path)) } catch let e as DataError { throw e } catch {
@@ -55,7 +59,7 @@ public struct TrainingRun {
             throw DataError(file: dir + "/run.json", "the run folder was made with a different config",
                             fix: "resume with the same config, or use --fresh to start over")
         }
-        try FileIO.writeAtomically(String(decoding: try JSONEncoder.sorted.encode(description), as: UTF8.self), to: dir + "/run.json")
+        try description.write(to: dir)
         let train = try data.load(.train), val = try data.load(.val), test = try data.load(.test)
         log("\(config.name): \(config.method.rawValue) on \(data.taskNames.joined(separator: ", ")) — \(train.count) train, \(val.count) val, \(test.count) test images of \(data.shape); \(Parallel.threads) threads")
 
@@ -79,7 +83,7 @@ public struct TrainingRun {
                 let subDescription = RunDescription(config: c, tasks: [name], classes: [data.classes[t]], height: data.shape.height,
                                                     width: data.shape.width, channels: data.shape.channels)
                 try FileManager.default.createDirectory(atPath: dir + "/" + sub, withIntermediateDirectories: true)
-                try FileIO.writeAtomically(String(decoding: try JSONEncoder.sorted.encode(subDescription), as: UTF8.self), to: dir + "/\(sub)/run.json")
+                try subDescription.write(to: dir + "/" + sub)
                 log("single-task model \(t + 1)/\(data.taskNames.count): \(name)")
                 let (outcome, report) = try trainOne(subDescription, dir: dir + "/" + sub, train: taskTrain, val: only(val), test: only(test),
                                                      dataset: data.directory)
@@ -128,7 +132,7 @@ public struct TrainingRun {
                          test: .init(perTask: Dictionary(uniqueKeysWithValues: zip(d.tasks, t.perTask)), average: t.average),
                          validation: .init(perTask: Dictionary(uniqueKeysWithValues: zip(d.tasks, v.perTask)), average: v.average),
                          parameters: ParameterCounts(model.store), steps: state.step, epochs: state.epoch, bestStep: state.bestStep,
-                         trainSeconds: state.trainSeconds, trainImagesPerSecond: Double(state.imagesSeen) / max(state.stepSeconds, 1e-9),
+                         trainSeconds: state.trainSeconds, trainImagesPerSecond: Double(state.step * d.config.batchSize) / max(state.stepSeconds, 1e-9),  // batches are full (dropLast)
                          threads: Parallel.threads, routerWeights: t.routerWeights,
                          spectra: layers.map { LayerSpectrum.analyse(name: $0.name, conv: $0.conv) }, subRuns: nil)
     }

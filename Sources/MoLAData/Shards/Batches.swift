@@ -32,8 +32,9 @@ public struct EpochOrder: Equatable, Sendable {
 }
 
 extension SplitData {
-    /// Writes the images of `records` as Float in [0, 1] (N×H×W×C, channels last) to `out`.
-    public func fillImages(_ records: ArraySlice<Int>, into out: UnsafeMutablePointer<Float>) {
+    /// Writes the images of `records` (N×H×W×C, channels last) to `out` as
+    /// `(byte / 255) · scale + offset`: [0, 1] by default, [-1, 1] with scale 2, offset -1.
+    public func fillImages(_ records: ArraySlice<Int>, into out: UnsafeMutablePointer<Float>, scale: Float = 1, offset: Float = 0) {
         let n = shape.pixelCount
         images.withUnsafeBufferPointer { src in
             let base = src.baseAddress!
@@ -45,10 +46,10 @@ extension SplitData {
                     var i = 0
                     while i + 16 <= n {  // 16 pixels at a time: one widening load, one store
                         let v = UnsafeRawPointer(s + i).loadUnaligned(as: SIMD16<UInt8>.self)
-                        UnsafeMutableRawPointer(d + i).storeBytes(of: SIMD16<Float>(v) * (1 / 255), as: SIMD16<Float>.self)
+                        UnsafeMutableRawPointer(d + i).storeBytes(of: SIMD16<Float>(v) * (1 / 255) * scale + offset, as: SIMD16<Float>.self)
                         i += 16
                     }
-                    while i < n { d[i] = Float(s[i]) * (1 / 255); i += 1 }
+                    while i < n { d[i] = Float(s[i]) * (1 / 255) * scale + offset; i += 1 }
                 }
             }
         }
