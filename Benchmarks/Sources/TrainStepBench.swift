@@ -3,10 +3,39 @@ import Foundation
 import MoLAModel
 import MoLATensor
 
-/// Train steps of resnet-mini with MoLA-Grad adapters (see Benchmarks/README.md), images/s,
-/// next to the same network in PyTorch CPU when torch is installed.
+/// Train steps/s of a ResNet under uniform or MoLA-Grad training, next to the identical
+/// network in PyTorch CPU (`Benchmarks/reference/train_step_reference.py`) when torch is
+/// installed, rounds interleaved. `--profile` adds where the time goes, per op kind, at 1
+/// thread and at `--threads`.
 struct TrainStepBench: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "train-step", abstract: "resnet-mini MoLA-Grad train steps/s vs PyTorch CPU.")
+    static let configuration = CommandConfiguration(
+        commandName: "train-step", abstract: "Train steps of resnet-mini or ResNet-18 vs PyTorch CPU, images/s.",
+        discussion: """
+            Defaults: resnet-mini, 28×28×1, 4 tasks, MoLA-Grad with rank-4 adapters. The \
+            paper's MedMNIST network: --backbone resnet18 --side 28 --channels 3 --tasks 9 \
+            (rank 8, the stem and every 3×3 block conv adapted under mola-grad).
+            """)
+
+    enum Backbone: String, ExpressibleByArgument, CaseIterable { case resnetMini = "resnet-mini", resnet18 }
+    enum Method: String, ExpressibleByArgument, CaseIterable { case uniform, molaGrad = "mola-grad" }
+
+    @Option(help: "Network: \(Backbone.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var backbone: Backbone = .resnetMini
+
+    @Option(help: "Image side in pixels.")
+    var side: Int = 28
+
+    @Option(help: "Image channels.")
+    var channels: Int = 1
+
+    @Option(help: "Tasks (task groups of equal size in the batch, one head each).")
+    var tasks: Int = 4
+
+    @Option(help: "uniform (no adapters) or mola-grad (one adapter per task).")
+    var method: Method = .molaGrad
+
+    @Option(help: "Adapter rank (default: 4 for resnet-mini, 8 for resnet18).")
+    var rank: Int?
 
     @Option(help: "Worker threads.")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
@@ -23,47 +52,100 @@ struct TrainStepBench: ParsableCommand {
     @Flag(help: "Skip the PyTorch reference.")
     var noReference = false
 
-    static let tasks = 4
+    @Flag(help: "Print time and GFLOP/s per op kind, at 1 thread and at --threads, with the thread efficiency.")
+    var profile = false
+
+    var adapterRank: Int { rank ?? (backbone == .resnet18 ? 8 : 4) }
 
     func run() throws {
         Parallel.threads = threads
         let store = ParameterStore()
-        let adapters = AdapterConfig(count: Self.tasks, ranks: [4, 4, 4], alpha: 16, stages: [0, 1, 2])
-        let net = Classifier(store: store, backbone: ResNet(store, config: .resnetMini, input: FeatureShape(height: 28, width: 28, channels: 1),
+        let config: BackboneConfig = backbone == .resnet18 ? .resnet18() : .resnetMini
+        let stages = Array(config.widths.indices)
+        let adapters = method == .uniform ? nil
+            : AdapterConfig(count: tasks, ranks: stages.map { _ in adapterRank }, alpha: 16, stages: stages, stem: backbone == .resnet18)
+        let net = Classifier(store: store, backbone: ResNet(store, config: config, input: FeatureShape(height: side, width: side, channels: channels),
                                                            adapters: adapters),
-                             classes: Array(repeating: 10, count: Self.tasks))
+                             classes: Array(repeating: 10, count: tasks))
         store.allocate(seed: 0)
         var g = RandomGenerator(seed: 1)
-        let x = Tensor(shape: [batch, 28, 28, 1], scalars: (0..<(batch * 784)).map { _ in g.nextFloat() })
-        let tasks = (0..<batch).map { Int32($0 * Self.tasks / batch) }
+        let pixels = side * side * channels
+        let x = Tensor(shape: [batch, side, side, channels], scalars: (0..<(batch * pixels)).map { _ in g.nextFloat() })
+        let taskOf = (0..<batch).map { Int32($0 * tasks / batch) }
         let labels = (0..<batch).map { _ in Int32(g.nextInt(below: 10)) }
-        let layout = BatchLayout(tasks: tasks, training: true)
+        let layout = BatchLayout(tasks: taskOf, training: true)
         var opt = SGD(momentum: 0.9, weightDecay: 5e-4)
         func step() {
             store.zeroGradients()
             _ = net.forward(x, layout: layout)
             _ = net.lossAndBackward(labels: labels, layout: layout)
-            opt.step(store, learningRate: 0.05)
+            Profile.measure(.optimizer) { opt.step(store, learningRate: 0.05) }
         }
-        for _ in 0..<3 { step() }
-        var best = 0.0, reference: [String: Any]? = nil
+        for _ in 0..<2 { step() }
+        let referenceArgs = ["--threads", "\(threads)", "--batch", "\(batch)", "--steps", "\(steps)", "--rounds", "1",
+                             "--backbone", backbone.rawValue, "--side", "\(side)", "--channels", "\(channels)", "--tasks", "\(tasks)",
+                             "--method", method.rawValue, "--rank", "\(adapterRank)"]
+        var best = 0.0, reference: [String: Any]? = nil, torchMissing = false
         for _ in 0..<max(1, rounds) {
             let t = DispatchTime.now().uptimeNanoseconds
             for _ in 0..<steps { step() }
             best = max(best, Double(steps * batch) / (Double(DispatchTime.now().uptimeNanoseconds - t) / 1e9))
-            if !noReference, let line = pythonLines(packageRoot + "/Benchmarks/reference/train_step_reference.py",
-                                                    ["--threads", "\(threads)", "--batch", "\(batch)", "--steps", "\(steps)", "--rounds", "1"]).last,
+            guard !noReference, !torchMissing else { continue }
+            if let line = pythonLines(packageRoot + "/Benchmarks/reference/train_step_reference.py", referenceArgs).last,
                let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] {
                 if (obj["train_images_per_s"] as? Double ?? 0) > (reference?["train_images_per_s"] as? Double ?? 0) { reference = obj }
+            } else {
+                torchMissing = true
+                FileHandle.standardError.write(Data("train-step: no PyTorch reference (python3 cannot import torch); printing ours only\n".utf8))
             }
         }
-        var fields: [String: Any] = ["impl": "mola-swift", "network": "resnet-mini", "threads": threads, "batch": batch,
-                                     "parameters": store.trainableCount(), "train_images_per_s": (best * 10).rounded() / 10]
+        var fields: [String: Any] = ["impl": "mola-swift", "network": backbone.rawValue, "method": method.rawValue, "side": side,
+                                     "channels": channels, "tasks": tasks, "threads": threads, "batch": batch,
+                                     "parameters": store.trainableCount(), "train_images_per_s": (best * 10).rounded() / 10,
+                                     "peak_rss_mb": (peakResidentMegabytes() * 10).rounded() / 10]
         if let reference, let theirs = reference["train_images_per_s"] as? Double {
             fields["pytorch_images_per_s"] = theirs
             fields["speedup"] = (best / theirs * 100).rounded() / 100
+            if let rss = reference["peak_rss_mb"] as? Double { fields["pytorch_peak_rss_mb"] = rss }
         }
         report(fields)
         if let reference { report(reference) }
+        if profile { profileSteps(step) }
     }
+
+    /// One profiled round at 1 thread and one at `threads`: per op kind, ms per step, share,
+    /// GFLOP/s where the kind does arithmetic, and the speed-up from 1 thread.
+    func profileSteps(_ step: () -> Void) {
+        func measure(_ t: Int) -> [Profile.Kind: Profile.Entry] {
+            Parallel.threads = t
+            step()
+            Profile.reset()
+            Profile.enabled = true
+            for _ in 0..<steps { step() }
+            Profile.enabled = false
+            return Profile.entries
+        }
+        let single = measure(1), multi = measure(threads)
+        let total = multi.values.reduce(0) { $0 + $1.seconds }
+        for kind in Profile.Kind.allCases {
+            guard let e = multi[kind] else { continue }
+            var fields: [String: Any] = ["profile": kind.rawValue, "threads": threads, "ms_per_step": round2(e.seconds * 1000 / Double(steps)),
+                                         "share": round2(e.seconds / total), "calls_per_step": e.calls / steps]
+            if e.flops > 0 { fields["gflop_per_s"] = round2(e.flops / e.seconds / 1e9) }
+            if let s = single[kind], threads > 1 {
+                fields["ms_per_step_1_thread"] = round2(s.seconds * 1000 / Double(steps))
+                fields["thread_efficiency"] = round2(s.seconds / e.seconds / Double(threads))
+            }
+            report(fields)
+        }
+    }
+
+    func round2(_ x: Double) -> Double { (x * 100).rounded() / 100 }
+}
+
+/// The process's peak resident set size so far, in MB (as Python's ru_maxrss / 1024).
+func peakResidentMegabytes() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_maxrss) / 1024
 }

@@ -16,12 +16,16 @@ public final class Classifier: TaskModel {
     }
 
     public func forward(_ images: Tensor, layout: BatchLayout) -> [Tensor] {
-        heads.forward(backbone.forward(images, layout: layout), layout: layout)
+        let features = backbone.forward(images, layout: layout)
+        return Profile.measure(.loss) { heads.forward(features, layout: layout) }
     }
 
     public func lossAndBackward(labels: [Int32], layout: BatchLayout) -> BatchLoss {
-        let loss = classificationLoss(logits: heads.logits, classes: heads.classes, labels: labels, layout: layout, dLogits: &dLogits)
-        backbone.backward(heads.backward(dLogits))
+        let (loss, dFeatures) = Profile.measure(.loss) {
+            let loss = classificationLoss(logits: heads.logits, classes: heads.classes, labels: labels, layout: layout, dLogits: &dLogits)
+            return (loss, heads.backward(dLogits))
+        }
+        backbone.backward(dFeatures)
         return BatchLoss(classification: loss, auxiliary: 0)
     }
 

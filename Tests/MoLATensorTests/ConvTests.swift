@@ -74,3 +74,40 @@ func referenceConv(_ s: ConvShape, _ x: [Double], _ w: [Double]) -> [Double] {
         #expect(a.0 == b.0 && a.1 == b.1)
     }
 }
+
+/// The shapes of ResNet-18's deep layers, where the weight gradient runs in several
+/// chunks per thread and the thread partials are summed: every pass against plain loops.
+@Suite struct DeepConvTests {
+    @Test(arguments: [
+        ConvShape(batch: 6, height: 4, width: 4, inChannels: 512, outChannels: 70, kernel: 3, stride: 1, padding: 1),
+        ConvShape(batch: 4, height: 7, width: 7, inChannels: 96, outChannels: 64, kernel: 3, stride: 2, padding: 1),
+    ])
+    func everyPassMatchesThePlainLoops(_ s: ConvShape) {
+        var g = GradCheck()
+        let x = g.random(s.inputCount), w = g.random(s.weightCount), dy = g.random(s.outputCount)
+        var y = [Float](repeating: .nan, count: s.outputCount)
+        var dx = [Float](repeating: .nan, count: s.inputCount)
+        let before = g.random(s.weightCount)
+        var dw = before
+        Conv2D.forward(s, x: x, w: w, y: &y, threads: 2)
+        Conv2D.backward(s, x: x, w: w, dy: dy, dx: &dx, dw: &dw, threads: 2)
+        // The plain loops: y = Σ x·w; dx = Σ dy·w; dw = Σ x·dy over the same index sets.
+        var wantDx = [Double](repeating: 0, count: s.inputCount), wantDw = before.map(Double.init)
+        for n in 0..<s.batch { for oy in 0..<s.outHeight { for ox in 0..<s.outWidth { for co in 0..<s.outChannels {
+            let o = ((n * s.outHeight + oy) * s.outWidth + ox) * s.outChannels + co
+            for ky in 0..<s.kernel { for kx in 0..<s.kernel {
+                let iy = oy * s.stride - s.padding + ky, ix = ox * s.stride - s.padding + kx
+                guard iy >= 0, iy < s.height, ix >= 0, ix < s.width else { continue }
+                for ci in 0..<s.inChannels {
+                    let i = ((n * s.height + iy) * s.width + ix) * s.inChannels + ci
+                    let k = ((ky * s.kernel + kx) * s.inChannels + ci) * s.outChannels + co
+                    wantDx[i] += Double(dy[o]) * Double(w[k])
+                    wantDw[k] += Double(x[i]) * Double(dy[o])
+                }
+            } }
+        } } } }
+        expectClose(y, referenceConv(s, x.map(Double.init), w.map(Double.init)), "forward \(s)")
+        expectClose(dx, wantDx, "dx \(s)")
+        expectClose(dw, wantDw, "dw \(s)")
+    }
+}

@@ -76,22 +76,20 @@ public final class BasicBlock {
         } ?? x
         output.reuse(main.shape)
         let y = output.mutablePointer()
-        Elementwise.add(main.count, main.pointer, side.pointer, into: y)
-        ReLU.forward(main.count, x: y, y: y)
+        Profile.measure(.elementwise) {
+            Elementwise.add(main.count, main.pointer, side.pointer, into: y)
+            ReLU.forward(main.count, x: y, y: y)
+        }
         return output
     }
 
     func backward(_ dy: Tensor) -> Tensor {
         var dSum = Tensor(uninitialized: dy.shape)
-        ReLU.backward(dy.count, y: output.pointer, dy: dy.pointer, dx: dSum.mutablePointer())
+        Profile.measure(.elementwise) { ReLU.backward(dy.count, y: output.pointer, dy: dy.pointer, dx: dSum.mutablePointer()) }
         let dMain = conv1.backward(bn1.backward(conv2.backward(bn2.backward(dSum))!))!
         gradInput.reuse(dMain.shape)
-        if let shortcut {
-            let dSide = shortcut.conv.backward(shortcut.bn.backward(dSum))!
-            Elementwise.add(dMain.count, dMain.pointer, dSide.pointer, into: gradInput.mutablePointer())
-        } else {
-            Elementwise.add(dMain.count, dMain.pointer, dSum.pointer, into: gradInput.mutablePointer())
-        }
+        let dSide = shortcut.map { $0.conv.backward($0.bn.backward(dSum))! } ?? dSum
+        Profile.measure(.elementwise) { Elementwise.add(dMain.count, dMain.pointer, dSide.pointer, into: gradInput.mutablePointer()) }
         return gradInput
     }
 
@@ -148,13 +146,16 @@ public final class ResNet {
         var h = stemBN.forward(stem.forward(x, shape: input, layout: layout, gates: gates), training: layout.training)
         for b in blocks { h = b.forward(h, layout: layout, gates: gates) }
         pooled.reuse([layout.count, features])
-        Pooling.globalAverageForward(batch: layout.count, pixels: lastShape.pixels, channels: features, x: h.pointer, y: pooled.mutablePointer())
+        Profile.measure(.pooling) { Pooling.globalAverageForward(batch: layout.count, pixels: lastShape.pixels, channels: features, x: h.pointer, y: pooled.mutablePointer()) }
         return pooled
     }
 
     public func backward(_ dPooled: Tensor) {
         gradLast.reuse([dPooled.shape[0], lastShape.height, lastShape.width, features])
-        Pooling.globalAverageBackward(batch: dPooled.shape[0], pixels: lastShape.pixels, channels: features, dy: dPooled.pointer, dx: gradLast.mutablePointer())
+        Profile.measure(.pooling) {
+            Pooling.globalAverageBackward(batch: dPooled.shape[0], pixels: lastShape.pixels, channels: features, dy: dPooled.pointer,
+                                          dx: gradLast.mutablePointer())
+        }
         var g = gradLast
         for b in blocks.reversed() { g = b.backward(g) }
         _ = stem.backward(stemBN.backward(g), needInputGradient: false)

@@ -91,10 +91,10 @@ public final class Conv {
     private func mergeInto(_ t: Int) {
         guard let ad = adapters else { return }
         if merged.count != patch * outChannels { merged = [Float](repeating: 0, count: patch * outChannels) }
-        merged.withUnsafeMutableBufferPointer { m in
+        Profile.measure(.adapters) { merged.withUnsafeMutableBufferPointer { m in
             LowRank.merge(k: patch, n: outChannels, rank: ad.rank, scale: ad.scale, w: store.value(weight),
                           a: store.value(ad.a[t]), b: store.value(ad.b[t]), into: m.baseAddress!)
-        }
+        } }
     }
 
     /// `gates`: mix the adapters by these per-image weights (MoLA-Router) instead of
@@ -171,9 +171,11 @@ public final class Conv {
                     Conv2D.backward(part, x: input.pointer + g.range.lowerBound * s.count, w: m.baseAddress!, dy: dy.pointer + outOffset,
                                     dx: dx.map { $0 + g.range.lowerBound * s.count }, dw: d)
                     // W' = W + scale·A·B: W's gradient is dW' itself.
-                    Elementwise.axpy(patch * outChannels, alpha: 1, d, store.gradient(weight))
-                    LowRank.backward(k: patch, n: outChannels, rank: ad.rank, scale: ad.scale, a: store.value(ad.a[g.task]),
-                                     b: store.value(ad.b[g.task]), dMerged: d, dA: store.gradient(ad.a[g.task]), dB: store.gradient(ad.b[g.task]))
+                    Profile.measure(.adapters) {
+                        Elementwise.axpy(patch * outChannels, alpha: 1, d, store.gradient(weight))
+                        LowRank.backward(k: patch, n: outChannels, rank: ad.rank, scale: ad.scale, a: store.value(ad.a[g.task]),
+                                         b: store.value(ad.b[g.task]), dMerged: d, dA: store.gradient(ad.a[g.task]), dB: store.gradient(ad.b[g.task]))
+                    }
                 } }
             }
         } else {

@@ -34,6 +34,7 @@ public final class BatchNormLayer {
         output.reuse(x.shape)
         let rows = x.count / channels
         let y = output.mutablePointer()
+        Profile.measure(.batchNorm) {
         if training {
             mean.withUnsafeMutableBufferPointer { m in invStd.withUnsafeMutableBufferPointer { s in
                 BatchNorm.forwardTrain(rows: rows, channels: channels, x: x.pointer, gamma: store.value(gamma), beta: store.value(beta),
@@ -44,6 +45,7 @@ public final class BatchNormLayer {
             BatchNorm.forwardEval(rows: rows, channels: channels, x: x.pointer, gamma: store.value(gamma), beta: store.value(beta),
                                   runningMean: store.value(runningMean), runningVar: store.value(runningVar), y: y, relu: relu)
         }
+        }
         return output
     }
 
@@ -52,11 +54,11 @@ public final class BatchNormLayer {
         gradInput.reuse(input.shape)
         let dx = gradInput.mutablePointer()
         let rows = input.count / channels
-        mean.withUnsafeBufferPointer { m in invStd.withUnsafeBufferPointer { s in
+        Profile.measure(.batchNorm) { mean.withUnsafeBufferPointer { m in invStd.withUnsafeBufferPointer { s in
             BatchNorm.backward(rows: rows, channels: channels, x: input.pointer, dy: dy.pointer, gamma: store.value(gamma),
                                mean: m.baseAddress!, invStd: s.baseAddress!, dx: dx, dGamma: store.gradient(gamma), dBeta: store.gradient(beta),
                                reluOutput: relu ? output.pointer : nil)
-        } }
+        } } }
         input = Tensor(zeros: [0])
         return gradInput
     }

@@ -32,6 +32,11 @@ public struct ConvShape: Equatable, Hashable, Sendable {
 public enum Conv2D {
     static let forwardChunkBytes = 24 << 10
     static let backwardChunkBytes = 112 << 10
+    /// Weight-gradient chunks are the GEMM's reduction: each chunk reads and writes all of
+    /// dw, so they must be long where dw is large (ResNet-18's 4608×512 layers: 25 rows
+    /// made dw 1.5× faster than 5, measured with `mola-bench conv-layers`).
+    static let weightChunkBytes = 512 << 10
+    static let weightChunkMinRows = 25
     /// Output pixels per chunk: a multiple of the micro-kernel's rows, ~`bytes` of im2col.
     static func chunkRows(_ s: ConvShape, bytes: Int) -> Int {
         max(MicroKernel.rows, bytes / (4 * s.patch) / MicroKernel.rows * MicroKernel.rows)
@@ -40,68 +45,97 @@ public enum Conv2D {
     /// y[rows×cout] = im2col(x)·w. Overwrites y.
     public static func forward(_ s: ConvShape, x: UnsafePointer<Float>, w: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
                                threads: Int = Parallel.threads) {
-        let packed = PackedPanels(b: w, ldb: s.outChannels, transposed: false, k: s.patch, n: s.outChannels)
-        let tiles = (s.rows + MicroKernel.rows - 1) / MicroKernel.rows
-        Parallel.forRanges(tiles, threads: threads) { part in
-            let lo = part.lowerBound * MicroKernel.rows, hi = min(s.rows, part.upperBound * MicroKernel.rows)
-            let chunk = chunkRows(s, bytes: forwardChunkBytes)
-            let buffer = s.isPointwise ? nil : Scratch.floats(chunk * s.patch, slot: ScratchSlot.im2col)
-            var r = lo
-            while r < hi {
-                let n = min(chunk, hi - r)
-                let a: UnsafePointer<Float>
-                if let buffer { im2col(s, x: x, rows: r..<(r + n), into: buffer); a = UnsafePointer(buffer) } else { a = x + r * s.patch }
-                GEMM.multiplyRows(0..<n, panels: 0..<packed.panels, a: a, rowStride: s.patch, kStride: 1, packed: packed,
-                                  c: y + r * s.outChannels, ldc: s.outChannels, alpha: 1, accumulate: false)
-                r += n
+        Profile.measure(.convForward, flops: s.flops) {
+            let packed = PackedPanels(b: w, ldb: s.outChannels, transposed: false, k: s.patch, n: s.outChannels)
+            let tiles = (s.rows + MicroKernel.rows - 1) / MicroKernel.rows
+            Parallel.forRanges(tiles, threads: threads) { part in
+                let lo = part.lowerBound * MicroKernel.rows, hi = min(s.rows, part.upperBound * MicroKernel.rows)
+                let chunk = chunkRows(s, bytes: forwardChunkBytes)
+                let buffer = s.isPointwise ? nil : Scratch.floats(chunk * s.patch, slot: ScratchSlot.im2col)
+                var r = lo
+                while r < hi {
+                    let n = min(chunk, hi - r)
+                    let a: UnsafePointer<Float>
+                    if let buffer { im2col(s, x: x, rows: r..<(r + n), into: buffer); a = UnsafePointer(buffer) } else { a = x + r * s.patch }
+                    GEMM.multiplyRows(0..<n, panels: 0..<packed.panels, a: a, rowStride: s.patch, kStride: 1, packed: packed,
+                                      c: y + r * s.outChannels, ldc: s.outChannels, alpha: 1, accumulate: false)
+                    r += n
+                }
             }
         }
     }
 
     /// Gradients: dx = col2im(dy·wᵀ) (overwritten, when given) and dw += im2col(x)ᵀ·dy.
-    /// Threads take whole images, so no two write the same pixel of dx; their dw partials
-    /// are added in thread order.
     public static func backward(_ s: ConvShape, x: UnsafePointer<Float>, w: UnsafePointer<Float>, dy: UnsafePointer<Float>,
                                 dx: UnsafeMutablePointer<Float>?, dw: UnsafeMutablePointer<Float>, threads: Int = Parallel.threads) {
-        let parts = max(1, min(threads, s.batch))
-        let wT = dx == nil ? nil : PackedPanels(b: w, ldb: s.outChannels, transposed: true, k: s.outChannels, n: s.patch)
-        let partials = parts > 1 ? Scratch.floats(parts * s.weightCount, slot: ScratchSlot.splitK) : nil
-        let pixels = s.outHeight * s.outWidth
-        Parallel.run(parts) { t in
-            let images = Parallel.range(of: t, parts: parts, count: s.batch)
-            let dwPart = partials.map { $0 + t * s.weightCount } ?? dw
-            if partials != nil { dwPart.update(repeating: 0, count: s.weightCount) }
-            if let dx { (dx + images.lowerBound * s.height * s.width * s.inChannels).update(repeating: 0, count: images.count * s.height * s.width * s.inChannels) }
-            let chunk = chunkRows(s, bytes: backwardChunkBytes)
-            let cols = Scratch.floats(chunk * s.patch, slot: ScratchSlot.im2col)
-            let grads = Scratch.floats(chunk * s.patch, slot: ScratchSlot.columnGradient)
-            var r = images.lowerBound * pixels
-            let end = images.upperBound * pixels
-            while r < end {
-                let n = min(chunk, end - r)
-                let rows = r..<(r + n)
-                // dw += colsᵀ·dy: the rows of dw run along the patch, read from cols in place.
-                let a: UnsafePointer<Float>
-                if s.isPointwise { a = x + r * s.patch } else { im2col(s, x: x, rows: rows, into: cols); a = UnsafePointer(cols) }
-                let dyChunk = PackedPanels(b: dy + r * s.outChannels, ldb: s.outChannels, transposed: false, k: n,
-                                           n: s.outChannels, slot: ScratchSlot.packedChunk)
-                GEMM.multiplyRows(0..<s.patch, panels: 0..<dyChunk.panels, a: a, rowStride: 1, kStride: s.patch,
-                                  packed: dyChunk, c: dwPart, ldc: s.outChannels, alpha: 1, accumulate: true)
-                // dx: the column gradients dy·wᵀ, scattered back onto the input pixels.
-                if let dx, let wT {
+        weightGradient(s, x: x, dy: dy, dw: dw, threads: threads)
+        if let dx { inputGradient(s, w: w, dy: dy, dx: dx, threads: threads) }
+    }
+
+    /// dw += im2col(x)ᵀ·dy. Threads take whole images; their partials are added in thread
+    /// order, so the result is fixed for a thread count.
+    public static func weightGradient(_ s: ConvShape, x: UnsafePointer<Float>, dy: UnsafePointer<Float>, dw: UnsafeMutablePointer<Float>,
+                                      threads: Int = Parallel.threads) {
+        Profile.measure(.convWeightGradient, flops: s.flops) {
+            let parts = max(1, min(threads, s.batch))
+            let partials = parts > 1 ? Scratch.floats(parts * s.weightCount, slot: ScratchSlot.splitK) : nil
+            let pixels = s.outHeight * s.outWidth
+            Parallel.run(parts) { t in
+                let images = Parallel.range(of: t, parts: parts, count: s.batch)
+                let dwPart = partials.map { $0 + t * s.weightCount } ?? dw
+                let chunk = max(weightChunkMinRows, chunkRows(s, bytes: weightChunkBytes))
+                let cols = Scratch.floats(chunk * s.patch, slot: ScratchSlot.im2col)
+                var r = images.lowerBound * pixels
+                let end = images.upperBound * pixels
+                while r < end {
+                    let n = min(chunk, end - r)
+                    // The rows of dw run along the patch, read from cols in place.
+                    let a: UnsafePointer<Float>
+                    if s.isPointwise { a = x + r * s.patch } else { im2col(s, x: x, rows: r..<(r + n), into: cols); a = UnsafePointer(cols) }
+                    let dyChunk = PackedPanels(b: dy + r * s.outChannels, ldb: s.outChannels, transposed: false, k: n,
+                                               n: s.outChannels, slot: ScratchSlot.packedChunk)
+                    // A partial starts with its first chunk (no zeroing pass).
+                    let first = partials != nil && r == images.lowerBound * pixels
+                    GEMM.multiplyRows(0..<s.patch, panels: 0..<dyChunk.panels, a: a, rowStride: 1, kStride: s.patch,
+                                      packed: dyChunk, c: dwPart, ldc: s.outChannels, alpha: 1, accumulate: !first)
+                    r += n
+                }
+            }
+            // dw += the partials in thread order, each thread a slice of the weights.
+            if let partials {
+                Parallel.forRanges(s.weightCount, threads: threads, minPerThread: 1 << 14) { slice in
+                    for t in 0..<parts {
+                        add(slice.count, from: partials + t * s.weightCount + slice.lowerBound, to: dw + slice.lowerBound)
+                    }
+                }
+            }
+        }
+    }
+
+    /// dx = col2im(dy·wᵀ), overwritten. Threads take whole images, so no two write the
+    /// same pixel.
+    public static func inputGradient(_ s: ConvShape, w: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
+                                     threads: Int = Parallel.threads) {
+        Profile.measure(.convInputGradient, flops: s.flops) {
+            let parts = max(1, min(threads, s.batch))
+            let wT = PackedPanels(b: w, ldb: s.outChannels, transposed: true, k: s.outChannels, n: s.patch)
+            let pixels = s.outHeight * s.outWidth
+            Parallel.run(parts) { t in
+                let images = Parallel.range(of: t, parts: parts, count: s.batch)
+                let imageSize = s.height * s.width * s.inChannels
+                if !s.isPointwise { (dx + images.lowerBound * imageSize).update(repeating: 0, count: images.count * imageSize) }
+                let chunk = chunkRows(s, bytes: backwardChunkBytes)
+                let grads = Scratch.floats(chunk * s.patch, slot: ScratchSlot.columnGradient)
+                var r = images.lowerBound * pixels
+                let end = images.upperBound * pixels
+                while r < end {
+                    let n = min(chunk, end - r)
                     let target = s.isPointwise ? dx + r * s.patch : grads
                     GEMM.multiplyRows(0..<n, panels: 0..<wT.panels, a: dy + r * s.outChannels, rowStride: s.outChannels, kStride: 1,
                                       packed: wT, c: target, ldc: s.patch, alpha: 1, accumulate: false)
-                    if !s.isPointwise { col2im(s, rows: rows, from: grads, into: dx) }
+                    if !s.isPointwise { col2im(s, rows: r..<(r + n), from: grads, into: dx) }
+                    r += n
                 }
-                r += n
-            }
-        }
-        if let partials {
-            for i in 0..<s.weightCount {
-                var sum = dw[i]
-                for t in 0..<parts { sum += partials[t * s.weightCount + i] }
-                dw[i] = sum
             }
         }
     }

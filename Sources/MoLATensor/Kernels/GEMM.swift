@@ -94,11 +94,14 @@ public enum GEMM {
     /// sweep of each panel.
     static func multiplyRows(_ rows: Range<Int>, panels: Range<Int>, a: UnsafePointer<Float>, rowStride: Int, kStride: Int,
                              packed: PackedPanels, c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, accumulate: Bool) {
-        let k = packed.k, r = MicroKernel.rows
+        let k = packed.k, r = MicroKernel.rows, wide = CPU.useAVX512
         var ic = rows.lowerBound
         while ic < rows.upperBound {
             let icEnd = min(rows.upperBound, ic + mBlock)
-            for j in panels {
+            var j = panels.lowerBound
+            while j < panels.upperBound {
+                // With AVX-512, four full panels at a time (a 5×64 tile), then one at a time.
+                let group = wide && j + 4 <= panels.upperBound && (j + 4) * 16 <= packed.n ? 4 : 1
                 let bp = packed.panel(j)
                 let n = min(16, packed.n - j * 16)
                 var i = ic
@@ -106,12 +109,15 @@ public enum GEMM {
                     let m = min(r, icEnd - i)
                     let ai = a + i * rowStride, ci = c + i * ldc + j * 16
                     if m == r && n == 16 {
-                        MicroKernel.tile(k, ai, rowStride, kStride, bp, ci, ldc, alpha, accumulate)
+                        MicroKernel.tile(k, ai, rowStride, kStride, bp, panels: group, ci, ldc, alpha, accumulate)
                     } else {
-                        MicroKernel.edge(k, m, n, ai, rowStride, kStride, bp, ci, ldc, alpha, accumulate)
+                        for g in 0..<group {
+                            MicroKernel.edge(k, m, n, ai, rowStride, kStride, packed.panel(j + g), ci + g * 16, ldc, alpha, accumulate)
+                        }
                     }
                     i += r
                 }
+                j += group
             }
             ic = icEnd
         }

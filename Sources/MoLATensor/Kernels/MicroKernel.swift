@@ -1,3 +1,7 @@
+#if arch(x86_64)
+import MoLAKernelsAVX512
+#endif
+
 /// The inner loop every matrix product runs through: a 5×16 tile of C in ten `SIMD8<Float>`
 /// accumulators, 2 loads of B and 5 broadcasts of A per step of k, 10 fused multiply-adds.
 ///
@@ -10,6 +14,24 @@
 enum MicroKernel {
     static let rows = 5
     static let cols = 16
+
+    /// C[5 × 16·panels] (+)= alpha·A·B for `panels` (1, or 4 with AVX-512) consecutive full
+    /// panels of B: the AVX-512 kernel when `CPU.useAVX512`, this file's otherwise.
+    @inline(__always)
+    static func tile(_ k: Int, _ a: UnsafePointer<Float>, _ rowStride: Int, _ kStride: Int, _ b: UnsafePointer<Float>, panels: Int,
+                     _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ alpha: Float, _ accumulate: Bool) {
+        #if arch(x86_64)
+        if CPU.useAVX512 {
+            if panels == 4 {
+                WideKernel.tile5x64(k, a, rowStride, kStride, b, k * cols, c, ldc, alpha, accumulate)
+            } else {
+                WideKernel.tile5x16(k, a, rowStride, kStride, b, c, ldc, alpha, accumulate)
+            }
+            return
+        }
+        #endif
+        tile(k, a, rowStride, kStride, b, c, ldc, alpha, accumulate)
+    }
 
     /// C[5×16] = alpha·(A·B) (`accumulate` false) or C += alpha·(A·B) (true); C has row
     /// stride `ldc`. All 5 rows and 16 columns must be valid (see `edge` for the rest).

@@ -1,0 +1,28 @@
+import Testing
+import MoLATensor
+
+/// The AVX-512 kernel must give the AVX2 kernel's results bit for bit: training results
+/// must not depend on which of them the CPU runs.
+@Suite(.serialized) struct WideKernelTests {
+    @Test(arguments: [(false, false), (true, false), (false, true), (true, true)])
+    func bothKernelFormsAgreeBitForBit(transA: Bool, transB: Bool) throws {
+        try #require(CPU.hasAVX512, "this CPU has no AVX-512: only the AVX2 kernel runs here")
+        var g = RandomGenerator(seed: 3)
+        // n = 100: six full 16-column panels (a group of four, two single) and a ragged one.
+        for (m, n, k) in [(37, 100, 53), (5, 64, 1), (123, 130, 300), (12, 16, 9)] {
+            let lda = (transA ? m : k) + 1, ldb = (transB ? k : n) + 3, ldc = n + 1
+            let a = (0..<((transA ? k : m) * lda)).map { _ in g.uniform(-1, 1) }
+            let b = (0..<((transB ? n : k) * ldb)).map { _ in g.uniform(-1, 1) }
+            let c0 = (0..<(m * ldc)).map { _ in g.uniform(-1, 1) }
+            func product(wide: Bool) -> [Float] {
+                CPU.useAVX512 = wide
+                defer { CPU.useAVX512 = CPU.hasAVX512 }
+                var c = c0
+                GEMM.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 0.75, a: a, lda: lda, b: b, ldb: ldb,
+                           beta: 0.5, c: &c, ldc: ldc, threads: 2)
+                return c
+            }
+            #expect(product(wide: true) == product(wide: false), "m \(m) n \(n) k \(k)")
+        }
+    }
+}
