@@ -48,4 +48,5 @@ enum ScratchSlot {
     static let im2col = 2
     static let columnGradient = 3
     static let packedChunk = 4
+    static let lowRank = 5
 }

@@ -111,3 +111,35 @@ func referenceConv(_ s: ConvShape, _ x: [Double], _ w: [Double]) -> [Double] {
         expectClose(dw, wantDw, "dw \(s)")
     }
 }
+
+/// Adapter weights merged while packing give exactly what a merged copy of W gives, and
+/// an overwritten weight gradient equals one accumulated onto zeros.
+@Suite struct MergedWeightTests {
+    @Test(arguments: [
+        ConvShape(batch: 3, height: 6, width: 5, inChannels: 7, outChannels: 37, kernel: 3, stride: 1, padding: 1),
+        ConvShape(batch: 2, height: 9, width: 9, inChannels: 64, outChannels: 80, kernel: 3, stride: 2, padding: 1),
+    ])
+    func mergingWhilePackingEqualsAMergedCopy(_ s: ConvShape) {
+        var g = GradCheck()
+        let r = 4, scale: Float = 4
+        let x = g.random(s.inputCount), w = g.random(s.weightCount), dy = g.random(s.outputCount)
+        let a = g.random(s.patch * r), b = g.random(r * s.outChannels)
+        var merged = [Float](repeating: 0, count: s.weightCount)
+        LowRank.merge(k: s.patch, n: s.outChannels, rank: r, scale: scale, w: w, a: a, b: b, into: &merged)
+        var y1 = [Float](repeating: 0, count: s.outputCount), y2 = y1
+        var dx1 = [Float](repeating: 0, count: s.inputCount), dx2 = dx1
+        Conv2D.forward(s, x: x, w: merged, y: &y1)
+        Conv2D.inputGradient(s, w: merged, dy: dy, dx: &dx1)
+        w.withUnsafeBufferPointer { wp in a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in
+            let weights = ConvWeights(wp.baseAddress!, adapter: (ap.baseAddress!, bp.baseAddress!, r, scale))
+            Conv2D.forward(s, x: x, weights: weights, y: &y2)
+            Conv2D.inputGradient(s, weights: weights, dy: dy, dx: &dx2)
+        } } }
+        #expect(y1 == y2)
+        #expect(dx1 == dx2)
+        var accumulated = [Float](repeating: 0, count: s.weightCount), overwritten = g.random(s.weightCount)
+        Conv2D.weightGradient(s, x: x, dy: dy, dw: &accumulated)
+        Conv2D.weightGradient(s, x: x, dy: dy, dw: &overwritten, accumulate: false)
+        #expect(accumulated == overwritten)
+    }
+}

@@ -39,7 +39,6 @@ public final class Conv {
     private var gates: AdapterGates?
     private(set) var output = Tensor(zeros: [0])
     private var gradInput = Tensor(zeros: [0])
-    private var merged: [Float] = []
     private var mergedGrad: [Float] = []
     // Mixed mode: stacked adapters and the saved low-rank activations.
     private var aStack: [Float] = [], bStack: [Float] = []
@@ -79,7 +78,7 @@ public final class Conv {
                   kernel: kernel, stride: stride, padding: padding)
     }
 
-    /// The im2col weight W + scale·A_t·B_t of adapter t (into `merged`).
+    /// The im2col weight W + scale·A_t·B_t of adapter t.
     public func effectiveWeight(_ t: Int) -> [Float] {
         guard let ad = adapters else { return Array(UnsafeBufferPointer(start: store.value(weight), count: patch * outChannels)) }
         var out = [Float](repeating: 0, count: patch * outChannels)
@@ -88,13 +87,9 @@ public final class Conv {
         return out
     }
 
-    private func mergeInto(_ t: Int) {
-        guard let ad = adapters else { return }
-        if merged.count != patch * outChannels { merged = [Float](repeating: 0, count: patch * outChannels) }
-        Profile.measure(.adapters) { merged.withUnsafeMutableBufferPointer { m in
-            LowRank.merge(k: patch, n: outChannels, rank: ad.rank, scale: ad.scale, w: store.value(weight),
-                          a: store.value(ad.a[t]), b: store.value(ad.b[t]), into: m.baseAddress!)
-        } }
+    /// W + scale·A_t·B_t, merged by the convolution kernels as they pack it.
+    private func weights(task t: Int, _ ad: Adapters) -> ConvWeights {
+        ConvWeights(store.value(weight), adapter: (UnsafePointer(store.value(ad.a[t])), UnsafePointer(store.value(ad.b[t])), ad.rank, ad.scale))
     }
 
     /// `gates`: mix the adapters by these per-image weights (MoLA-Router) instead of
@@ -115,11 +110,8 @@ public final class Conv {
         }
         for g in layout.groups {
             let part = convShape(batch: g.range.count, s)
-            mergeInto(g.task)
-            merged.withUnsafeBufferPointer { m in
-                Conv2D.forward(part, x: x.pointer + g.range.lowerBound * s.count, w: m.baseAddress!,
-                               y: y + g.range.lowerBound * part.outHeight * part.outWidth * outChannels)
-            }
+            Conv2D.forward(part, x: x.pointer + g.range.lowerBound * s.count, weights: weights(task: g.task, ad),
+                           y: y + g.range.lowerBound * part.outHeight * part.outWidth * outChannels)
         }
         return output
     }
@@ -163,20 +155,19 @@ public final class Conv {
             if mergedGrad.count != patch * outChannels { mergedGrad = [Float](repeating: 0, count: patch * outChannels) }
             for g in layout.groups {
                 let part = convShape(batch: g.range.count, s)
-                mergeInto(g.task)
-                let outOffset = g.range.lowerBound * part.outHeight * part.outWidth * outChannels
-                merged.withUnsafeBufferPointer { m in mergedGrad.withUnsafeMutableBufferPointer { dm in
+                let x = input.pointer + g.range.lowerBound * s.count
+                let groupDy = dy.pointer + g.range.lowerBound * part.outHeight * part.outWidth * outChannels
+                if let dx { Conv2D.inputGradient(part, weights: weights(task: g.task, ad), dy: groupDy, dx: dx + g.range.lowerBound * s.count) }
+                mergedGrad.withUnsafeMutableBufferPointer { dm in
                     let d = dm.baseAddress!
-                    d.update(repeating: 0, count: patch * outChannels)
-                    Conv2D.backward(part, x: input.pointer + g.range.lowerBound * s.count, w: m.baseAddress!, dy: dy.pointer + outOffset,
-                                    dx: dx.map { $0 + g.range.lowerBound * s.count }, dw: d)
+                    Conv2D.weightGradient(part, x: x, dy: groupDy, dw: d, accumulate: false)
                     // W' = W + scale·A·B: W's gradient is dW' itself.
                     Profile.measure(.adapters) {
-                        Elementwise.axpy(patch * outChannels, alpha: 1, d, store.gradient(weight))
                         LowRank.backward(k: patch, n: outChannels, rank: ad.rank, scale: ad.scale, a: store.value(ad.a[g.task]),
-                                         b: store.value(ad.b[g.task]), dMerged: d, dA: store.gradient(ad.a[g.task]), dB: store.gradient(ad.b[g.task]))
+                                         b: store.value(ad.b[g.task]), dMerged: d, dA: store.gradient(ad.a[g.task]), dB: store.gradient(ad.b[g.task]),
+                                         dW: store.gradient(weight))
                     }
-                } }
+                }
             }
         } else {
             Conv2D.backward(full, x: input.pointer, w: store.value(weight), dy: dy.pointer, dx: dx, dw: store.gradient(weight))

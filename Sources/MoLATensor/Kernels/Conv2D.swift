@@ -24,6 +24,19 @@ public struct ConvShape: Equatable, Hashable, Sendable {
     public var flops: Double { 2 * Double(rows) * Double(patch) * Double(outChannels) }
 }
 
+/// A convolution's weights for the forward and input-gradient passes: W (patch × C_out),
+/// or W + scale·A·B with a low-rank adapter (A patch × r, B r × C_out), merged as the
+/// kernels pack the weights.
+public struct ConvWeights {
+    public var w: UnsafePointer<Float>
+    public var lowRank: (a: UnsafePointer<Float>, b: UnsafePointer<Float>, rank: Int, scale: Float)?
+
+    public init(_ w: UnsafePointer<Float>, adapter lowRank: (a: UnsafePointer<Float>, b: UnsafePointer<Float>, rank: Int, scale: Float)? = nil) {
+        self.w = w
+        self.lowRank = lowRank
+    }
+}
+
 /// Convolution as im2col·W, forward and backward, on the GEMM micro-kernel. The im2col
 /// matrix is never built whole: each thread builds it in chunks of output pixels small
 /// enough to stay in L1 (~24 KiB) and multiplies each chunk at once. (Chunks of 115 KiB
@@ -45,8 +58,14 @@ public enum Conv2D {
     /// y[rows×cout] = im2col(x)·w. Overwrites y.
     public static func forward(_ s: ConvShape, x: UnsafePointer<Float>, w: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
                                threads: Int = Parallel.threads) {
+        forward(s, x: x, weights: ConvWeights(w), y: y, threads: threads)
+    }
+
+    /// y = im2col(x)·W', W' the (merged) weights.
+    public static func forward(_ s: ConvShape, x: UnsafePointer<Float>, weights: ConvWeights, y: UnsafeMutablePointer<Float>,
+                               threads: Int = Parallel.threads) {
         Profile.measure(.convForward, flops: s.flops) {
-            let packed = PackedPanels(b: w, ldb: s.outChannels, transposed: false, k: s.patch, n: s.outChannels)
+            let packed = PackedPanels(weights, patch: s.patch, outChannels: s.outChannels, transposed: false, threads: threads)
             let tiles = (s.rows + MicroKernel.rows - 1) / MicroKernel.rows
             Parallel.forRanges(tiles, threads: threads) { part in
                 let lo = part.lowerBound * MicroKernel.rows, hi = min(s.rows, part.upperBound * MicroKernel.rows)
@@ -72,10 +91,10 @@ public enum Conv2D {
         if let dx { inputGradient(s, w: w, dy: dy, dx: dx, threads: threads) }
     }
 
-    /// dw += im2col(x)ᵀ·dy. Threads take whole images; their partials are added in thread
-    /// order, so the result is fixed for a thread count.
+    /// dw += im2col(x)ᵀ·dy (dw = … when not `accumulate`). Threads take whole images; their
+    /// partials are added in thread order, so the result is fixed for a thread count.
     public static func weightGradient(_ s: ConvShape, x: UnsafePointer<Float>, dy: UnsafePointer<Float>, dw: UnsafeMutablePointer<Float>,
-                                      threads: Int = Parallel.threads) {
+                                      accumulate: Bool = true, threads: Int = Parallel.threads) {
         Profile.measure(.convWeightGradient, flops: s.flops) {
             let parts = max(1, min(threads, s.batch))
             let partials = parts > 1 ? Scratch.floats(parts * s.weightCount, slot: ScratchSlot.splitK) : nil
@@ -94,8 +113,8 @@ public enum Conv2D {
                     if s.isPointwise { a = x + r * s.patch } else { im2col(s, x: x, rows: r..<(r + n), into: cols); a = UnsafePointer(cols) }
                     let dyChunk = PackedPanels(b: dy + r * s.outChannels, ldb: s.outChannels, transposed: false, k: n,
                                                n: s.outChannels, slot: ScratchSlot.packedChunk)
-                    // A partial starts with its first chunk (no zeroing pass).
-                    let first = partials != nil && r == images.lowerBound * pixels
+                    // A partial (or an overwritten dw) starts with its first chunk: no zeroing pass.
+                    let first = r == images.lowerBound * pixels && (partials != nil || !accumulate)
                     GEMM.multiplyRows(0..<s.patch, panels: 0..<dyChunk.panels, a: a, rowStride: 1, kStride: s.patch,
                                       packed: dyChunk, c: dwPart, ldc: s.outChannels, alpha: 1, accumulate: !first)
                     r += n
@@ -104,7 +123,8 @@ public enum Conv2D {
             // dw += the partials in thread order, each thread a slice of the weights.
             if let partials {
                 Parallel.forRanges(s.weightCount, threads: threads, minPerThread: 1 << 14) { slice in
-                    for t in 0..<parts {
+                    if !accumulate { copy(slice.count, from: partials + slice.lowerBound, to: dw + slice.lowerBound) }
+                    for t in (accumulate ? 0 : 1)..<parts {
                         add(slice.count, from: partials + t * s.weightCount + slice.lowerBound, to: dw + slice.lowerBound)
                     }
                 }
@@ -116,9 +136,15 @@ public enum Conv2D {
     /// same pixel.
     public static func inputGradient(_ s: ConvShape, w: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
                                      threads: Int = Parallel.threads) {
+        inputGradient(s, weights: ConvWeights(w), dy: dy, dx: dx, threads: threads)
+    }
+
+    /// dx = col2im(dy·W'ᵀ), W' the (merged) weights.
+    public static func inputGradient(_ s: ConvShape, weights: ConvWeights, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
+                                     threads: Int = Parallel.threads) {
         Profile.measure(.convInputGradient, flops: s.flops) {
             let parts = max(1, min(threads, s.batch))
-            let wT = PackedPanels(b: w, ldb: s.outChannels, transposed: true, k: s.outChannels, n: s.patch)
+            let wT = PackedPanels(weights, patch: s.patch, outChannels: s.outChannels, transposed: true, threads: threads)
             let pixels = s.outHeight * s.outWidth
             Parallel.run(parts) { t in
                 let images = Parallel.range(of: t, parts: parts, count: s.batch)

@@ -132,18 +132,64 @@ struct PackedPanels {
     let panels: Int
     let storage: UnsafeMutablePointer<Float>
 
-    /// Packs B[p][j] = b[p·ldb + j] (or b[j·ldb + p] when `transposed`) into the calling
-    /// thread's scratch slot (valid until that thread packs again).
-    init(b: UnsafePointer<Float>, ldb: Int, transposed: Bool, k: Int, n: Int, slot: Int = ScratchSlot.packedB, threads: Int = 1) {
+    /// Empty panels for a k×n matrix in the calling thread's scratch slot.
+    private init(k: Int, n: Int, slot: Int) {
         self.k = k
         self.n = n
         panels = (n + 15) / 16
-        let storage = Scratch.floats(panels * k * 16, slot: slot)
-        self.storage = storage
+        storage = Scratch.floats(panels * k * 16, slot: slot)
+    }
+
+    /// Packs B[p][j] = b[p·ldb + j] (or b[j·ldb + p] when `transposed`) into the calling
+    /// thread's scratch slot (valid until that thread packs again).
+    init(b: UnsafePointer<Float>, ldb: Int, transposed: Bool, k: Int, n: Int, slot: Int = ScratchSlot.packedB, threads: Int = 1) {
+        self.init(k: k, n: n, slot: slot)
+        let storage = self.storage
         // Large blocks are packed by all threads (the others would wait otherwise).
         let parts = k * n >= 1 << 16 ? threads : 1
         Parallel.forRanges(panels, threads: parts) { range in
             Self.pack(b: b, ldb: ldb, transposed: transposed, k: k, n: n, panels: range, into: storage)
+        }
+    }
+
+    /// Packs a convolution's weights (`weights.w` is patch × C_out, row-major) as B of the
+    /// forward product (k = patch, n = C_out) or, `transposed`, of the input gradient
+    /// (k = C_out, n = patch). An adapter in `weights` is merged as the values are packed:
+    /// no merged copy of W is written and read again.
+    init(_ weights: ConvWeights, patch: Int, outChannels: Int, transposed: Bool, threads: Int) {
+        let (k, n) = transposed ? (outChannels, patch) : (patch, outChannels)
+        guard let low = weights.lowRank else {
+            self.init(b: weights.w, ldb: outChannels, transposed: transposed, k: k, n: n, threads: threads)
+            return
+        }
+        self.init(k: k, n: n, slot: ScratchSlot.packedB)
+        let storage = self.storage
+        let parts = k * n >= 1 << 16 ? threads : 1
+        Parallel.forRanges(panels, threads: parts) { range in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: max(16, outChannels)) { rowBuffer in
+                let row = rowBuffer.baseAddress!
+                for j in range {
+                    let dst = storage + j * k * 16
+                    let cols = min(16, n - j * 16)
+                    if transposed {
+                        // Panel j holds patch rows j·16…: each merged row of W becomes a column.
+                        if cols < 16 { dst.update(repeating: 0, count: k * 16) }
+                        for jj in 0..<cols {
+                            let p = j * 16 + jj
+                            LowRank.mergeRow(n: outChannels, rank: low.rank, scale: low.scale, w: weights.w + p * outChannels,
+                                             a: low.a + p * low.rank, b: low.b, ldb: outChannels, into: row)
+                            for o in 0..<outChannels { dst[o * 16 + jj] = row[o] }
+                        }
+                    } else {
+                        for p in 0..<k {
+                            let d = dst + p * 16
+                            if cols < 16 { d.update(repeating: 0, count: 16) }
+                            LowRank.mergeRow(n: cols, rank: low.rank, scale: low.scale, w: weights.w + p * outChannels + j * 16,
+                                             a: low.a + p * low.rank, b: low.b + j * 16, ldb: outChannels, into: d)
+                        }
+                    }
+                }
+            }
         }
     }
 
