@@ -52,6 +52,59 @@ public enum WideKernel {
         put(3, c30, c31, c32, c33); put(4, c40, c41, c42, c43)
     }
 
+    /// Five rows by two panels (32 columns): 10 accumulators, enough independent FMA chains
+    /// to cover the FMA latency where C has only 32 columns (resnet-mini's middle stage).
+    @inline(never)
+    public static func tile5x32(_ k: Int, _ a: UnsafePointer<Float>, _ rowStride: Int, _ kStride: Int, _ b: UnsafePointer<Float>,
+                                _ panelStride: Int, _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ alpha: Float, _ accumulate: Bool) {
+        var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V(), c30 = V(), c31 = V(), c40 = V(), c41 = V()
+        let a0 = a, a1 = a0 + rowStride, a2 = a1 + rowStride, a3 = a2 + rowStride, a4 = a3 + rowStride
+        var p0 = UnsafeRawPointer(b)
+        let d1 = panelStride * 4
+        var off = 0
+        for _ in 0..<k {
+            let b0 = p0.load(as: V.self), b1 = p0.load(fromByteOffset: d1, as: V.self)
+            var s = V(repeating: a0[off]); c00 = c00.addingProduct(s, b0); c01 = c01.addingProduct(s, b1)
+            s = V(repeating: a1[off]); c10 = c10.addingProduct(s, b0); c11 = c11.addingProduct(s, b1)
+            s = V(repeating: a2[off]); c20 = c20.addingProduct(s, b0); c21 = c21.addingProduct(s, b1)
+            s = V(repeating: a3[off]); c30 = c30.addingProduct(s, b0); c31 = c31.addingProduct(s, b1)
+            s = V(repeating: a4[off]); c40 = c40.addingProduct(s, b0); c41 = c41.addingProduct(s, b1)
+            off += kStride
+            p0 += 64
+        }
+        let al = V(repeating: alpha)
+        @inline(__always) func put(_ row: Int, _ x0: V, _ x1: V) {
+            let p = UnsafeMutableRawPointer(c + row * ldc)
+            store(p, 0, x0, al, accumulate); store(p, 64, x1, al, accumulate)
+        }
+        put(0, c00, c01); put(1, c10, c11); put(2, c20, c21); put(3, c30, c31); put(4, c40, c41)
+    }
+
+    /// Ten rows (two 5-row tiles) by one panel: 10 accumulators for C of 16 columns.
+    @inline(never)
+    public static func tile10x16(_ k: Int, _ a: UnsafePointer<Float>, _ rowStride: Int, _ kStride: Int, _ b: UnsafePointer<Float>,
+                                 _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ alpha: Float, _ accumulate: Bool) {
+        var c0 = V(), c1 = V(), c2 = V(), c3 = V(), c4 = V(), c5 = V(), c6 = V(), c7 = V(), c8 = V(), c9 = V()
+        let a0 = a, a1 = a0 + rowStride, a2 = a1 + rowStride, a3 = a2 + rowStride, a4 = a3 + rowStride
+        let a5 = a4 + rowStride, a6 = a5 + rowStride, a7 = a6 + rowStride, a8 = a7 + rowStride, a9 = a8 + rowStride
+        var bp = UnsafeRawPointer(b)
+        var off = 0
+        for _ in 0..<k {
+            let b0 = bp.load(as: V.self)
+            c0 = c0.addingProduct(V(repeating: a0[off]), b0); c1 = c1.addingProduct(V(repeating: a1[off]), b0)
+            c2 = c2.addingProduct(V(repeating: a2[off]), b0); c3 = c3.addingProduct(V(repeating: a3[off]), b0)
+            c4 = c4.addingProduct(V(repeating: a4[off]), b0); c5 = c5.addingProduct(V(repeating: a5[off]), b0)
+            c6 = c6.addingProduct(V(repeating: a6[off]), b0); c7 = c7.addingProduct(V(repeating: a7[off]), b0)
+            c8 = c8.addingProduct(V(repeating: a8[off]), b0); c9 = c9.addingProduct(V(repeating: a9[off]), b0)
+            off += kStride
+            bp += 64
+        }
+        let al = V(repeating: alpha)
+        for (row, x) in [c0, c1, c2, c3, c4, c5, c6, c7, c8, c9].enumerated() {
+            store(UnsafeMutableRawPointer(c + row * ldc), 0, x, al, accumulate)
+        }
+    }
+
     /// Five rows by one panel (16 columns), for the panels left over after groups of four.
     @inline(never)
     public static func tile5x16(_ k: Int, _ a: UnsafePointer<Float>, _ rowStride: Int, _ kStride: Int, _ b: UnsafePointer<Float>,

@@ -8,8 +8,9 @@ import MoLATensor
     func bothKernelFormsAgreeBitForBit(transA: Bool, transB: Bool) throws {
         try #require(CPU.hasAVX512, "this CPU has no AVX-512: only the AVX2 kernel runs here")
         var g = RandomGenerator(seed: 3)
-        // n = 100: six full 16-column panels (a group of four, two single) and a ragged one.
-        for (m, n, k) in [(37, 100, 53), (5, 64, 1), (123, 130, 300), (12, 16, 9)] {
+        // Every tile form: n = 100 is a group of four panels, a pair and a ragged panel; n = 48
+        // a pair and a single panel, taken ten rows at a time.
+        for (m, n, k) in [(37, 100, 53), (5, 64, 1), (123, 130, 300), (12, 16, 9), (41, 48, 20)] {
             let lda = (transA ? m : k) + 1, ldb = (transB ? k : n) + 3, ldc = n + 1
             let a = (0..<((transA ? k : m) * lda)).map { _ in g.uniform(-1, 1) }
             let b = (0..<((transB ? n : k) * ldb)).map { _ in g.uniform(-1, 1) }

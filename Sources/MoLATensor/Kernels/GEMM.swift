@@ -100,14 +100,21 @@ public enum GEMM {
             let icEnd = min(rows.upperBound, ic + mBlock)
             var j = panels.lowerBound
             while j < panels.upperBound {
-                // With AVX-512, four full panels at a time (a 5×64 tile), then one at a time.
-                let group = wide && j + 4 <= panels.upperBound && (j + 4) * 16 <= packed.n ? 4 : 1
+                // With AVX-512, four or two full panels at a time (5×64, 5×32 tiles), or one
+                // panel ten rows at a time: enough accumulators to hide the FMA latency.
+                func full(_ g: Int) -> Bool { j + g <= panels.upperBound && (j + g) * 16 <= packed.n }
+                let group = wide && full(4) ? 4 : wide && full(2) ? 2 : 1
                 let bp = packed.panel(j)
                 let n = min(16, packed.n - j * 16)
                 var i = ic
                 while i < icEnd {
                     let m = min(r, icEnd - i)
                     let ai = a + i * rowStride, ci = c + i * ldc + j * 16
+                    if wide && group == 1 && n == 16 && i + 2 * r <= icEnd {
+                        MicroKernel.tile10(k, ai, rowStride, kStride, bp, ci, ldc, alpha, accumulate)
+                        i += 2 * r
+                        continue
+                    }
                     if m == r && n == 16 {
                         MicroKernel.tile(k, ai, rowStride, kStride, bp, panels: group, ci, ldc, alpha, accumulate)
                     } else {

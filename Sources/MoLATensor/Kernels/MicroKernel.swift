@@ -15,22 +15,33 @@ enum MicroKernel {
     static let rows = 5
     static let cols = 16
 
-    /// C[5 × 16·panels] (+)= alpha·A·B for `panels` (1, or 4 with AVX-512) consecutive full
+    /// C[5 × 16·panels] (+)= alpha·A·B for `panels` (1, or 2 or 4 with AVX-512) consecutive full
     /// panels of B: the AVX-512 kernel when `CPU.useAVX512`, this file's otherwise.
     @inline(__always)
     static func tile(_ k: Int, _ a: UnsafePointer<Float>, _ rowStride: Int, _ kStride: Int, _ b: UnsafePointer<Float>, panels: Int,
                      _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ alpha: Float, _ accumulate: Bool) {
         #if arch(x86_64)
         if CPU.useAVX512 {
-            if panels == 4 {
-                WideKernel.tile5x64(k, a, rowStride, kStride, b, k * cols, c, ldc, alpha, accumulate)
-            } else {
-                WideKernel.tile5x16(k, a, rowStride, kStride, b, c, ldc, alpha, accumulate)
+            switch panels {
+            case 4: WideKernel.tile5x64(k, a, rowStride, kStride, b, k * cols, c, ldc, alpha, accumulate)
+            case 2: WideKernel.tile5x32(k, a, rowStride, kStride, b, k * cols, c, ldc, alpha, accumulate)
+            default: WideKernel.tile5x16(k, a, rowStride, kStride, b, c, ldc, alpha, accumulate)
             }
             return
         }
         #endif
+        for p in 0..<panels { tile(k, a, rowStride, kStride, b + p * k * cols, c + p * cols, ldc, alpha, accumulate) }
+    }
+
+    /// Ten rows (two 5-row tiles) by one full panel.
+    @inline(__always)
+    static func tile10(_ k: Int, _ a: UnsafePointer<Float>, _ rowStride: Int, _ kStride: Int, _ b: UnsafePointer<Float>,
+                       _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ alpha: Float, _ accumulate: Bool) {
+        #if arch(x86_64)
+        if CPU.useAVX512 { WideKernel.tile10x16(k, a, rowStride, kStride, b, c, ldc, alpha, accumulate); return }
+        #endif
         tile(k, a, rowStride, kStride, b, c, ldc, alpha, accumulate)
+        tile(k, a + rows * rowStride, rowStride, kStride, b, c + rows * ldc, ldc, alpha, accumulate)
     }
 
     /// C[5×16] = alpha·(A·B) (`accumulate` false) or C += alpha·(A·B) (true); C has row
