@@ -14,6 +14,8 @@ struct ConvLayersBench: ParsableCommand {
     @Option(help: "Images per batch.") var batch: Int = 128
     @Option(help: "Worker threads.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
     @Option(name: .customLong("repeat"), help: "Timed runs per pass; the best is reported.") var runs: Int = 3
+    @Option(help: "Task groups: with more than one, each pass runs per group with that task's rank-8 adapter merged (MoLA-Grad).")
+    var groups: Int = 1
 
     func run() throws {
         Parallel.threads = threads
@@ -34,11 +36,38 @@ struct ConvLayersBench: ParsableCommand {
             let dy = (0..<s.outputCount).map { _ in g.nextFloat() - 0.5 }
             var y = [Float](repeating: 0, count: s.outputCount), dx = [Float](repeating: 0, count: s.inputCount)
             var dw = [Float](repeating: 0, count: s.weightCount)
-            let forward = try bestTime(runs: runs) { Conv2D.forward(s, x: x, w: w, y: &y) }
-            let weight = try bestTime(runs: runs) { Conv2D.weightGradient(s, x: x, dy: dy, dw: &dw) }
-            let input = try bestTime(runs: runs) { Conv2D.inputGradient(s, w: w, dy: dy, dx: &dx) }
+            let rank = 8
+            let a = (0..<(s.patch * rank)).map { _ in g.nextFloat() - 0.5 }, b = (0..<(rank * s.outChannels)).map { _ in g.nextFloat() - 0.5 }
+            // Each group: its images, its adapter (here the same values: speed does not depend on them).
+            let parts = (0..<groups).map { Parallel.range(of: $0, parts: groups, count: s.batch) }
+            func each(_ body: (ConvShape, _ input: Int, _ output: Int, ConvWeights) -> Void) {
+                w.withUnsafeBufferPointer { wp in a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in
+                    for part in parts {
+                        var shape = s
+                        shape.batch = part.count
+                        let weights = groups == 1 ? ConvWeights(wp.baseAddress!)
+                            : ConvWeights(wp.baseAddress!, adapter: (ap.baseAddress!, bp.baseAddress!, rank, 2))
+                        body(shape, part.lowerBound * s.inputCount / s.batch, part.lowerBound * s.outputCount / s.batch, weights)
+                    }
+                } } }
+            }
+            let forward = try bestTime(runs: runs) {
+                each { shape, i, o, weights in x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { yp in
+                    Conv2D.forward(shape, x: xp.baseAddress! + i, weights: weights, y: yp.baseAddress! + o)
+                } } }
+            }
+            let weight = try bestTime(runs: runs) {
+                each { shape, i, o, _ in x.withUnsafeBufferPointer { xp in dy.withUnsafeBufferPointer { dyp in
+                    Conv2D.weightGradient(shape, x: xp.baseAddress! + i, dy: dyp.baseAddress! + o, dw: &dw, accumulate: groups == 1)
+                } } }
+            }
+            let input = try bestTime(runs: runs) {
+                each { shape, i, o, weights in dy.withUnsafeBufferPointer { dyp in dx.withUnsafeMutableBufferPointer { dxp in
+                    Conv2D.inputGradient(shape, weights: weights, dy: dyp.baseAddress! + o, dx: dxp.baseAddress! + i)
+                } } }
+            }
             func rate(_ t: Double) -> Double { (s.flops / t / 1e9 * 10).rounded() / 10 }
-            report(["layer": "\(s.height)x\(s.width) \(s.inChannels)->\(s.outChannels) k\(s.kernel) s\(s.stride)", "threads": threads,
+            report(["layer": "\(s.height)x\(s.width) \(s.inChannels)->\(s.outChannels) k\(s.kernel) s\(s.stride)", "threads": threads, "groups": groups,
                     "forward_gflops": rate(forward), "dw_gflops": rate(weight), "dx_gflops": rate(input),
                     "forward_ms": (forward * 1e4).rounded() / 10, "dw_ms": (weight * 1e4).rounded() / 10, "dx_ms": (input * 1e4).rounded() / 10])
         }

@@ -143,9 +143,10 @@ struct TrainStepBench: ParsableCommand {
     func round2(_ x: Double) -> Double { (x * 100).rounded() / 100 }
 }
 
-/// The process's peak resident set size so far, in MB (as Python's ru_maxrss / 1024).
+/// The process's peak resident set size so far, in MB (VmHWM, as the reference reports it).
 func peakResidentMegabytes() -> Double {
-    var usage = rusage()
-    getrusage(RUSAGE_SELF.rawValue, &usage)
-    return Double(usage.ru_maxrss) / 1024
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+          let kb = Double(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
+    return kb / 1024
 }

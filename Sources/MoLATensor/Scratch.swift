@@ -49,4 +49,6 @@ enum ScratchSlot {
     static let columnGradient = 3
     static let packedChunk = 4
     static let lowRank = 5
+    static let mergedWeights = 6
+    static let winogradWeights = 7
 }

@@ -42,13 +42,13 @@ public struct AdapterConfig: Codable, Equatable, Sendable {
 }
 
 /// A basic residual block: conv3×3 → BN → ReLU → conv3×3 → BN, plus the input (through a
-/// 1×1 conv + BN when the shape changes), then ReLU.
+/// 1×1 conv + BN when the shape changes), then ReLU. The second BN adds the other branch
+/// and applies the ReLU as it normalises: its output is the block's.
 public final class BasicBlock {
     let conv1: Conv, bn1: BatchNormLayer, conv2: Conv, bn2: BatchNormLayer
     let shortcut: (conv: Conv, bn: BatchNormLayer)?
     let inShape: FeatureShape
     public let outShape: FeatureShape
-    private var output = Tensor(zeros: [0])
     private var gradInput = Tensor(zeros: [0])
 
     init(_ store: ParameterStore, name: String, input: FeatureShape, width: Int, stride: Int, adapters: (Int, Int, Float)?,
@@ -57,7 +57,7 @@ public final class BasicBlock {
         conv1 = Conv(store, name: "\(name).conv1", inChannels: input.channels, outChannels: width, kernel: 3, stride: stride, padding: 1, adapters: adapters)
         bn1 = BatchNormLayer(store, name: "\(name).bn1", channels: width, relu: true)
         conv2 = Conv(store, name: "\(name).conv2", inChannels: width, outChannels: width, kernel: 3, stride: 1, padding: 1, adapters: adapters)
-        bn2 = BatchNormLayer(store, name: "\(name).bn2", channels: width, relu: false)
+        bn2 = BatchNormLayer(store, name: "\(name).bn2", channels: width, relu: true)
         if stride != 1 || input.channels != width {
             shortcut = (Conv(store, name: "\(name).shortcut.conv", inChannels: input.channels, outChannels: width, kernel: 1, stride: stride,
                              adapters: shortcutAdapters ? adapters : nil),
@@ -70,26 +70,23 @@ public final class BasicBlock {
 
     func forward(_ x: Tensor, layout: BatchLayout, gates: AdapterGates?) -> Tensor {
         let h = bn1.forward(conv1.forward(x, shape: inShape, layout: layout, gates: gates), training: layout.training)
-        let main = bn2.forward(conv2.forward(h, shape: outShape, layout: layout, gates: gates), training: layout.training)
         let side = shortcut.map {
             $0.bn.forward($0.conv.forward(x, shape: inShape, layout: layout, gates: gates), training: layout.training)
         } ?? x
-        output.reuse(main.shape)
-        let y = output.mutablePointer()
-        Profile.measure(.elementwise) {
-            Elementwise.add(main.count, main.pointer, side.pointer, into: y)
-            ReLU.forward(main.count, x: y, y: y)
-        }
-        return output
+        return bn2.forward(conv2.forward(h, shape: outShape, layout: layout, gates: gates), training: layout.training, residual: side)
     }
 
     func backward(_ dy: Tensor) -> Tensor {
-        var dSum = Tensor(uninitialized: dy.shape)
-        Profile.measure(.elementwise) { ReLU.backward(dy.count, y: output.pointer, dy: dy.pointer, dx: dSum.mutablePointer()) }
-        let dMain = conv1.backward(bn1.backward(conv2.backward(bn2.backward(dSum))!))!
+        // Both branches see dy where the block's output (bn2's, after the ReLU) was positive.
+        let dMain = conv1.backward(bn1.backward(conv2.backward(bn2.backward(dy))!))!
         gradInput.reuse(dMain.shape)
-        let dSide = shortcut.map { $0.conv.backward($0.bn.backward(dSum))! } ?? dSum
-        Profile.measure(.elementwise) { Elementwise.add(dMain.count, dMain.pointer, dSide.pointer, into: gradInput.mutablePointer()) }
+        let into = gradInput.mutablePointer()
+        if let shortcut {
+            let dSide = shortcut.conv.backward(shortcut.bn.backward(dy, reluOutput: bn2.output))!
+            Profile.measure(.elementwise) { Elementwise.add(dMain.count, dMain.pointer, dSide.pointer, into: into) }
+        } else {
+            Profile.measure(.elementwise) { ReLU.addBackward(dy.count, y: bn2.output.pointer, dy: dy.pointer, to: dMain.pointer, into: into) }
+        }
         return gradInput
     }
 

@@ -1,7 +1,7 @@
 import MoLATensor
 
 /// Batch normalisation over all images of the batch (every task together), with running
-/// averages for evaluation; optionally followed by ReLU, applied in place.
+/// averages for evaluation; optionally followed by a residual add and ReLU, in one pass.
 public final class BatchNormLayer {
     public let channels: Int
     public let gamma: ParameterRef, beta: ParameterRef
@@ -28,7 +28,8 @@ public final class BatchNormLayer {
         invStd = mean
     }
 
-    public func forward(_ x: Tensor, training: Bool) -> Tensor {
+    /// `residual`: added after normalising, before the ReLU (a residual block's last BN).
+    public func forward(_ x: Tensor, training: Bool, residual: Tensor? = nil) -> Tensor {
         input = x
         self.training = training
         output.reuse(x.shape)
@@ -39,17 +40,20 @@ public final class BatchNormLayer {
             mean.withUnsafeMutableBufferPointer { m in invStd.withUnsafeMutableBufferPointer { s in
                 BatchNorm.forwardTrain(rows: rows, channels: channels, x: x.pointer, gamma: store.value(gamma), beta: store.value(beta),
                                        y: y, mean: m.baseAddress!, invStd: s.baseAddress!, runningMean: store.value(runningMean),
-                                       runningVar: store.value(runningVar), momentum: momentum, relu: relu)
+                                       runningVar: store.value(runningVar), momentum: momentum, residual: residual?.pointer, relu: relu)
             } }
         } else {
             BatchNorm.forwardEval(rows: rows, channels: channels, x: x.pointer, gamma: store.value(gamma), beta: store.value(beta),
-                                  runningMean: store.value(runningMean), runningVar: store.value(runningVar), y: y, relu: relu)
+                                  runningMean: store.value(runningMean), runningVar: store.value(runningVar), y: y,
+                                  residual: residual?.pointer, relu: relu)
         }
         }
         return output
     }
 
-    public func backward(_ dy: Tensor) -> Tensor {
+    /// `reluOutput`: the output of a ReLU this layer's output fed (a residual block's, when
+    /// this is its shortcut's BN); the layer's own output when it applies the ReLU itself.
+    public func backward(_ dy: Tensor, reluOutput: Tensor? = nil) -> Tensor {
         precondition(training, "backward after an evaluation forward")
         gradInput.reuse(input.shape)
         let dx = gradInput.mutablePointer()
@@ -57,7 +61,7 @@ public final class BatchNormLayer {
         Profile.measure(.batchNorm) { mean.withUnsafeBufferPointer { m in invStd.withUnsafeBufferPointer { s in
             BatchNorm.backward(rows: rows, channels: channels, x: input.pointer, dy: dy.pointer, gamma: store.value(gamma),
                                mean: m.baseAddress!, invStd: s.baseAddress!, dx: dx, dGamma: store.gradient(gamma), dBeta: store.gradient(beta),
-                               reluOutput: relu ? output.pointer : nil)
+                               reluOutput: reluOutput?.pointer ?? (relu ? output.pointer : nil))
         } } }
         input = Tensor(zeros: [0])
         return gradInput

@@ -7,6 +7,15 @@ public enum ReLU {
         }
     }
 
+    /// out = base + (dy where the ReLU's output y was positive): a residual block's input
+    /// gradient, its main branch's plus the identity branch's, in one pass.
+    public static func addBackward(_ n: Int, y: UnsafePointer<Float>, dy: UnsafePointer<Float>, to base: UnsafePointer<Float>,
+                                   into out: UnsafeMutablePointer<Float>, threads: Int = Parallel.threads) {
+        Parallel.forRanges(n, threads: threads, minPerThread: 1 << 16) { part in
+            for i in part { out[i] = base[i] + (y[i] > 0 ? dy[i] : 0) }
+        }
+    }
+
     /// dx = dy where the forward output y was positive, 0 elsewhere.
     public static func backward(_ n: Int, y: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
                                 threads: Int = Parallel.threads) {

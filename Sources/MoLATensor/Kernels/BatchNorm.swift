@@ -11,12 +11,14 @@ public enum BatchNorm {
 
     /// Training mode: normalises with the batch's mean and (biased) variance, saves them
     /// for backward (`mean`, `invStd`), and moves the running averages towards them
-    /// (running variance unbiased, as PyTorch). Applies ReLU after when `relu`. y may alias x.
+    /// (running variance unbiased, as PyTorch). Adds `residual` (a residual block's other
+    /// branch) and then applies ReLU, when asked, in the same pass. y may alias x.
     public static func forwardTrain(rows: Int, channels c: Int, x: UnsafePointer<Float>, gamma: UnsafePointer<Float>,
                                     beta: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
                                     mean: UnsafeMutablePointer<Float>, invStd: UnsafeMutablePointer<Float>,
                                     runningMean: UnsafeMutablePointer<Float>, runningVar: UnsafeMutablePointer<Float>,
-                                    momentum: Float = 0.1, epsilon: Float = 1e-5, relu: Bool = false, threads: Int = Parallel.threads) {
+                                    momentum: Float = 0.1, epsilon: Float = 1e-5, residual: UnsafePointer<Float>? = nil, relu: Bool = false,
+                                    threads: Int = Parallel.threads) {
         let shift = Array(UnsafeBufferPointer(start: x, count: c))
         let sums = shift.withUnsafeBufferPointer { sh in
             columnSums(rows: rows, channels: c, threads: threads) { r, s, q in
@@ -33,23 +35,27 @@ public enum BatchNorm {
             runningMean[j] = (1 - momentum) * runningMean[j] + momentum * mean[j]
             runningVar[j] = (1 - momentum) * runningVar[j] + momentum * Float(unbiased)
         }
-        normalize(rows: rows, channels: c, x: x, mean: mean, invStd: invStd, gamma: gamma, beta: beta, y: y, relu: relu, threads: threads)
+        normalize(rows: rows, channels: c, x: x, mean: mean, invStd: invStd, gamma: gamma, beta: beta, y: y, residual: residual,
+                  relu: relu, threads: threads)
     }
 
-    /// Evaluation mode: normalises with the running averages (then ReLU if asked). y may alias x.
+    /// Evaluation mode: normalises with the running averages (then adds `residual` and
+    /// applies ReLU, if asked). y may alias x.
     public static func forwardEval(rows: Int, channels c: Int, x: UnsafePointer<Float>, gamma: UnsafePointer<Float>,
                                    beta: UnsafePointer<Float>, runningMean: UnsafePointer<Float>, runningVar: UnsafePointer<Float>,
-                                   y: UnsafeMutablePointer<Float>, epsilon: Float = 1e-5, relu: Bool = false, threads: Int = Parallel.threads) {
+                                   y: UnsafeMutablePointer<Float>, epsilon: Float = 1e-5, residual: UnsafePointer<Float>? = nil,
+                                   relu: Bool = false, threads: Int = Parallel.threads) {
         let invStd = (0..<c).map { 1 / (runningVar[$0] + epsilon).squareRoot() }
         invStd.withUnsafeBufferPointer {
             normalize(rows: rows, channels: c, x: x, mean: runningMean, invStd: $0.baseAddress!, gamma: gamma, beta: beta, y: y,
-                      relu: relu, threads: threads)
+                      residual: residual, relu: relu, threads: threads)
         }
     }
 
-    /// y = (x − mean)·invStd·γ + β (then max(·, 0) when `relu`), row by row.
+    /// y = (x − mean)·invStd·γ + β (+ residual) (then max(·, 0) when `relu`), row by row.
     static func normalize(rows: Int, channels c: Int, x: UnsafePointer<Float>, mean: UnsafePointer<Float>, invStd: UnsafePointer<Float>,
-                          gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, relu: Bool, threads: Int) {
+                          gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
+                          residual: UnsafePointer<Float>?, relu: Bool, threads: Int) {
         // y = x·scale + shift, with scale = γ·invStd, shift = β − mean·scale.
         let scale = (0..<c).map { gamma[$0] * invStd[$0] }
         let shift = (0..<c).map { beta[$0] - mean[$0] * scale[$0] }
@@ -58,7 +64,14 @@ public enum BatchNorm {
             Parallel.forRanges(rows, threads: threads, minPerThread: 512) { part in
                 for r in part {
                     let xr = x + r * c, yr = y + r * c
-                    if relu { for j in 0..<c { yr[j] = max(0, xr[j] * s[j] + t[j]) } } else { for j in 0..<c { yr[j] = xr[j] * s[j] + t[j] } }
+                    if let residual {
+                        let rr = residual + r * c
+                        if relu { for j in 0..<c { yr[j] = max(0, xr[j] * s[j] + t[j] + rr[j]) } } else { for j in 0..<c { yr[j] = xr[j] * s[j] + t[j] + rr[j] } }
+                    } else if relu {
+                        for j in 0..<c { yr[j] = max(0, xr[j] * s[j] + t[j]) }
+                    } else {
+                        for j in 0..<c { yr[j] = xr[j] * s[j] + t[j] }
+                    }
                 }
             }
         } }

@@ -65,6 +65,7 @@ public enum Conv2D {
     public static func forward(_ s: ConvShape, x: UnsafePointer<Float>, weights: ConvWeights, y: UnsafeMutablePointer<Float>,
                                threads: Int = Parallel.threads) {
         Profile.measure(.convForward, flops: s.flops) {
+            if Winograd.applies(s) { Winograd.forward(s, x: x, weights: weights, y: y, threads: threads); return }
             let packed = PackedPanels(weights, patch: s.patch, outChannels: s.outChannels, transposed: false, threads: threads)
             let tiles = (s.rows + MicroKernel.rows - 1) / MicroKernel.rows
             Parallel.forRanges(tiles, threads: threads) { part in
@@ -143,6 +144,7 @@ public enum Conv2D {
     public static func inputGradient(_ s: ConvShape, weights: ConvWeights, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
                                      threads: Int = Parallel.threads) {
         Profile.measure(.convInputGradient, flops: s.flops) {
+            if Winograd.applies(s) { Winograd.inputGradient(s, weights: weights, dy: dy, dx: dx, threads: threads); return }
             let parts = max(1, min(threads, s.batch))
             let wT = PackedPanels(weights, patch: s.patch, outChannels: s.outChannels, transposed: true, threads: threads)
             let pixels = s.outHeight * s.outWidth

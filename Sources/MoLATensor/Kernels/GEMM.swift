@@ -141,10 +141,15 @@ struct PackedPanels {
 
     /// Empty panels for a k×n matrix in the calling thread's scratch slot.
     private init(k: Int, n: Int, slot: Int) {
+        self.init(k: k, n: n, storage: Scratch.floats(((n + 15) / 16) * k * 16, slot: slot))
+    }
+
+    /// Panels for a k×n matrix at `storage` (⌈n/16⌉·k·16 floats), filled by the caller.
+    init(k: Int, n: Int, storage: UnsafeMutablePointer<Float>) {
         self.k = k
         self.n = n
         panels = (n + 15) / 16
-        storage = Scratch.floats(panels * k * 16, slot: slot)
+        self.storage = storage
     }
 
     /// Packs B[p][j] = b[p·ldb + j] (or b[j·ldb + p] when `transposed`) into the calling
