@@ -7,7 +7,7 @@ import MoLATensor
 /// must equal ∇L·v. (Each kernel is checked exactly in Float64 in MoLATensorTests; this
 /// catches mistakes in how layers are put together.)
 @Suite struct ModelGradientTests {
-    enum Kind: String, CaseIterable { case plain, grad, router, mmoe }
+    enum Kind: String, CaseIterable { case plain, grad, gradFactorised, router, mmoe }
 
     func tinyModel(_ kind: Kind) -> TaskModel {
         let store = ParameterStore()
@@ -17,9 +17,12 @@ import MoLATensor
         switch kind {
         case .plain:
             model = Classifier(store: store, backbone: ResNet(store, config: config, input: input), classes: [3, 4])
-        case .grad:
+        case .grad, .gradFactorised:
             let ad = AdapterConfig(count: 2, ranks: [2, 2], alpha: 4, stages: [0, 1], stem: true, shortcuts: true)
-            model = Classifier(store: store, backbone: ResNet(store, config: config, input: input, adapters: ad), classes: [3, 4])
+            let backbone = ResNet(store, config: config, input: input, adapters: ad)
+            // MoLA-Grad runs each layer merged (here, at this size) or factorised: test both.
+            for c in backbone.convolutions { c.conv.factorisedThreshold = kind == .grad ? 0 : 1000 }
+            model = Classifier(store: store, backbone: backbone, classes: [3, 4])
         case .router:
             let ad = AdapterConfig(count: 3, ranks: [2, 2], alpha: 4, stages: [0, 1], stem: false, shortcuts: true)
             model = RouterClassifier(store: store, backbone: ResNet(store, config: config, input: input, adapters: ad),
@@ -74,6 +77,26 @@ import MoLATensor
             checked += 1
         }
         #expect(checked > 15)
+    }
+
+    /// Merged (W + ΔW_t per group) and factorised (W, plus the rank-r path per group) are
+    /// the same maths: same outputs and gradients to float32 rounding.
+    @Test func mergedAndFactorisedAgree() {
+        let (merged, factorised) = (tinyModel(.grad), tinyModel(.gradFactorised))
+        var g = RandomGenerator(seed: 11)
+        let x = Tensor(shape: [5, 6, 5, 2], scalars: (0..<300).map { _ in g.uniform(-1, 1) })
+        let layout = BatchLayout(tasks: [0, 0, 0, 1, 1], training: true)
+        let labels: [Int32] = [0, 2, 1, 3, 0]
+        var results: [(Double, [Float])] = []
+        for net in [merged, factorised] {
+            net.store.zeroGradients()
+            _ = net.forward(x, layout: layout)
+            let loss = net.lossAndBackward(labels: labels, layout: layout).total
+            results.append((loss, Array(UnsafeBufferPointer(start: net.store.gradients, count: net.store.count))))
+        }
+        #expect(abs(results[0].0 - results[1].0) < 1e-5)
+        let worst = zip(results[0].1, results[1].1).map { abs($0 - $1) / max(1, abs($0)) }.max() ?? 0
+        #expect(worst < 1e-4, "worst gradient difference \(worst)")
     }
 
     @Test func adaptersStartAsThePlainBackboneAndStayPerTask() {

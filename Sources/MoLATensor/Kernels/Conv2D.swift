@@ -136,22 +136,22 @@ public enum Conv2D {
     /// dx = col2im(dy·wᵀ), overwritten. Threads take whole images, so no two write the
     /// same pixel.
     public static func inputGradient(_ s: ConvShape, w: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
-                                     threads: Int = Parallel.threads) {
-        inputGradient(s, weights: ConvWeights(w), dy: dy, dx: dx, threads: threads)
+                                     accumulate: Bool = false, threads: Int = Parallel.threads) {
+        inputGradient(s, weights: ConvWeights(w), dy: dy, dx: dx, accumulate: accumulate, threads: threads)
     }
 
-    /// dx = col2im(dy·W'ᵀ), W' the (merged) weights.
+    /// dx = col2im(dy·W'ᵀ), W' the (merged) weights; dx += … when `accumulate`.
     public static func inputGradient(_ s: ConvShape, weights: ConvWeights, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
-                                     threads: Int = Parallel.threads) {
+                                     accumulate: Bool = false, threads: Int = Parallel.threads) {
         Profile.measure(.convInputGradient, flops: s.flops) {
-            if Winograd.applies(s) { Winograd.inputGradient(s, weights: weights, dy: dy, dx: dx, threads: threads); return }
+            if !accumulate && Winograd.applies(s) { Winograd.inputGradient(s, weights: weights, dy: dy, dx: dx, threads: threads); return }
             let parts = max(1, min(threads, s.batch))
             let wT = PackedPanels(weights, patch: s.patch, outChannels: s.outChannels, transposed: true, threads: threads)
             let pixels = s.outHeight * s.outWidth
             Parallel.run(parts) { t in
                 let images = Parallel.range(of: t, parts: parts, count: s.batch)
                 let imageSize = s.height * s.width * s.inChannels
-                if !s.isPointwise { (dx + images.lowerBound * imageSize).update(repeating: 0, count: images.count * imageSize) }
+                if !s.isPointwise && !accumulate { (dx + images.lowerBound * imageSize).update(repeating: 0, count: images.count * imageSize) }
                 let chunk = chunkRows(s, bytes: backwardChunkBytes)
                 let grads = Scratch.floats(chunk * s.patch, slot: ScratchSlot.columnGradient)
                 var r = images.lowerBound * pixels
@@ -160,7 +160,7 @@ public enum Conv2D {
                     let n = min(chunk, end - r)
                     let target = s.isPointwise ? dx + r * s.patch : grads
                     GEMM.multiplyRows(0..<n, panels: 0..<wT.panels, a: dy + r * s.outChannels, rowStride: s.outChannels, kStride: 1,
-                                      packed: wT, c: target, ldc: s.patch, alpha: 1, accumulate: false)
+                                      packed: wT, c: target, ldc: s.patch, alpha: 1, accumulate: s.isPointwise && accumulate)
                     if !s.isPointwise { col2im(s, rows: r..<(r + n), from: grads, into: dx) }
                     r += n
                 }

@@ -87,7 +87,7 @@ enum MicroKernel {
         withUnsafeTemporaryAllocation(of: V.self, capacity: 2 * rows) { scratch in
             let t = UnsafeMutableRawPointer(scratch.baseAddress!).assumingMemoryBound(to: Float.self)
             if m == rows {
-                tile(k, a, rowStride, kStride, b, t, cols, alpha, false)
+                tile(k, a, rowStride, kStride, b, panels: 1, t, cols, alpha, false)
             } else {
                 for r in 0..<m {
                     var x0 = V(), x1 = V()
