@@ -78,11 +78,12 @@ public final class BasicBlock {
 
     func backward(_ dy: Tensor) -> Tensor {
         // Both branches see dy where the block's output (bn2's, after the ReLU) was positive.
-        let dMain = conv1.backward(bn1.backward(conv2.backward(bn2.backward(dy))!))!
+        // conv2's input gradient is dead once bn1 has it, and dy once the shortcut's BN has.
+        let dMain = conv1.backward(bn1.backward(conv2.backward(bn2.backward(dy))!, overwritingGradient: true))!
         gradInput.reuse(dMain.shape)
         let into = gradInput.mutablePointer()
         if let shortcut {
-            let dSide = shortcut.conv.backward(shortcut.bn.backward(dy, reluOutput: bn2.output))!
+            let dSide = shortcut.conv.backward(shortcut.bn.backward(dy, reluOutput: bn2.output, overwritingGradient: true))!
             Profile.measure(.elementwise) { Elementwise.add(dMain.count, dMain.pointer, dSide.pointer, into: into) }
         } else {
             Profile.measure(.elementwise) { ReLU.addBackward(dy.count, y: bn2.output.pointer, dy: dy.pointer, to: dMain.pointer, into: into) }
@@ -155,6 +156,6 @@ public final class ResNet {
         }
         var g = gradLast
         for b in blocks.reversed() { g = b.backward(g) }
-        _ = stem.backward(stemBN.backward(g), needInputGradient: false)
+        _ = stem.backward(stemBN.backward(g, overwritingGradient: true), needInputGradient: false)
     }
 }

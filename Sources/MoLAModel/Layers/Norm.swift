@@ -53,10 +53,17 @@ public final class BatchNormLayer {
 
     /// `reluOutput`: the output of a ReLU this layer's output fed (a residual block's, when
     /// this is its shortcut's BN); the layer's own output when it applies the ReLU itself.
-    public func backward(_ dy: Tensor, reluOutput: Tensor? = nil) -> Tensor {
+    /// `overwritingGradient`: the caller no longer needs dy, so dx is written over it and
+    /// returned (one activation-sized buffer less per layer; the kernel allows the alias).
+    public func backward(_ dy: Tensor, reluOutput: Tensor? = nil, overwritingGradient: Bool = false) -> Tensor {
         precondition(training, "backward after an evaluation forward")
-        gradInput.reuse(input.shape)
-        let dx = gradInput.mutablePointer()
+        let dx: UnsafeMutablePointer<Float>
+        if overwritingGradient {
+            dx = UnsafeMutablePointer(mutating: dy.pointer)
+        } else {
+            gradInput.reuse(input.shape)
+            dx = gradInput.mutablePointer()
+        }
         let rows = input.count / channels
         Profile.measure(.batchNorm) { mean.withUnsafeBufferPointer { m in invStd.withUnsafeBufferPointer { s in
             BatchNorm.backward(rows: rows, channels: channels, x: input.pointer, dy: dy.pointer, gamma: store.value(gamma),
@@ -64,6 +71,6 @@ public final class BatchNormLayer {
                                reluOutput: reluOutput?.pointer ?? (relu ? output.pointer : nil))
         } } }
         input = Tensor(zeros: [0])
-        return gradInput
+        return overwritingGradient ? dy : gradInput
     }
 }

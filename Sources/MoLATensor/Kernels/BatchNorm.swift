@@ -106,6 +106,24 @@ public enum BatchNorm {
         meanG.withUnsafeBufferPointer { ma in meanGXhat.withUnsafeBufferPointer { mb in coef.withUnsafeBufferPointer { cf in
             let (a, b, k) = (ma.baseAddress!, mb.baseAddress!, cf.baseAddress!)
             Parallel.forRanges(rows, threads: threads, minPerThread: 512) { part in
+                // Explicit vectors: with dx aliasing dy (layers write over a dead gradient)
+                // the compiler's vectorised loop would fail its overlap check and run scalar.
+                if c % 8 == 0 {
+                    typealias V = SIMD8<Float>
+                    @inline(__always) func ld(_ p: UnsafePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
+                    for r in part {
+                        let xr = x + r * c, gr = dy + r * c, dr = dx + r * c
+                        var j = 0
+                        while j < c {
+                            var g = ld(gr + j)
+                            if let out = reluOutput { g.replace(with: V(), where: ld(out + r * c + j) .<= V()) }
+                            let v = ld(k + j) * (g - ld(a + j) - (ld(xr + j) - ld(mean + j)) * ld(invStd + j) * ld(b + j))
+                            UnsafeMutableRawPointer(dr + j).storeBytes(of: v, as: V.self)
+                            j += 8
+                        }
+                    }
+                    return
+                }
                 for r in part {
                     let xr = x + r * c, gr = dy + r * c, dr = dx + r * c
                     if let out = reluOutput {
