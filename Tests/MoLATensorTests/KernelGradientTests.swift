@@ -58,6 +58,26 @@ import MoLATensor
         BatchNorm.backward(rows: rows, channels: c, x: x, dy: dy, gamma: gamma, mean: mean, invStd: inv, dx: &dx, dGamma: &dg, dBeta: &db,
                            reluOutput: y)
         g.check(inputs: [x, gamma, beta], dy: dy, analytic: [dx, dg, db], step: 1e-4, "batch norm + relu") { reference($0) }
+        // Written over dy (as layers do with a dead gradient): the same values.
+        var inPlace = dy, dg2 = [Float](repeating: 0, count: c), db2 = dg2
+        inPlace.withUnsafeMutableBufferPointer { p in
+            BatchNorm.backward(rows: rows, channels: c, x: x, dy: p.baseAddress!, gamma: gamma, mean: mean, invStd: inv, dx: p.baseAddress!,
+                               dGamma: &dg2, dBeta: &db2, reluOutput: y)
+        }
+        #expect(inPlace == dx && dg2 == dg && db2 == db)
+    }
+
+    @Test func batchNormAddsTheResidualBeforeTheReLU() {
+        var g = GradCheck()
+        let (rows, c) = (40, 16)
+        let x = g.random(rows * c, scale: 2), gamma = g.random(c).map { $0 + 1.5 }, beta = g.random(c), residual = g.random(rows * c)
+        var y = [Float](repeating: 0, count: rows * c), plain = y, mean = [Float](repeating: 0, count: c), inv = mean
+        var rm = mean, rv = mean
+        BatchNorm.forwardTrain(rows: rows, channels: c, x: x, gamma: gamma, beta: beta, y: &plain, mean: &mean, invStd: &inv,
+                               runningMean: &rm, runningVar: &rv)
+        BatchNorm.forwardTrain(rows: rows, channels: c, x: x, gamma: gamma, beta: beta, y: &y, mean: &mean, invStd: &inv,
+                               runningMean: &rm, runningVar: &rv, residual: residual, relu: true)
+        #expect(y == zip(plain, residual).map { max(0, $0 + $1) })
     }
 
     @Test func batchNormEvalUsesRunningAverages() {
