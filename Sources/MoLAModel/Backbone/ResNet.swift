@@ -49,7 +49,6 @@ public final class BasicBlock {
     let shortcut: (conv: Conv, bn: BatchNormLayer)?
     let inShape: FeatureShape
     public let outShape: FeatureShape
-    private var gradInput = Tensor(zeros: [0])
 
     init(_ store: ParameterStore, name: String, input: FeatureShape, width: Int, stride: Int, adapters: (Int, Int, Float)?,
          shortcutAdapters: Bool) {
@@ -79,16 +78,16 @@ public final class BasicBlock {
     func backward(_ dy: Tensor) -> Tensor {
         // Both branches see dy where the block's output (bn2's, after the ReLU) was positive.
         // conv2's input gradient is dead once bn1 has it, and dy once the shortcut's BN has.
+        // The block's input gradient is summed into conv1's, which nothing else reads.
         let dMain = conv1.backward(bn1.backward(conv2.backward(bn2.backward(dy))!, overwritingGradient: true))!
-        gradInput.reuse(dMain.shape)
-        let into = gradInput.mutablePointer()
+        let into = UnsafeMutablePointer(mutating: dMain.pointer)
         if let shortcut {
             let dSide = shortcut.conv.backward(shortcut.bn.backward(dy, reluOutput: bn2.output, overwritingGradient: true))!
             Profile.measure(.elementwise) { Elementwise.add(dMain.count, dMain.pointer, dSide.pointer, into: into) }
         } else {
             Profile.measure(.elementwise) { ReLU.addBackward(dy.count, y: bn2.output.pointer, dy: dy.pointer, to: dMain.pointer, into: into) }
         }
-        return gradInput
+        return dMain
     }
 
     var convs: [Conv] { [conv1, conv2] + (shortcut.map { [$0.conv] } ?? []) }

@@ -8,11 +8,20 @@ public enum ReLU {
     }
 
     /// out = base + (dy where the ReLU's output y was positive): a residual block's input
-    /// gradient, its main branch's plus the identity branch's, in one pass.
+    /// gradient, its main branch's plus the identity branch's, in one pass. out may alias
+    /// base (explicit vectors: the compiler's loop would run scalar on the overlap).
     public static func addBackward(_ n: Int, y: UnsafePointer<Float>, dy: UnsafePointer<Float>, to base: UnsafePointer<Float>,
                                    into out: UnsafeMutablePointer<Float>, threads: Int = Parallel.threads) {
+        typealias V = SIMD8<Float>
         Parallel.forRanges(n, threads: threads, minPerThread: 1 << 16) { part in
-            for i in part { out[i] = base[i] + (y[i] > 0 ? dy[i] : 0) }
+            var i = part.lowerBound
+            while i + 8 <= part.upperBound {
+                var g = UnsafeRawPointer(dy + i).loadUnaligned(as: V.self)
+                g.replace(with: V(), where: UnsafeRawPointer(y + i).loadUnaligned(as: V.self) .<= V())
+                UnsafeMutableRawPointer(out + i).storeBytes(of: UnsafeRawPointer(base + i).loadUnaligned(as: V.self) + g, as: V.self)
+                i += 8
+            }
+            while i < part.upperBound { out[i] = base[i] + (y[i] > 0 ? dy[i] : 0); i += 1 }
         }
     }
 

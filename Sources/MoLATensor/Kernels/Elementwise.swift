@@ -2,10 +2,17 @@
 /// merging it back). Gradients: add passes dy to both inputs; scale by s multiplies dy by s;
 /// a gather's gradient is the scatter-add of dy, and the reverse.
 public enum Elementwise {
-    /// out = a + b (out may alias a or b).
+    /// out = a + b (out may alias a or b: explicit vectors, where the compiler's loop would
+    /// fail its overlap check and run scalar).
     public static func add(_ n: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) {
         Parallel.forRanges(n, minPerThread: 1 << 16) { part in
-            for i in part { out[i] = a[i] + b[i] }
+            var i = part.lowerBound
+            while i + 8 <= part.upperBound {
+                let v = UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Float>.self) + UnsafeRawPointer(b + i).loadUnaligned(as: SIMD8<Float>.self)
+                UnsafeMutableRawPointer(out + i).storeBytes(of: v, as: SIMD8<Float>.self)
+                i += 8
+            }
+            while i < part.upperBound { out[i] = a[i] + b[i]; i += 1 }
         }
     }
 
