@@ -51,4 +51,6 @@ enum ScratchSlot {
     static let lowRank = 5
     static let mergedWeights = 6
     static let winogradWeights = 7
+    static let shortRows = 8
+    static let winogradPartials = 9
 }

@@ -38,6 +38,24 @@ import MoLATensor
             wantDx[i] = zip(response, dy).reduce(0) { $0 + $1.0 * Double($1.1) }
         }
         expectClose(dx, wantDx, "winograd input gradient \(s)")
+        // dw = Σ x·dy over each filter tap's pixel pairs, onto a nonzero start.
+        let before = g.random(s.weightCount)
+        var dw = before, overwritten = g.random(s.weightCount)
+        with(winograd: true) {
+            Conv2D.weightGradient(s, x: x, dy: dy, dw: &dw)
+            Conv2D.weightGradient(s, x: x, dy: dy, dw: &overwritten, accumulate: false)
+        }
+        var wantDw = before.map(Double.init)
+        for n in 0..<s.batch { for oy in 0..<s.height { for ox in 0..<s.width { for ky in 0..<3 { for kx in 0..<3 {
+            let iy = oy - 1 + ky, ix = ox - 1 + kx
+            guard iy >= 0, iy < s.height, ix >= 0, ix < s.width else { continue }
+            for ci in 0..<s.inChannels { for co in 0..<s.outChannels {
+                wantDw[((ky * 3 + kx) * s.inChannels + ci) * s.outChannels + co] +=
+                    Double(x[((n * s.height + iy) * s.width + ix) * s.inChannels + ci]) * Double(dy[((n * s.height + oy) * s.width + ox) * s.outChannels + co])
+            } }
+        } } } } }
+        expectClose(dw, wantDw, "winograd weight gradient \(s)")
+        expectClose(overwritten, zip(wantDw, before).map { $0 - Double($1) }, "winograd weight gradient, overwritten \(s)")
     }
 
     @Test(arguments: [(28, 64), (14, 128), (7, 256), (4, 512)])
@@ -46,16 +64,19 @@ import MoLATensor
                           outChannels: channels, kernel: 3, stride: 1, padding: 1)
         var g = GradCheck()
         let x = g.random(s.inputCount), w = g.random(s.weightCount).map { $0 * 0.1 }, dy = g.random(s.outputCount)
-        func passes() -> ([Float], [Float]) {
+        func passes() -> ([Float], [Float], [Float]) {
             var y = [Float](repeating: .nan, count: s.outputCount), dx = [Float](repeating: .nan, count: s.inputCount)
+            var dw = [Float](repeating: 0, count: s.weightCount)
             Conv2D.forward(s, x: x, w: w, y: &y)
             Conv2D.inputGradient(s, w: w, dy: dy, dx: &dx)
-            return (y, dx)
+            Conv2D.weightGradient(s, x: x, dy: dy, dw: &dw)
+            return (y, dx, dw)
         }
         let (fast, direct) = (with(winograd: true) { passes() }, with(winograd: false) { passes() })
         #expect(with(winograd: true) { Winograd.applies(s) })
         // Both are float32 sums of up to 9·C products (measured worst: 1.5e-5 at 4×4×512).
         expectClose(fast.0, direct.0.map(Double.init), tolerance: 5e-5, "forward \(s)")
         expectClose(fast.1, direct.1.map(Double.init), tolerance: 5e-5, "input gradient \(s)")
+        expectClose(fast.2, direct.2.map(Double.init), tolerance: 5e-5, "weight gradient \(s)")
     }
 }

@@ -97,6 +97,7 @@ public enum Conv2D {
     public static func weightGradient(_ s: ConvShape, x: UnsafePointer<Float>, dy: UnsafePointer<Float>, dw: UnsafeMutablePointer<Float>,
                                       accumulate: Bool = true, threads: Int = Parallel.threads) {
         Profile.measure(.convWeightGradient, flops: s.flops) {
+            if Winograd.applies(s) { Winograd.weightGradient(s, x: x, dy: dy, dw: dw, accumulate: accumulate, threads: threads); return }
             let parts = max(1, min(threads, s.batch))
             let partials = parts > 1 ? Scratch.floats(parts * s.weightCount, slot: ScratchSlot.splitK) : nil
             let pixels = s.outHeight * s.outWidth

@@ -117,6 +117,8 @@ public enum GEMM {
                     }
                     if m == r && n == 16 {
                         MicroKernel.tile(k, ai, rowStride, kStride, bp, panels: group, ci, ldc, alpha, accumulate)
+                    } else if n == 16 {
+                        MicroKernel.shortTile(k, m, ai, rowStride, kStride, bp, panels: group, ci, ldc, alpha, accumulate)
                     } else {
                         for g in 0..<group {
                             MicroKernel.edge(k, m, n, ai, rowStride, kStride, packed.panel(j + g), ci + g * 16, ldc, alpha, accumulate)

@@ -33,6 +33,25 @@ enum MicroKernel {
         for p in 0..<panels { tile(k, a, rowStride, kStride, b + p * k * cols, c + p * cols, ldc, alpha, accumulate) }
     }
 
+    /// Fewer than 5 rows (m) by `panels` full panels: A's m rows are copied into a zeroed
+    /// 5-row strip so the full tile runs (a transposed product with C_in = 64 rows ends
+    /// in a 4-row strip on every block: at one row at a time it cost a third of the time).
+    static func shortTile(_ k: Int, _ m: Int, _ a: UnsafePointer<Float>, _ rowStride: Int, _ kStride: Int, _ b: UnsafePointer<Float>,
+                          panels: Int, _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ alpha: Float, _ accumulate: Bool) {
+        let strip = Scratch.floats(k * rows, slot: ScratchSlot.shortRows)
+        for p in 0..<k {
+            for r in 0..<rows { strip[p * rows + r] = r < m ? a[r * rowStride + p * kStride] : 0 }
+        }
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: rows * cols * panels) { scratch in
+            let t = scratch.baseAddress!
+            tile(k, strip, 1, rows, b, panels: panels, t, cols * panels, alpha, false)
+            for r in 0..<m {
+                let cr = c + r * ldc, tr = t + r * cols * panels
+                if accumulate { for j in 0..<(cols * panels) { cr[j] += tr[j] } } else { for j in 0..<(cols * panels) { cr[j] = tr[j] } }
+            }
+        }
+    }
+
     /// Ten rows (two 5-row tiles) by one full panel.
     @inline(__always)
     static func tile10(_ k: Int, _ a: UnsafePointer<Float>, _ rowStride: Int, _ kStride: Int, _ b: UnsafePointer<Float>,

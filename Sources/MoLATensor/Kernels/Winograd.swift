@@ -11,7 +11,8 @@ import Foundation
 /// The 16 products run on the GEMM micro-kernel over blocks of tiles; the transforms are
 /// additions only (and halves in G), vectorised over channels. The input gradient of such
 /// a convolution is the same convolution of dy with the filters flipped and C_in, C_out
-/// swapped, so it runs here too.
+/// swapped, so it runs here too; the weight gradient runs the transforms' adjoints, with
+/// the tiles as the products' long reduction.
 ///
 /// Float32 error against the direct convolution is tested on every ResNet-18 layer shape;
 /// `MOLA_WINOGRAD=0` (or `Winograd.enabled = false`) turns it off.
@@ -129,6 +130,100 @@ public enum Winograd {
                 }
                 transformOutput(m, h: h, w: w, k: k, th: th, tw: tw, tiles: t0..<(t0 + nb), block: block, into: y)
                 t0 += nb
+            }
+        }
+    }
+
+    /// dw += (dw = … when not `accumulate`) the weight gradient through the transformed
+    /// domain: per tile dM = A·dy·Aᵀ (the output transform's adjoint), dU_ξ = Σ_tiles
+    /// V_ξᵀ·dM_ξ (16 products with the tiles as the long reduction), dW = Gᵀ·dU·G. Threads
+    /// take tile ranges into private dU partials, added in thread order.
+    static func weightGradient(_ s: ConvShape, x: UnsafePointer<Float>, dy: UnsafePointer<Float>, dw: UnsafeMutablePointer<Float>,
+                               accumulate: Bool, threads: Int) {
+        let (c, k, h, w) = (s.inChannels, s.outChannels, s.height, s.width)
+        let (th, tw) = ((h + 1) / 2, (w + 1) / 2)
+        let total = s.batch * th * tw
+        let block = blockTiles(max(c, k))
+        let parts = max(1, min(threads, total / MicroKernel.rows))
+        let size = 16 * c * k
+        let partials = Scratch.floats(parts * size, slot: ScratchSlot.winogradPartials)
+        Parallel.run(parts) { t in
+            let range = Parallel.range(of: t, parts: parts, count: total)
+            let du = partials + t * size
+            let v = Scratch.floats(16 * block * c, slot: ScratchSlot.im2col)
+            let dm = Scratch.floats(16 * block * k, slot: ScratchSlot.columnGradient)
+            var t0 = range.lowerBound
+            while t0 < range.upperBound {
+                let nb = min(block, range.upperBound - t0)
+                transformInput(x: x, h: h, w: w, c: c, th: th, tw: tw, tiles: t0..<(t0 + nb), block: block, into: v)
+                transformGradient(dy, h: h, w: w, k: k, th: th, tw: tw, tiles: t0..<(t0 + nb), block: block, into: dm)
+                for xi in 0..<16 {
+                    let packed = PackedPanels(b: dm + xi * block * k, ldb: k, transposed: false, k: nb, n: k, slot: ScratchSlot.packedChunk)
+                    GEMM.multiplyRows(0..<c, panels: 0..<packed.panels, a: v + xi * block * c, rowStride: 1, kStride: c,
+                                      packed: packed, c: du + xi * c * k, ldc: k, alpha: 1, accumulate: t0 != range.lowerBound)
+                }
+                t0 += nb
+            }
+        }
+        // dU = Σ partials (thread order), then dW = Gᵀ·dU·G, split over input channels.
+        Parallel.forRanges(c, threads: threads) { channels in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 16) { u in
+                for ci in channels {
+                    for ko in 0..<k {
+                        for xi in 0..<16 {
+                            var sum = partials[xi * c * k + ci * k + ko]
+                            for t in 1..<max(1, parts) { sum += partials[t * size + xi * c * k + ci * k + ko] }
+                            u[xi] = sum
+                        }
+                        // Gᵀ·dU (3×4), then ·G (3×3). Gᵀ = [1 ½ ½ 0; 0 ½ −½ 0; 0 ½ ½ 1].
+                        for ky in 0..<3 {
+                            @inline(__always) func r(_ j: Int) -> Float {
+                                switch ky {
+                                case 0: return u[j] + 0.5 * (u[4 + j] + u[8 + j])
+                                case 1: return 0.5 * (u[4 + j] - u[8 + j])
+                                default: return 0.5 * (u[4 + j] + u[8 + j]) + u[12 + j]
+                                }
+                            }
+                            let (r0, r1, r2, r3) = (r(0), r(1), r(2), r(3))
+                            let g = (r0 + 0.5 * (r1 + r2), 0.5 * (r1 - r2), 0.5 * (r1 + r2) + r3)
+                            let base = dw + (ky * 3) * c * k + ci * k + ko
+                            if accumulate {
+                                base[0] += g.0; base[c * k] += g.1; base[2 * c * k] += g.2
+                            } else {
+                                base[0] = g.0; base[c * k] = g.1; base[2 * c * k] = g.2
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// dM = A·dy·Aᵀ for each tile's 2×2 block of dy (0 outside the image), the adjoint of
+    /// the output transform: A·(y0, y1) = (y0, y0 + y1, y0 − y1, −y1). Row ξ of tile i at
+    /// dm[(ξ·block + i)·k].
+    static func transformGradient(_ dy: UnsafePointer<Float>, h: Int, w: Int, k: Int, th: Int, tw: Int, tiles: Range<Int>, block: Int,
+                                  into dm: UnsafeMutablePointer<Float>) {
+        for (i, t) in tiles.enumerated() {
+            let n = t / (th * tw), ty = t / tw % th, tx = t % tw
+            let oy = 2 * ty, ox = 2 * tx
+            let right = ox + 1 < w, lower = oy + 1 < h
+            let p0 = dy + ((n * h + oy) * w + ox) * k
+            let p1 = p0 + w * k
+            var ch = 0
+            while ch < k {
+                @inline(__always) func ld(_ p: UnsafePointer<Float>, _ ok: Bool) -> V { ok ? UnsafeRawPointer(p + ch).loadUnaligned(as: V.self) : V() }
+                let (y00, y01) = (ld(p0, true), ld(p0 + k, right))
+                let (y10, y11) = (ld(p1, lower), ld(p1 + k, lower && right))
+                // A·dy: rows (4×2), then ·Aᵀ: columns (4×4).
+                @inline(__always) func row(_ a: Int, _ r0: V, _ r1: V) {
+                    store(dm, (a * 4 + 0) * block + i, k, ch, r0)
+                    store(dm, (a * 4 + 1) * block + i, k, ch, r0 + r1)
+                    store(dm, (a * 4 + 2) * block + i, k, ch, r0 - r1)
+                    store(dm, (a * 4 + 3) * block + i, k, ch, -r1)
+                }
+                row(0, y00, y01); row(1, y00 + y10, y01 + y11); row(2, y00 - y10, y01 - y11); row(3, -y10, -y11)
+                ch += 8
             }
         }
     }
