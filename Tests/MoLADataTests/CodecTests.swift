@@ -168,14 +168,17 @@ import MoLAData
         #expect(rgb16.pixels == plain.pixels)
     }
 
-    @Test func alphaIsCompositedOntoBlack() throws {
-        // Grey+alpha and RGBA: opaque pixels keep their value, transparent ones become 0.
+    @Test func alphaIsDroppedAsPillowDoes() throws {
+        // Grey+alpha and RGBA: the stored colour stays, transparent or not (Pillow's
+        // convert("L") / convert("RGB") drop alpha without compositing).
         let ga = (0..<(w * h)).flatMap { i in [200, i % 2 == 0 ? 255 : 0] }
         let g = try decode(PNGFixture.encode(width: w, height: h, colorType: 4, bitDepth: 8, samples: ga), channels: 1)
-        #expect(g.pixels == (0..<(w * h)).map { $0 % 2 == 0 ? 200 : 0 })
+        #expect(g.pixels == [UInt8](repeating: 200, count: w * h))
         let rgba = (0..<(w * h)).flatMap { i in [10, 20, 30, i % 3 == 0 ? 255 : 0] }
         let c = try decode(PNGFixture.encode(width: w, height: h, colorType: 6, bitDepth: 8, samples: rgba), channels: 3)
-        #expect(c.pixels == (0..<(w * h)).flatMap { $0 % 3 == 0 ? [UInt8(10), 20, 30] : [0, 0, 0] })
+        #expect(c.pixels == (0..<(w * h)).flatMap { _ in [UInt8(10), 20, 30] })
+        let grey = try decode(PNGFixture.encode(width: w, height: h, colorType: 6, bitDepth: 8, samples: rgba), channels: 1)
+        #expect(grey.pixels == [UInt8](repeating: ChannelConversion.luma(10, 20, 30), count: w * h))
     }
 
     @Test func paletteImagesAt4And8Bits() throws {

@@ -71,4 +71,35 @@ import MoLAData
         #expect(r.index.split(.test)!.perClass.allSatisfy { $0.allSatisfy { $0 == 2 } })
         #expect(try DatasetVerifier.verify(directory: r.directory).ok)
     }
+
+    /// The shipped VLCS, PACS and Office-Home manifests over small trees of JPEGs (and PNGs
+    /// for PACS) written by Pillow in their usual layouts.
+    @Test(arguments: [("vlcs", "VLCS_DIR", ["Caltech101", "LabelMe", "SUN09", "VOC2007"], ["bird", "car", "chair", "dog", "person"]),
+                      ("pacs", "PACS_DIR", ["art_painting", "cartoon", "photo", "sketch"],
+                       ["dog", "elephant", "giraffe", "guitar", "horse", "house", "person"]),
+                      ("officehome", "OFFICEHOME_DIR", ["Art", "Clipart", "Product", "Real World"], ["Alarm_Clock", "Bike", "Mug"])])
+    func domainManifestsReadJPEGTrees(name: String, variable: String, domains: [String], classes: [String]) throws {
+        let dir = TempDir(name)
+        let script = """
+            import os, sys
+            from PIL import Image
+            root, domains, classes = sys.argv[1], sys.argv[2].split(","), sys.argv[3].split(",")
+            for d, domain in enumerate(domains):
+                for c, cls in enumerate(classes):
+                    os.makedirs(os.path.join(root, domain, cls))
+                    for i in range(5):
+                        im = Image.new("RGB", (90 + 7 * i, 70), (40 * c % 256, 30 * d, 9 * i))
+                        ext = ".png" if (i == 4 and domain == "sketch") else (".JPG" if i == 3 else ".jpg")
+                        im.save(os.path.join(root, domain, cls, f"{i}{ext}"))
+            """
+        let r = try run("python3", ["-c", script, dir.file("data"), domains.joined(separator: ","), classes.joined(separator: ",")])
+        try #require(r.status == 0, "Pillow wrote no fixture (run scripts/setup.sh): \(r.stderr)")
+        setenv(variable, dir.file("data"), 1)
+        let result = try ingest(packageRoot + "/data-manifests/\(name).yaml", into: dir.file("out"))
+        #expect(result.images == domains.count * classes.count * 5)
+        #expect(result.index.kind == .domains)
+        #expect(result.index.tasks.map(\.classes).allSatisfy { $0 == classes })
+        #expect(result.index.image == ImageShape(height: 64, width: 64, channels: 3))
+        #expect(try DatasetVerifier.verify(directory: result.directory).ok)
+    }
 }

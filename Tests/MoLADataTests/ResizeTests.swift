@@ -44,9 +44,10 @@ import MoLAData
         #expect(resize(src, h: 3, w: 4, to: ImageShape(height: 3, width: 4, channels: 1)) == src)
     }
 
-    @Test func colourToGreyUsesBT601Luma() {
-        let img = RawImage(height: 1, width: 2, channels: 3, pixels: [255, 0, 0, 10, 20, 30])
-        #expect(ChannelConversion.convert(img, to: 1).pixels == [76, 18])
+    @Test func colourToGreyUsesBT601LumaAsPillow() {
+        // Pillow: (19595·R + 38470·G + 7471·B + 32768) >> 16. (255, 0, 0) → 76.
+        let img = RawImage(height: 1, width: 3, channels: 3, pixels: [255, 0, 0, 10, 20, 30, 255, 255, 255])
+        #expect(ChannelConversion.convert(img, to: 1).pixels == [76, 18, 255])
         let grey = RawImage(height: 1, width: 2, channels: 1, pixels: [7, 9])
         #expect(ChannelConversion.convert(grey, to: 3).pixels == [7, 7, 7, 9, 9, 9])
     }

@@ -37,14 +37,14 @@ public struct Ingest {
 
     let manifest: Manifest
     let options: Options
-    /// PNG files under each tree root, listed once for the fingerprint and reused to build.
+    /// Image files under each tree root, listed once for the fingerprint and reused to build.
     private let listings = Listings()
 
     final class Listings {
         var byRoot: [String: [(file: String, folder: String)]] = [:]
         func get(_ root: String) throws -> [(file: String, folder: String)] {
             if let hit = byRoot[root] { return hit }
-            let list = try PNGTreeSource.listing(root)
+            let list = try ImageTreeSource.listing(root)
             byRoot[root] = list
             return list
         }
@@ -112,12 +112,12 @@ public struct Ingest {
         }
     }
 
-    /// Every input file of the manifest (PNG trees listed), for the no-op check.
+    /// Every input file of the manifest (image trees listed), for the no-op check.
     func inputFiles() throws -> [String] {
         var files: [String] = []
         for task in manifest.tasks {
             for source in task.sources {
-                if source.format == .pngTree {
+                if source.format.isTree {
                     files += try listings.get(source.paths[0]).map(\.file)
                 } else {
                     for p in source.paths where !FileIO.exists(p) {
@@ -155,10 +155,10 @@ public struct Ingest {
         for task in manifest.tasks {
             var classes = task.classes ?? []
             if task.classes == nil {
-                classes = Array(Set(try task.sources.flatMap { try PNGTreeSource.classFolders($0.paths[0]) })).sorted()
+                classes = Array(Set(try task.sources.flatMap { try ImageTreeSource.classFolders($0.paths[0]) })).sorted()
             }
             taskClasses.append(classes)
-            opened.append(try task.sources.map { try $0.open(classes: classes, listing: $0.format == .pngTree ? listings.get($0.paths[0]) : []) })
+            opened.append(try task.sources.map { try $0.open(classes: classes, listing: $0.format.isTree ? listings.get($0.paths[0]) : []) })
         }
         // 2. Check labels, then decide every record's split (nil: skipped).
         var skipped: [String] = []

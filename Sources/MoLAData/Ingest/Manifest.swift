@@ -37,7 +37,12 @@ public struct Manifest {
     }
 
     public struct SourceSpec {
-        public enum Format: String, CaseIterable { case idx, csv, npz, pngTree = "png-tree" }
+        /// The three tree formats are one reader: a class-folder tree of PNG and JPEG files,
+        /// each decoded by what its bytes are (a folder may mix them).
+        public enum Format: String, CaseIterable {
+            case idx, csv, npz, pngTree = "png-tree", jpegTree = "jpeg-tree", imageTree = "image-tree"
+            var isTree: Bool { self == .pngTree || self == .jpegTree || self == .imageTree }
+        }
         public enum SplitRule: Equatable {
             /// Every record of the source feeds this split.
             case fixed(Split)
@@ -47,7 +52,7 @@ public struct Manifest {
             case fromArchive
         }
         public var format: Format
-        /// Resolved absolute paths: [images, labels] for idx, [path] for csv/npz, [root] for png-tree.
+        /// Resolved absolute paths: [images, labels] for idx, [path] for csv/npz, [root] for the trees.
         public var paths: [String]
         public var split: SplitRule
         // csv only
@@ -66,6 +71,8 @@ public struct Manifest {
         .csv: ["format", "path", "image_shape", "label_column", "header", "pixel_max", "split"],
         .npz: ["format", "path", "split"],
         .pngTree: ["format", "root", "split"],
+        .jpegTree: ["format", "root", "split"],
+        .imageTree: ["format", "root", "split"],
     ]
 
     /// Reads and validates a manifest; every problem names the file, line and key.
@@ -128,9 +135,9 @@ public struct Manifest {
         let sourceList = try m.required("sources", hint: "each task needs at least one source").list()
         guard !sourceList.isEmpty else { throw m.at("sources").error("the source list is empty") }
         let sources = try sourceList.map { try source($0, baseDir: baseDir) }
-        if classes == nil, sources.contains(where: { $0.format != .pngTree }) {
+        if classes == nil, sources.contains(where: { !$0.format.isTree }) {
             throw m.owner.error("task '\(name)' needs classes (or num_classes)",
-                                fix: "list the class names in label order, e.g. classes: [cat, dog]; only PNG trees can take them from folder names")
+                                fix: "list the class names in label order, e.g. classes: [cat, dog]; only image trees can take them from folder names")
         }
         return TaskSpec(name: name, classes: classes, sources: sources, at: v)
     }
@@ -138,7 +145,7 @@ public struct Manifest {
     static func source(_ v: ConfigValue, baseDir: String) throws -> SourceSpec {
         guard case .mapping = v.node else { throw v.error("expected a source mapping with a format key") }
         let loose = try v.mapping(allowed: Array(Set(sourceKeys.values.joined())))
-        let format = try loose.required("format", hint: "one of idx, csv, npz, png-tree").choice(SourceSpec.Format.self)
+        let format = try loose.required("format", hint: "one of idx, csv, npz, png-tree, jpeg-tree, image-tree").choice(SourceSpec.Format.self)
         let m = try v.mapping(allowed: sourceKeys[format]!)
         func path(_ key: String) throws -> String {
             try PathExpansion.expand(try m.required(key).string(), relativeTo: baseDir, at: m.required(key))
@@ -148,7 +155,7 @@ public struct Manifest {
         case .idx: spec = SourceSpec(format: format, paths: [try path("images"), try path("labels")], split: .fixed(.train), at: v)
         case .csv: spec = SourceSpec(format: format, paths: [try path("path")], split: .fixed(.train), at: v)
         case .npz: spec = SourceSpec(format: format, paths: [try path("path")], split: .fromArchive, at: v)
-        case .pngTree: spec = SourceSpec(format: format, paths: [try path("root")], split: .fixed(.train), at: v)
+        case .pngTree, .jpegTree, .imageTree: spec = SourceSpec(format: format, paths: [try path("root")], split: .fixed(.train), at: v)
         }
         if let s = m["split"] { spec.split = try splitRule(s) }
         else if format != .npz {

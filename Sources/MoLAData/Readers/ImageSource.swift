@@ -10,7 +10,8 @@ struct SourceRecord {
 /// An opened input that a manifest names: its records are indexed (labels known) and
 /// their pixels are decoded on demand, in order.
 ///
-/// Four formats implement it: IDX, CSV pixel tables, NPZ archives and PNG folder trees.
+/// Four readers implement it: IDX, CSV pixel tables, NPZ archives and image (PNG, JPEG)
+/// folder trees.
 protocol ImageSource: AnyObject {
     /// The file or folder, as errors name it.
     var path: String { get }
@@ -22,8 +23,8 @@ protocol ImageSource: AnyObject {
 }
 
 extension Manifest.SourceSpec {
-    /// Opens the source; `classes` are the task's class names (for PNG folder names) and
-    /// `listing` the PNG files found under a tree's root (listed once, for the no-op check).
+    /// Opens the source; `classes` are the task's class names (for tree folder names) and
+    /// `listing` the image files found under a tree's root (listed once, for the no-op check).
     func open(classes: [String], listing: [(file: String, folder: String)]) throws -> ImageSource {
         switch format {
         case .idx: return try IDXSource(imagesPath: paths[0], labelsPath: paths[1], split: split)
@@ -31,7 +32,7 @@ extension Manifest.SourceSpec {
             return try CSVSource(path: paths[0], shape: csvShape!, labelColumn: labelColumn, header: header,
                                  pixelMax: pixelMax, split: split)
         case .npz: return try NPZSource(path: paths[0], split: split, at: at)
-        case .pngTree: return try PNGTreeSource(root: paths[0], listing: listing, classes: classes, split: split)
+        case .pngTree, .jpegTree, .imageTree: return try ImageTreeSource(root: paths[0], listing: listing, classes: classes, split: split)
         }
     }
 

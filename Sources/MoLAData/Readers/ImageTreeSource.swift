@@ -1,10 +1,13 @@
 import Foundation
 import MoLATensor
 
-/// A folder tree of PNG files, one folder per class: `root/<class>/**/*.png`.
-/// RadImageNet's `root/<modality>/<anatomy>/<class>/*.png` is this with root at an
-/// anatomy folder. Files are taken in sorted path order, so ingest is deterministic.
-final class PNGTreeSource: ImageSource {
+/// A folder tree of images, one folder per class: `root/<class>/**/*.{png,jpg,jpeg}` (any
+/// case). RadImageNet's `root/<modality>/<anatomy>/<class>/*.png` is this with root at an
+/// anatomy folder, VLCS's and PACS's `domain/<class>/*.jpg` with root at a domain. Each
+/// file is decoded by its bytes (PNG signature or JPEG start-of-image), whatever its name
+/// says. Files are taken in sorted path order, so ingest is deterministic.
+final class ImageTreeSource: ImageSource {
+    static let extensions = [".png", ".jpg", ".jpeg"]
     let path: String
     let records: [SourceRecord]
     let files: [String]
@@ -18,7 +21,7 @@ final class PNGTreeSource: ImageSource {
         return names.filter { !$0.hasPrefix(".") && FileIO.isDirectory(root + "/" + $0) }.sorted()
     }
 
-    /// Every PNG under `root`, sorted, with its class folder.
+    /// Every image file under `root`, sorted, with its class folder.
     static func listing(_ root: String) throws -> [(file: String, folder: String)] {
         var out: [(String, String)] = []
         for folder in try classFolders(root) {
@@ -26,7 +29,8 @@ final class PNGTreeSource: ImageSource {
             guard let e = FileManager.default.enumerator(atPath: dir) else { continue }
             var files: [String] = []
             while let rel = e.nextObject() as? String {
-                if rel.lowercased().hasSuffix(".png"), !rel.split(separator: "/").contains(where: { $0.hasPrefix(".") }) {
+                let lower = rel.lowercased()
+                if Self.extensions.contains(where: { lower.hasSuffix($0) }), !rel.split(separator: "/").contains(where: { $0.hasPrefix(".") }) {
                     files.append(rel)
                 }
             }
@@ -40,8 +44,8 @@ final class PNGTreeSource: ImageSource {
         path = root
         let fixed: Split? = { if case .fixed(let s) = split { return s } else { return nil } }()
         guard !list.isEmpty else {
-            throw DataError(file: root, "no PNG files in class folders under this root",
-                            fix: "the layout is root/<class>/*.png; point root at the folder holding the class folders")
+            throw DataError(file: root, "no PNG or JPEG files in class folders under this root",
+                            fix: "the layout is root/<class>/*.png (or .jpg); point root at the folder holding the class folders")
         }
         var index: [String: Int] = [:]
         for (i, c) in classes.enumerated() { index[c] = i }
@@ -63,8 +67,11 @@ final class PNGTreeSource: ImageSource {
                     do {
                         let data = try FileIO.read(file)
                         let img = try data.withUnsafeBytes { raw -> RawImage in
-                            do { return try PNGCodec.decode(raw, channels: channels) } catch {
-                                throw DataError(file: file, "not a readable PNG: \(error)",
+                            let jpeg = raw.count >= 2 && raw[0] == 0xFF && raw[1] == 0xD8
+                            do {
+                                return jpeg ? try JPEGCodec.decode(raw, channels: channels) : try PNGCodec.decode(raw, channels: channels)
+                            } catch {
+                                throw DataError(file: file, "not a readable \(jpeg ? "JPEG" : "PNG"): \(error)",
                                                 fix: "replace or delete the file, or ingest with --skip-bad")
                             }
                         }

@@ -4,14 +4,18 @@ import Foundation
 /// PNG decoding and encoding through libpng's simplified API.
 ///
 /// The simplified API reports failure by return value (libpng's default error handling
-/// longjmps, which Swift cannot survive), converts every colour type and bit depth
-/// (grey, grey+alpha, RGB, RGBA, palette, 1-16 bits, interlaced) to the requested channels,
-/// and composites transparent pixels onto black.
+/// longjmps, which Swift cannot survive) and expands every colour type and bit depth
+/// (grey, grey+alpha, RGB, RGBA, palette, 1-16 bits, interlaced). We read 8-bit files in
+/// their own colour type, alpha kept, and convert channels ourselves as Pillow does
+/// (`ChannelConversion`): libpng's own RGB → grey works in linear light with other weights
+/// and composites alpha onto black, which differs from Pillow's `convert("L")` by up to 27
+/// levels on photographs.
 public enum PNGCodec {
     /// The largest image we agree to decode (a guard against a header claiming gigapixels).
     static let maxPixels = 1 << 28
     // png.h's format macros are compound expressions Swift does not import.
     static let formatGray: UInt32 = 0, formatRGB: UInt32 = 2, formatLinear: UInt32 = 4  // PNG_FORMAT_GRAY, _RGB, _FLAG_LINEAR
+    static let flagAlpha: UInt32 = 1, flagColor: UInt32 = 2  // PNG_FORMAT_FLAG_ALPHA, _COLOR
 
     /// Decodes PNG bytes to 8-bit grey (`channels` 1) or RGB (3). 16-bit samples are scaled
     /// linearly (v·255/65535, rounded), as medical images expect, not gamma-converted.
@@ -26,22 +30,25 @@ public enum PNGCodec {
         }
         let (w, h) = (Int(image.width), Int(image.height))
         guard w > 0, h > 0, w * h <= maxPixels else { throw PNGFailure(message: "implausible size \(w)×\(h)") }
-        let colour = channels == 1 ? formatGray : formatRGB
-        var pixels = [UInt8](repeating: 0, count: w * h * channels)  // black: the compositing background
-        if image.format & formatLinear != 0 {
-            // 16-bit file: read 16-bit linear samples and scale to 8 bits ourselves
-            // (libpng 1.6.39 mis-deinterlaces 16-bit files when it converts to 8 bits).
-            image.format = colour | formatLinear
-            var wide = [UInt16](repeating: 0, count: w * h * channels)
-            let ok = wide.withUnsafeMutableBytes { png_image_finish_read(&image, nil, $0.baseAddress, Int32(w * channels), nil) }
+        if image.format & formatLinear == 0 {
+            // 8-bit file: its own colour type (palette expanded), alpha kept; then Pillow's
+            // channel conversion.
+            let own = image.format & (flagAlpha | flagColor)
+            let ownChannels = (own & flagColor != 0 ? 3 : 1) + (own & flagAlpha != 0 ? 1 : 0)
+            image.format = own
+            var raw = [UInt8](repeating: 0, count: w * h * ownChannels)
+            let ok = raw.withUnsafeMutableBytes { png_image_finish_read(&image, nil, $0.baseAddress, Int32(w * ownChannels), nil) }
             guard ok != 0 else { throw PNGFailure(message: libpngMessage(image)) }
-            for i in 0..<wide.count { pixels[i] = UInt8((UInt32(wide[i]) * 255 + 32767) / 65535) }
-        } else {
-            image.format = colour
-            let ok = pixels.withUnsafeMutableBytes { png_image_finish_read(&image, nil, $0.baseAddress, Int32(w * channels), nil) }
-            guard ok != 0 else { throw PNGFailure(message: libpngMessage(image)) }
+            return ChannelConversion.convert(RawImage(height: h, width: w, channels: ownChannels, pixels: raw), to: channels)
         }
-        return RawImage(height: h, width: w, channels: channels, pixels: pixels)
+        // 16-bit file (medical grey, mostly): read 16-bit linear samples in the requested
+        // channels and scale to 8 bits ourselves (libpng 1.6.39 mis-deinterlaces 16-bit
+        // files when it converts to 8 bits).
+        image.format = (channels == 1 ? formatGray : formatRGB) | formatLinear
+        var wide = [UInt16](repeating: 0, count: w * h * channels)
+        let ok = wide.withUnsafeMutableBytes { png_image_finish_read(&image, nil, $0.baseAddress, Int32(w * channels), nil) }
+        guard ok != 0 else { throw PNGFailure(message: libpngMessage(image)) }
+        return RawImage(height: h, width: w, channels: channels, pixels: wide.map { UInt8((UInt32($0) * 255 + 32767) / 65535) })
     }
 
     /// Writes an 8-bit grey or RGB image to `path` (written to a temporary name, then renamed).
