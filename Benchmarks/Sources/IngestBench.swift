@@ -8,6 +8,8 @@ import MoLATensor
 /// 2. 10k PNGs (Fashion-MNIST written as 64×64 files, once, untimed) → 32×32 shards;
 ///    reference Pillow + numpy.
 /// 3. The shards of job 1 read back into shuffled float batches; reference numpy.load.
+/// 4. 10k colour JPEGs (96×96 crops of scikit-learn's photographs, written once by Pillow,
+///    untimed) → 32×32×3 shards; reference Pillow + numpy.
 struct IngestBench: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "ingest", abstract: "Ingest and shard-reading speed vs Python.")
 
@@ -16,8 +18,8 @@ struct IngestBench: ParsableCommand {
     @Option(help: "Batch size of the read-back job.")
     var batch: Int = 128
 
-    @Option(help: "Jobs to run, comma-separated: idx, png, read.")
-    var jobs: String = "idx,png,read"
+    @Option(help: "Jobs to run, comma-separated: idx, png, read, jpeg.")
+    var jobs: String = "idx,png,read,jpeg"
 
     @Flag(help: "Skip the Python references.")
     var noReference = false
@@ -54,6 +56,32 @@ struct IngestBench: ParsableCommand {
 
         if selected.contains("png") { try pngJob(work: work, script: script) }
         if selected.contains("read") { try readJob(work: work, script: script) }
+        if selected.contains("jpeg") { try jpegJob(work: work, script: script) }
+    }
+
+    func jpegJob(work: String, script: String) throws {
+        let tree = work + "/jpeg-tree"
+        if !FileManager.default.fileExists(atPath: tree + "/.complete") {
+            guard pythonReference(script, ["make-jpeg-tree", "--root", tree, "--count", "10000"]) != nil else {
+                report(["bench": "ingest-jpeg", "error": "cannot write the JPEG tree (pip install pillow scikit-learn)"])
+                return
+            }
+        }
+        let manifest = work + "/jpeg-tree.yaml"
+        try """
+            name: jpeg-tree
+            image: {height: 32, width: 32, channels: 3}
+            validation: 0
+            tasks:
+              - name: photos
+                sources: [{format: jpeg-tree, root: \(tree), split: train}]
+            """.write(toFile: manifest, atomically: true, encoding: .utf8)
+        let ours = try ingestTime(manifest, out: work + "/ours-jpeg")
+        report(["bench": "ingest-jpeg", "impl": "mola-swift", "threads": common.threads, "images": ours.images,
+                "seconds": ours.seconds, "images_per_s": Double(ours.images) / ours.seconds])
+        guard !noReference else { return }
+        let ref = pythonReference(script, ["jpeg", "--root", tree, "--out", work + "/ref-jpeg", "--size", "32", "--repeat", "\(common.runs)"])
+        emitReference("ingest-jpeg", ref, ours: Double(ours.images) / ours.seconds)
     }
 
     func pngJob(work: String, script: String) throws {

@@ -1,5 +1,6 @@
 """Plain-Python references for `mola-bench ingest`: the same jobs done the usual way
-(numpy decoding, numpy.savez_compressed shards, Pillow for PNGs, numpy.load to read back).
+(numpy decoding, numpy.savez_compressed shards, Pillow for PNGs and JPEGs, numpy.load to read
+back). `make-jpeg-tree` writes the JPEG job's input once (untimed).
 Prints one JSON object per measurement, best of --repeat runs."""
 import argparse, gzip, json, os, shutil, sys, time
 import numpy as np
@@ -38,6 +39,36 @@ def png_job(root, out, size):
     return len(files)
 
 
+def make_jpeg_tree(root, count):
+    """10 class folders of `count` 96×96 colour JPEGs: crops of scikit-learn's photographs."""
+    from PIL import Image
+    import sklearn.datasets
+    photos = [Image.open(os.path.join(os.path.dirname(sklearn.datasets.__file__), "images", n)).convert("RGB")
+              for n in ("china.jpg", "flower.jpg")]
+    rng = np.random.default_rng(0)
+    for c in range(10):
+        os.makedirs(os.path.join(root, f"class{c}"), exist_ok=True)
+    for i in range(count):
+        im = photos[i % 2]
+        x, y = int(rng.integers(0, im.width - 96)), int(rng.integers(0, im.height - 96))
+        im.crop((x, y, x + 96, y + 96)).save(os.path.join(root, f"class{i % 10}", f"{i:05d}.jpg"), quality=90)
+    open(os.path.join(root, ".complete"), "w").close()
+    return count
+
+
+def jpeg_job(root, out, size):
+    from PIL import Image
+    files, labels = [], []
+    for c, folder in enumerate(sorted(d for d in os.listdir(root) if not d.startswith("."))):
+        for f in sorted(os.listdir(os.path.join(root, folder))):
+            files.append(os.path.join(root, folder, f)); labels.append(c)
+    images = np.empty((len(files), size, size, 3), np.uint8)
+    for i, f in enumerate(files):  # BOX is area averaging, as ours when shrinking
+        images[i] = np.asarray(Image.open(f).convert("RGB").resize((size, size), Image.BOX))
+    write_shards(images, np.array(labels), out)
+    return len(files)
+
+
 def read_job(dataset, batch):
     index = json.load(open(os.path.join(dataset, "index.json")))
     parts = [np.load(os.path.join(dataset, s["file"])) for s in index["shards"] if s["split"] == "train"]
@@ -53,21 +84,26 @@ def read_job(dataset, batch):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("job", choices=["idx", "png", "read"])
+    p.add_argument("job", choices=["idx", "png", "jpeg", "make-jpeg-tree", "read"])
     p.add_argument("--images"); p.add_argument("--labels"); p.add_argument("--root")
     p.add_argument("--dataset"); p.add_argument("--out"); p.add_argument("--size", type=int, default=32)
     p.add_argument("--batch", type=int, default=128); p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--count", type=int, default=10000)
     a = p.parse_args()
+    if a.job == "make-jpeg-tree":
+        print(json.dumps({"made": make_jpeg_tree(a.root, a.count)}))
+        return
     best = None
     for _ in range(a.repeat):
         if a.out: shutil.rmtree(a.out, ignore_errors=True)
         t = time.perf_counter()
         if a.job == "idx": n = idx_job(a.images, a.labels, a.out)
         elif a.job == "png": n = png_job(a.root, a.out, a.size)
+        elif a.job == "jpeg": n = jpeg_job(a.root, a.out, a.size)
         else: n = read_job(a.dataset, a.batch)
         dt = time.perf_counter() - t
         best = dt if best is None else min(best, dt)
-    print(json.dumps({"impl": "python-numpy" + ("+pillow" if a.job == "png" else ""), "images": n,
+    print(json.dumps({"impl": "python-numpy" + ("+pillow" if a.job in ("png", "jpeg") else ""), "images": n,
                       "seconds": round(best, 4), "images_per_s": round(n / best, 1)}))
 
 
