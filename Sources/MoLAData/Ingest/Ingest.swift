@@ -42,9 +42,10 @@ public struct Ingest {
 
     final class Listings {
         var byRoot: [String: [(file: String, folder: String)]] = [:]
-        func get(_ root: String) throws -> [(file: String, folder: String)] {
+        func get(_ source: Manifest.SourceSpec) throws -> [(file: String, folder: String)] {
+            let root = source.paths[0]
             if let hit = byRoot[root] { return hit }
-            let list = try ImageTreeSource.listing(root)
+            let list = source.format == .dicomTree ? try DICOMTreeSource.listing(root) : try ImageTreeSource.listing(root)
             byRoot[root] = list
             return list
         }
@@ -118,7 +119,7 @@ public struct Ingest {
         for task in manifest.tasks {
             for source in task.sources {
                 if source.format.isTree {
-                    files += try listings.get(source.paths[0]).map(\.file)
+                    files += try listings.get(source).map(\.file)
                 } else {
                     for p in source.paths where !FileIO.exists(p) {
                         throw source.at.error("file not found: \(p)", fix: Self.installHint(for: p))
@@ -158,7 +159,7 @@ public struct Ingest {
                 classes = Array(Set(try task.sources.flatMap { try ImageTreeSource.classFolders($0.paths[0]) })).sorted()
             }
             taskClasses.append(classes)
-            opened.append(try task.sources.map { try $0.open(classes: classes, listing: $0.format.isTree ? listings.get($0.paths[0]) : []) })
+            opened.append(try task.sources.map { try $0.open(classes: classes, listing: $0.format.isTree ? listings.get($0) : []) })
         }
         // 2. Check labels, then decide every record's split (nil: skipped).
         var skipped: [String] = []

@@ -40,8 +40,10 @@ public struct Manifest {
         /// The three tree formats are one reader: a class-folder tree of PNG and JPEG files,
         /// each decoded by what its bytes are (a folder may mix them).
         public enum Format: String, CaseIterable {
-            case idx, csv, npz, pngTree = "png-tree", jpegTree = "jpeg-tree", imageTree = "image-tree"
-            var isTree: Bool { self == .pngTree || self == .jpegTree || self == .imageTree }
+            case idx, csv, npz, pngTree = "png-tree", jpegTree = "jpeg-tree", imageTree = "image-tree", dicomTree = "dicom-tree"
+            var isImageTree: Bool { self == .pngTree || self == .jpegTree || self == .imageTree }
+            /// Folder trees: one class per folder under a root (the class names may come from them).
+            var isTree: Bool { isImageTree || self == .dicomTree }
         }
         public enum SplitRule: Equatable {
             /// Every record of the source feeds this split.
@@ -60,6 +62,9 @@ public struct Manifest {
         public var labelColumn: CSVPixelTable.LabelColumn = .last
         public var header: Bool?
         public var pixelMax: Double = 255
+        // dicom-tree only
+        public var window: DICOMWindow = .file
+        public var frame: Int?
         public var at: ConfigValue
     }
 
@@ -73,6 +78,7 @@ public struct Manifest {
         .pngTree: ["format", "root", "split"],
         .jpegTree: ["format", "root", "split"],
         .imageTree: ["format", "root", "split"],
+        .dicomTree: ["format", "root", "split", "window", "frame"],
     ]
 
     /// Reads and validates a manifest; every problem names the file, line and key.
@@ -145,7 +151,7 @@ public struct Manifest {
     static func source(_ v: ConfigValue, baseDir: String) throws -> SourceSpec {
         guard case .mapping = v.node else { throw v.error("expected a source mapping with a format key") }
         let loose = try v.mapping(allowed: Array(Set(sourceKeys.values.joined())))
-        let format = try loose.required("format", hint: "one of idx, csv, npz, png-tree, jpeg-tree, image-tree").choice(SourceSpec.Format.self)
+        let format = try loose.required("format", hint: "one of idx, csv, npz, png-tree, jpeg-tree, image-tree, dicom-tree").choice(SourceSpec.Format.self)
         let m = try v.mapping(allowed: sourceKeys[format]!)
         func path(_ key: String) throws -> String {
             try PathExpansion.expand(try m.required(key).string(), relativeTo: baseDir, at: m.required(key))
@@ -155,12 +161,17 @@ public struct Manifest {
         case .idx: spec = SourceSpec(format: format, paths: [try path("images"), try path("labels")], split: .fixed(.train), at: v)
         case .csv: spec = SourceSpec(format: format, paths: [try path("path")], split: .fixed(.train), at: v)
         case .npz: spec = SourceSpec(format: format, paths: [try path("path")], split: .fromArchive, at: v)
-        case .pngTree, .jpegTree, .imageTree: spec = SourceSpec(format: format, paths: [try path("root")], split: .fixed(.train), at: v)
+        case .pngTree, .jpegTree, .imageTree, .dicomTree:
+            spec = SourceSpec(format: format, paths: [try path("root")], split: .fixed(.train), at: v)
         }
         if let s = m["split"] { spec.split = try splitRule(s) }
         else if format != .npz {
             throw m.owner.error("missing key 'split' in \(v.keyPath)",
                                 fix: "say which split this source feeds (train, val, test) or carve it, e.g. split: {test: 0.2}")
+        }
+        if format == .dicomTree {
+            if let w = m["window"] { spec.window = try window(w) }
+            spec.frame = try m["frame"]?.int(in: 0...1_000_000)
         }
         if format == .csv {
             let shapeList = try m.required("image_shape", hint: "the pixel grid of a row, e.g. image_shape: [28, 28]").list()
@@ -181,6 +192,22 @@ public struct Manifest {
             spec.pixelMax = try m["pixel_max"]?.double(in: 1e-9...1e9) ?? 255
         }
         return spec
+    }
+
+    /// `window: file`, a preset name (ct-lung, ct-abdomen, ct-bone, ct-brain, ct-mediastinum)
+    /// or `{center: c, width: w}`.
+    static func window(_ v: ConfigValue) throws -> DICOMWindow {
+        if case .mapping = v.node {
+            let m = try v.mapping(allowed: ["center", "width"])
+            return .explicit(center: try m.required("center").double(), width: try m.required("width").double(in: 1...1e9))
+        }
+        let name = try v.string()
+        if name == "file" { return .file }
+        guard let preset = DICOMWindow.presets[name] else {
+            throw v.error("unknown window '\(name)'",
+                          fix: "use file, one of \(DICOMWindow.presets.keys.sorted().joined(separator: ", ")), or {center: c, width: w}")
+        }
+        return preset
     }
 
     static func splitRule(_ v: ConfigValue) throws -> SourceSpec.SplitRule {

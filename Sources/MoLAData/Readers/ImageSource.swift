@@ -33,6 +33,8 @@ extension Manifest.SourceSpec {
                                  pixelMax: pixelMax, split: split)
         case .npz: return try NPZSource(path: paths[0], split: split, at: at)
         case .pngTree, .jpegTree, .imageTree: return try ImageTreeSource(root: paths[0], listing: listing, classes: classes, split: split)
+        case .dicomTree:
+            return try DICOMTreeSource(root: paths[0], listing: listing, classes: classes, split: split, window: window, frame: frame)
         }
     }
 

@@ -1,0 +1,107 @@
+import Foundation
+import MoLATensor
+
+/// A folder tree of DICOM files, one folder per class: `root/<class>/**/*.dcm`, or files
+/// without an extension that carry the `DICM` preamble (as scanners and PACS exports
+/// write them). Each frame of a multi-frame file is a record, or only `frame` when chosen.
+/// Grey frames go through the modality rescale (slope, intercept: Hounsfield units for
+/// CT), then `window`, then MONOCHROME1 is inverted (its 0 is white).
+final class DICOMTreeSource: ImageSource {
+    let path: String
+    let records: [SourceRecord]
+    /// The file and frame of each record.
+    let frames: [(file: String, frame: Int)]
+    let window: DICOMWindow
+
+    /// Every DICOM file under `root`'s class folders, sorted, with its class folder.
+    static func listing(_ root: String) throws -> [(file: String, folder: String)] {
+        var out: [(String, String)] = []
+        for folder in try ImageTreeSource.classFolders(root) {
+            let dir = root + "/" + folder
+            guard let e = FileManager.default.enumerator(atPath: dir) else { continue }
+            var files: [String] = []
+            while let rel = e.nextObject() as? String {
+                guard !rel.split(separator: "/").contains(where: { $0.hasPrefix(".") }) else { continue }
+                let name = rel.split(separator: "/").last.map(String.init) ?? rel
+                if name.lowercased().hasSuffix(".dcm") || (!name.contains(".") && hasPreamble(dir + "/" + rel)) { files.append(rel) }
+            }
+            for f in files.sorted() { out.append((dir + "/" + f, folder)) }
+        }
+        return out
+    }
+
+    static func hasPreamble(_ file: String) -> Bool {
+        guard let h = FileHandle(forReadingAtPath: file) else { return false }
+        defer { try? h.close() }
+        guard let head = try? h.read(upToCount: 132), head.count == 132 else { return false }
+        return head.suffix(4) == Data("DICM".utf8)
+    }
+
+    init(root: String, listing list: [(file: String, folder: String)], classes: [String], split: Manifest.SourceSpec.SplitRule,
+         window: DICOMWindow, frame: Int?) throws {
+        path = root
+        self.window = window
+        let fixed: Split? = { if case .fixed(let s) = split { return s } else { return nil } }()
+        guard !list.isEmpty else {
+            throw DataError(file: root, "no DICOM files in class folders under this root",
+                            fix: "the layout is root/<class>/**/*.dcm (or extensionless files with the DICM preamble)")
+        }
+        var index: [String: Int] = [:]
+        for (i, c) in classes.enumerated() { index[c] = i }
+        for folder in Set(list.map(\.folder)) where index[folder] == nil {
+            throw DataError(file: root + "/" + folder, "folder '\(folder)' is not one of the task's classes",
+                            fix: "add '\(folder)' to the task's classes, or move the folder out of \(root)")
+        }
+        // Each file's frame count decides its records; an unreadable file is one bad record.
+        var frames: [(String, Int)] = [], records: [SourceRecord] = []
+        for (file, folder) in list {
+            var count = 1, problem: String?
+            do { count = try Self.read(file).frames } catch { problem = "\(error)" }
+            let chosen = frame.map { [$0] } ?? Array(0..<count)
+            for f in chosen {
+                var p = problem
+                if p == nil, f >= count { p = "frame \(f) asked for, but the file has \(count)" }
+                frames.append((file, f))
+                records.append(SourceRecord(label: index[folder]!, split: fixed, location: count > 1 ? "\(file) frame \(f)" : file, problem: p))
+            }
+        }
+        self.frames = frames
+        self.records = records
+    }
+
+    static func read(_ file: String) throws -> DICOMImage {
+        do { return try DICOMImage([UInt8](try FileIO.read(file))) } catch let e as DICOMImage.Failure {
+            throw DataError(file: file, e.description, fix: e.fix)
+        }
+    }
+
+    func decode(_ range: Range<Int>, channels: Int) throws -> [Result<RawImage, DataError>] {
+        var out = [Result<RawImage, DataError>](repeating: .failure(DataError(file: "", "")), count: range.count)
+        out.withUnsafeMutableBufferPointer { buf in
+            let results = buf.baseAddress!
+            Parallel.forRanges(range.count) { part in
+                var cached: (file: String, image: DICOMImage)?
+                for k in part {
+                    let (file, f) = frames[range.lowerBound + k]
+                    do {
+                        if cached?.file != file { cached = (file, try Self.read(file)) }
+                        results[k] = .success(ChannelConversion.convert(Self.image(cached!.image, frame: f, window: window), to: channels))
+                    } catch let e as DataError {
+                        results[k] = .failure(e)
+                    } catch {
+                        results[k] = .failure(DataError(file: file, "\(error)"))
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// One frame as 8-bit pixels: RGB as stored; grey rescaled, windowed, MONOCHROME1 inverted.
+    static func image(_ d: DICOMImage, frame: Int, window: DICOMWindow) -> RawImage {
+        if d.samplesPerPixel == 3 { return RawImage(height: d.rows, width: d.columns, channels: 3, pixels: d.rgb(frame: frame)) }
+        var grey = window.apply(d.modalityValues(frame: frame), file: (d.windowCenter, d.windowWidth))
+        if d.photometric == "MONOCHROME1" { grey = grey.map { 255 - $0 } }
+        return RawImage(height: d.rows, width: d.columns, channels: 1, pixels: grey)
+    }
+}
