@@ -45,7 +45,12 @@ public struct Ingest {
         func get(_ source: Manifest.SourceSpec) throws -> [(file: String, folder: String)] {
             let root = source.paths[0]
             if let hit = byRoot[root] { return hit }
-            let list = source.format == .dicomTree ? try DICOMTreeSource.listing(root) : try ImageTreeSource.listing(root)
+            let list: [(file: String, folder: String)]
+            switch source.format {
+            case .dicomTree: list = try DICOMTreeSource.listing(root)
+            case .nifti: list = try NIfTITreeSource.listing(root)
+            default: list = try ImageTreeSource.listing(root)
+            }
             byRoot[root] = list
             return list
         }
@@ -176,7 +181,7 @@ public struct Ingest {
                     }
                     if let problem {
                         let e = DataError(file: source.path, location: r.location, problem,
-                                          fix: "fix the record or the task's classes, or ingest with --skip-bad")
+                                          fix: r.fix.map { "\($0), or ingest with --skip-bad" } ?? "fix the record or the task's classes, or ingest with --skip-bad")
                         guard options.skipBad else { throw e }
                         skipped.append(e.description)
                         continue

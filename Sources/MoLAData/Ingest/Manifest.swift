@@ -40,10 +40,10 @@ public struct Manifest {
         /// The three tree formats are one reader: a class-folder tree of PNG and JPEG files,
         /// each decoded by what its bytes are (a folder may mix them).
         public enum Format: String, CaseIterable {
-            case idx, csv, npz, pngTree = "png-tree", jpegTree = "jpeg-tree", imageTree = "image-tree", dicomTree = "dicom-tree"
+            case idx, csv, npz, pngTree = "png-tree", jpegTree = "jpeg-tree", imageTree = "image-tree", dicomTree = "dicom-tree", nifti
             var isImageTree: Bool { self == .pngTree || self == .jpegTree || self == .imageTree }
             /// Folder trees: one class per folder under a root (the class names may come from them).
-            var isTree: Bool { isImageTree || self == .dicomTree }
+            var isTree: Bool { isImageTree || self == .dicomTree || self == .nifti }
         }
         public enum SplitRule: Equatable {
             /// Every record of the source feeds this split.
@@ -62,9 +62,14 @@ public struct Manifest {
         public var labelColumn: CSVPixelTable.LabelColumn = .last
         public var header: Bool?
         public var pixelMax: Double = 255
-        // dicom-tree only
+        // dicom-tree and nifti
         public var window: DICOMWindow = .file
         public var frame: Int?
+        /// nifti: slices across this axis (0 x, 1 y, 2 z), every n-th, constant ones skipped.
+        public var slices = SliceRule()
+        public struct SliceRule: Equatable {
+            public var axis = 2, every = 1, skipEmpty = true
+        }
         public var at: ConfigValue
     }
 
@@ -79,6 +84,7 @@ public struct Manifest {
         .jpegTree: ["format", "root", "split"],
         .imageTree: ["format", "root", "split"],
         .dicomTree: ["format", "root", "split", "window", "frame"],
+        .nifti: ["format", "root", "split", "window", "slices"],
     ]
 
     /// Reads and validates a manifest; every problem names the file, line and key.
@@ -151,7 +157,7 @@ public struct Manifest {
     static func source(_ v: ConfigValue, baseDir: String) throws -> SourceSpec {
         guard case .mapping = v.node else { throw v.error("expected a source mapping with a format key") }
         let loose = try v.mapping(allowed: Array(Set(sourceKeys.values.joined())))
-        let format = try loose.required("format", hint: "one of idx, csv, npz, png-tree, jpeg-tree, image-tree, dicom-tree").choice(SourceSpec.Format.self)
+        let format = try loose.required("format", hint: "one of idx, csv, npz, png-tree, jpeg-tree, image-tree, dicom-tree, nifti").choice(SourceSpec.Format.self)
         let m = try v.mapping(allowed: sourceKeys[format]!)
         func path(_ key: String) throws -> String {
             try PathExpansion.expand(try m.required(key).string(), relativeTo: baseDir, at: m.required(key))
@@ -161,7 +167,7 @@ public struct Manifest {
         case .idx: spec = SourceSpec(format: format, paths: [try path("images"), try path("labels")], split: .fixed(.train), at: v)
         case .csv: spec = SourceSpec(format: format, paths: [try path("path")], split: .fixed(.train), at: v)
         case .npz: spec = SourceSpec(format: format, paths: [try path("path")], split: .fromArchive, at: v)
-        case .pngTree, .jpegTree, .imageTree, .dicomTree:
+        case .pngTree, .jpegTree, .imageTree, .dicomTree, .nifti:
             spec = SourceSpec(format: format, paths: [try path("root")], split: .fixed(.train), at: v)
         }
         if let s = m["split"] { spec.split = try splitRule(s) }
@@ -169,9 +175,18 @@ public struct Manifest {
             throw m.owner.error("missing key 'split' in \(v.keyPath)",
                                 fix: "say which split this source feeds (train, val, test) or carve it, e.g. split: {test: 0.2}")
         }
-        if format == .dicomTree {
+        if format == .dicomTree || format == .nifti {
             if let w = m["window"] { spec.window = try window(w) }
             spec.frame = try m["frame"]?.int(in: 0...1_000_000)
+        }
+        if format == .nifti, let s = m["slices"] {
+            let sm = try s.mapping(allowed: ["axis", "every", "skip_empty"])
+            if let a = sm["axis"] {
+                guard let axis = ["x": 0, "y": 1, "z": 2][try a.string()] else { throw a.error("axis must be x, y or z") }
+                spec.slices.axis = axis
+            }
+            spec.slices.every = try sm["every"]?.int(in: 1...10_000) ?? 1
+            spec.slices.skipEmpty = try sm["skip_empty"]?.bool() ?? true
         }
         if format == .csv {
             let shapeList = try m.required("image_shape", hint: "the pixel grid of a row, e.g. image_shape: [28, 28]").list()

@@ -246,6 +246,9 @@ public enum DICOMWindow: Equatable, Sendable {
         "ct-mediastinum": .explicit(center: 50, width: 350),
     ]
 
+    /// The window that maps lo to 0 and hi to 255.
+    static func range(_ lo: Double, _ hi: Double) -> DICOMWindow { .explicit(center: (lo + hi + 1) / 2, width: max(1, hi - lo + 1)) }
+
     /// Maps values to 8 bits: y = ((x − (c − ½)) / (w − 1) + ½)·255, clipped to 0…255, rounded.
     func apply(_ values: [Double], file: (center: Double?, width: Double?)) -> [UInt8] {
         var (c, w): (Double, Double)
@@ -253,8 +256,7 @@ public enum DICOMWindow: Equatable, Sendable {
         case .explicit(let center, let width): (c, w) = (center, width)
         case .file:
             if let fc = file.center, let fw = file.width, fw >= 1 { (c, w) = (fc, fw) } else {
-                let lo = values.min() ?? 0, hi = values.max() ?? 0
-                (c, w) = ((lo + hi + 1) / 2, max(1, hi - lo + 1))
+                return Self.range(values.min() ?? 0, values.max() ?? 0).apply(values, file: file)
             }
         }
         let lowEdge = c - 0.5 - (w - 1) / 2, highEdge = c - 0.5 + (w - 1) / 2

@@ -55,14 +55,14 @@ final class DICOMTreeSource: ImageSource {
         // Each file's frame count decides its records; an unreadable file is one bad record.
         var frames: [(String, Int)] = [], records: [SourceRecord] = []
         for (file, folder) in list {
-            var count = 1, problem: String?
-            do { count = try Self.read(file).frames } catch { problem = "\(error)" }
+            var count = 1, problem: String?, fix: String?
+            do { count = try Self.read(file).frames } catch let e as DataError { (problem, fix) = (e.message, e.fix) }
             let chosen = frame.map { [$0] } ?? Array(0..<count)
             for f in chosen {
                 var p = problem
                 if p == nil, f >= count { p = "frame \(f) asked for, but the file has \(count)" }
                 frames.append((file, f))
-                records.append(SourceRecord(label: index[folder]!, split: fixed, location: count > 1 ? "\(file) frame \(f)" : file, problem: p))
+                records.append(SourceRecord(label: index[folder]!, split: fixed, location: count > 1 ? "\(file) frame \(f)" : file, problem: p, fix: fix))
             }
         }
         self.frames = frames

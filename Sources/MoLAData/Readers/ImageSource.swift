@@ -5,6 +5,8 @@ struct SourceRecord {
     var split: Split?
     var location: String
     var problem: String?
+    /// How to repair the problem, when the reader knows better than "fix the record".
+    var fix: String?
 }
 
 /// An opened input that a manifest names: its records are indexed (labels known) and
@@ -35,6 +37,8 @@ extension Manifest.SourceSpec {
         case .pngTree, .jpegTree, .imageTree: return try ImageTreeSource(root: paths[0], listing: listing, classes: classes, split: split)
         case .dicomTree:
             return try DICOMTreeSource(root: paths[0], listing: listing, classes: classes, split: split, window: window, frame: frame)
+        case .nifti:
+            return try NIfTITreeSource(root: paths[0], listing: listing, classes: classes, split: split, window: window, slices: slices)
         }
     }
 

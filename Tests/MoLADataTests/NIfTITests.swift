@@ -1,0 +1,92 @@
+import Foundation
+import Testing
+import MoLAData
+
+/// NIfTI slices against nibabel on the volumes nibabel ships (`nibabel/tests/data`):
+/// NIfTI-1 `anatomical.nii`, 4-D `example4d.nii.gz`, NIfTI-2 `example_nifti2.nii.gz`, and a
+/// big-endian copy nibabel writes. Oracle: `get_fdata()` sliced as numpy does, windowed by
+/// the volume's cal_min…cal_max or min…max with the DICOM LINEAR formula.
+@Suite struct NIfTITests {
+    static let script = #"""
+import json, os, sys, shutil
+import numpy as np, nibabel as nib
+src = os.path.join(os.path.dirname(nib.__file__), "tests", "data")
+out, axis = sys.argv[1], int(sys.argv[2])
+names = ["anatomical.nii", "example4d.nii.gz", "example_nifti2.nii.gz"]
+for n in names: shutil.copy(os.path.join(src, n), os.path.join(out, n))
+img = nib.load(os.path.join(src, "anatomical.nii"))
+be = nib.Nifti1Image(np.asanyarray(img.dataobj), img.affine, img.header.as_byteswapped(">"))
+be.set_data_dtype(img.get_data_dtype().newbyteorder(">"))
+nib.save(be, os.path.join(out, "anatomical-bigendian.nii")); names.append("anatomical-bigendian.nii")
+meta = []
+for n in names:
+    im = nib.load(os.path.join(out, n))
+    data = im.get_fdata()
+    if data.ndim == 3: data = data[..., None]
+    data = data.reshape(data.shape[:3] + (-1,))
+    h = im.header
+    lo, hi = float(h["cal_min"]), float(h["cal_max"])
+    count = 0
+    with open(os.path.join(out, n + ".u8"), "wb") as f:
+        for t in range(data.shape[3]):
+            vol = data[..., t]
+            if not hi > lo: lo_t, hi_t = vol.min(), vol.max()
+            else: lo_t, hi_t = lo, hi
+            c, w = (lo_t + hi_t + 1) / 2, max(1.0, hi_t - lo_t + 1)
+            for k in range(vol.shape[axis]):
+                s = np.take(vol, k, axis=axis)
+                if np.all(s == s.flat[0]): continue
+                y = ((s - (c - 0.5)) / (w - 1) + 0.5) * 255
+                y = np.where(s <= c - 0.5 - (w - 1) / 2, 0, np.where(s > c - 0.5 + (w - 1) / 2, 255, np.clip(np.floor(y + 0.5), 0, 255)))
+                f.write(y.astype(np.uint8).tobytes()); count += 1
+                shape = y.shape
+    meta.append([n, count, shape[0], shape[1]])
+print(json.dumps(meta))
+"""#
+
+    @Test(arguments: [("z", 2), ("x", 0)])
+    func slicesEqualNibabel(axisName: String, axis: Int) throws {
+        let dir = TempDir("nifti")
+        let r = try run("python3", ["-c", Self.script, dir.path, "\(axis)"])
+        try #require(r.status == 0, "the nibabel oracle failed (pip install nibabel): \(r.stderr)")
+        let meta = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [[Any]]
+        for entry in meta {
+            let (name, count, rows, cols) = (entry[0] as! String, entry[1] as! Int, entry[2] as! Int, entry[3] as! Int)
+            let tree = TempDir("nifti-tree")
+            try FileManager.default.createDirectory(atPath: tree.file("brain"), withIntermediateDirectories: true)
+            try FileManager.default.copyItem(atPath: dir.file(name), toPath: tree.file("brain/\(name)"))
+            let manifest = tree.write("m.yaml", """
+                image: {height: \(rows), width: \(cols), channels: 1}
+                validation: 0
+                tasks:
+                  - {name: t, sources: [{format: nifti, root: \(tree.path), split: train, slices: {axis: \(axisName), skip_empty: true}}]}
+                """)
+            let result = try Ingest(manifest: try Manifest(path: manifest), options: .init(output: tree.file("out"), progress: false)).run()
+            #expect(result.images == count, "\(name): slices")
+            let ours = try DatasetReader(directory: tree.file("out")).load(.train).images
+            let want = [UInt8](try Data(contentsOf: URL(fileURLWithPath: dir.file(name + ".u8"))))
+            let off = zip(ours, want).filter { $0 != $1 }
+            let worst = off.map { abs(Int($0) - Int($1)) }.max() ?? 0
+            #expect(ours.count == want.count && worst <= 1 && off.count * 1000 <= want.count,
+                    "\(name) across \(axisName): \(off.count) of \(want.count) values differ from nibabel's, by up to \(worst)")
+        }
+    }
+
+    @Test func aHeaderThatDisagreesWithItsDataIsANamedError() throws {
+        let dir = TempDir("nifti-bad")
+        let r = try run("python3", ["-c", "import nibabel, os, shutil, sys; shutil.copy(os.path.join(os.path.dirname(nibabel.__file__), 'tests', 'data', 'anatomical.nii'), sys.argv[1])",
+                                    dir.file("anatomical.nii")])
+        try #require(r.status == 0, "pip install nibabel")
+        let whole = [UInt8](try Data(contentsOf: URL(fileURLWithPath: dir.file("anatomical.nii"))))
+        _ = dir.write("tree/brain/cut.nii", Array(whole.prefix(whole.count - 1000)))
+        let manifest = dir.write("m.yaml", """
+            image: {height: 32, width: 32, channels: 1}
+            tasks:
+              - {name: t, sources: [{format: nifti, root: \(dir.file("tree")), split: train}]}
+            """)
+        #expect {
+            try Ingest(manifest: try Manifest(path: manifest), options: .init(output: dir.file("out"), progress: false)).run()
+        } throws: { "\($0)".contains("cut.nii") && "\($0)".contains("the header says") }
+        #expect(!FileManager.default.fileExists(atPath: dir.file("out")))
+    }
+}
