@@ -89,4 +89,41 @@ print(json.dumps(meta))
         } throws: { "\($0)".contains("cut.nii") && "\($0)".contains("the header says") }
         #expect(!FileManager.default.fileExists(atPath: dir.file("out")))
     }
+
+    /// With --skip-bad, damaged files of every new format are counted in index.json's
+    /// `skipped` and the rest ingests: a truncated JPEG, a DICOM without pixel data, a
+    /// NIfTI cut short.
+    @Test func skipBadCountsDamagedFilesOfEveryFormat() throws {
+        let dir = TempDir("skip-bad")
+        let script = """
+            import os, shutil, sys, pydicom, nibabel, sklearn.datasets
+            out = sys.argv[1]
+            def put(src, dst, cut=0):
+                os.makedirs(os.path.dirname(dst), exist_ok=True)
+                data = open(src, "rb").read()
+                open(dst, "wb").write(data[:len(data) - cut] if cut else data)
+            jpg = os.path.join(os.path.dirname(sklearn.datasets.__file__), "images", "china.jpg")
+            put(jpg, os.path.join(out, "jpeg/a/good.jpg")); put(jpg, os.path.join(out, "jpeg/a/cut.jpg"), cut=40000)
+            dcm = os.path.join(os.path.dirname(pydicom.__file__), "data", "test_files")
+            put(os.path.join(dcm, "CT_small.dcm"), os.path.join(out, "dicom/a/good.dcm"))
+            put(os.path.join(dcm, "rtplan.dcm"), os.path.join(out, "dicom/a/plan.dcm"))
+            nii = os.path.join(os.path.dirname(nibabel.__file__), "tests", "data", "anatomical.nii")
+            put(nii, os.path.join(out, "nifti/a/good.nii")); put(nii, os.path.join(out, "nifti/a/cut.nii"), cut=5000)
+            """
+        let r = try run("python3", ["-c", script, dir.path])
+        try #require(r.status == 0, "fixtures need pillow, scikit-learn, pydicom, nibabel: \(r.stderr)")
+        for (format, root, good) in [("jpeg-tree", "jpeg", 1), ("dicom-tree", "dicom", 1), ("nifti", "nifti", -1)] {
+            let manifest = dir.write("\(root).yaml", """
+                image: {height: 32, width: 32, channels: 1}
+                validation: 0
+                tasks:
+                  - {name: t, sources: [{format: \(format), root: \(dir.file(root)), split: train}]}
+                """)
+            let out = dir.file("out-\(root)")
+            let result = try Ingest(manifest: try Manifest(path: manifest), options: .init(output: out, skipBad: true, progress: false)).run()
+            #expect(result.index.skipped.count == 1, "\(format): skipped \(result.index.skipped.records)")
+            #expect(result.index.skipped.records.first?.contains("cut") == true || result.index.skipped.records.first?.contains("plan") == true)
+            if good > 0 { #expect(result.images == good, "\(format)") } else { #expect(result.images > 0, "\(format)") }
+        }
+    }
 }

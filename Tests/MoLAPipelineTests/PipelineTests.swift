@@ -157,7 +157,7 @@ final class Project {
     }
 
     /// The shipped pipelines load, and those for data we do not have plan without running.
-    @Test(arguments: ["quickstart", "digits-fashion", "digit-domains", "medmnist", "radimagenet"])
+    @Test(arguments: ["quickstart", "digits-fashion", "digit-domains", "medmnist", "radimagenet", "vlcs"])
     func shippedPipelinesLoadAndPlan(_ name: String) throws {
         var url = URL(fileURLWithPath: #filePath)
         while !FileManager.default.fileExists(atPath: url.path + "/Package.swift") { url.deleteLastPathComponent() }
