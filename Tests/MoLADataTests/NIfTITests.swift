@@ -126,4 +126,50 @@ print(json.dumps(meta))
             if good > 0 { #expect(result.images == good, "\(format)") } else { #expect(result.images > 0, "\(format)") }
         }
     }
+
+    /// `labels: table.csv` instead of class folders, for NIfTI volumes and DICOM files in
+    /// one folder (as research data and PACS exports come); a row naming a missing file is
+    /// an error naming the table and line.
+    @Test func labelsFromATable() throws {
+        let dir = TempDir("labels")
+        let script = """
+            import os, shutil, sys, pydicom, nibabel
+            out = sys.argv[1]
+            os.makedirs(os.path.join(out, "scans"))
+            nii = os.path.join(os.path.dirname(nibabel.__file__), "tests", "data")
+            shutil.copy(os.path.join(nii, "anatomical.nii"), os.path.join(out, "scans", "a.nii"))
+            shutil.copy(os.path.join(nii, "example_nifti2.nii.gz"), os.path.join(out, "scans", "b.nii.gz"))
+            dcm = os.path.join(os.path.dirname(pydicom.__file__), "data", "test_files")
+            shutil.copy(os.path.join(dcm, "CT_small.dcm"), os.path.join(out, "scans", "c.dcm"))
+            shutil.copy(os.path.join(dcm, "MR_small.dcm"), os.path.join(out, "scans", "d.dcm"))
+            """
+        let r = try run("python3", ["-c", script, dir.path])
+        try #require(r.status == 0, "pip install pydicom nibabel: \(r.stderr)")
+        _ = dir.write("volumes.csv", "file,label\nscans/a.nii,tumour\nscans/b.nii.gz,normal\n")
+        _ = dir.write("slices.csv", "scans/d.dcm, normal\nscans/c.dcm, tumour\n")
+        let manifest = dir.write("m.yaml", """
+            image: {height: 32, width: 32, channels: 1}
+            validation: 0
+            tasks:
+              - name: volumes
+                sources: [{format: nifti, root: \(dir.path), labels: volumes.csv, split: train}]
+              - name: slices
+                classes: [normal, tumour]
+                sources: [{format: dicom-tree, root: \(dir.path), labels: slices.csv, split: train}]
+            """)
+        let result = try Ingest(manifest: try Manifest(path: manifest), options: .init(output: dir.file("out"), progress: false)).run()
+        #expect(result.index.tasks[0].classes == ["normal", "tumour"])
+        let perClass = result.index.split(.train)!.perClass
+        #expect(perClass[0][0] > 0 && perClass[0][1] > 0)  // slices of b (normal) and a (tumour)
+        #expect(perClass[1] == [1, 1])
+        _ = dir.write("broken.csv", "file,label\nscans/a.nii,tumour\nscans/missing.nii,normal\n")
+        let broken = dir.write("broken.yaml", """
+            image: {height: 32, width: 32, channels: 1}
+            tasks:
+              - {name: t, sources: [{format: nifti, root: \(dir.path), labels: broken.csv, split: train}]}
+            """)
+        #expect {
+            try Ingest(manifest: try Manifest(path: broken), options: .init(output: dir.file("out2"), progress: false)).run()
+        } throws: { "\($0)".contains("broken.csv: line 3") && "\($0)".contains("missing.nii") }
+    }
 }

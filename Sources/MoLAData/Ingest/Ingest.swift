@@ -44,14 +44,16 @@ public struct Ingest {
         var byRoot: [String: [(file: String, folder: String)]] = [:]
         func get(_ source: Manifest.SourceSpec) throws -> [(file: String, folder: String)] {
             let root = source.paths[0]
-            if let hit = byRoot[root] { return hit }
+            let key = root + "\u{0}" + (source.labels ?? "")
+            if let hit = byRoot[key] { return hit }
             let list: [(file: String, folder: String)]
             switch source.format {
+            case _ where source.labels != nil: list = try TreeLabels.listing(root: root, table: source.labels!)
             case .dicomTree: list = try DICOMTreeSource.listing(root)
             case .nifti: list = try NIfTITreeSource.listing(root)
             default: list = try ImageTreeSource.listing(root)
             }
-            byRoot[root] = list
+            byRoot[key] = list
             return list
         }
     }
@@ -124,7 +126,7 @@ public struct Ingest {
         for task in manifest.tasks {
             for source in task.sources {
                 if source.format.isTree {
-                    files += try listings.get(source).map(\.file)
+                    files += try listings.get(source).map(\.file) + (source.labels.map { [$0] } ?? [])
                 } else {
                     for p in source.paths where !FileIO.exists(p) {
                         throw source.at.error("file not found: \(p)", fix: Self.installHint(for: p))
@@ -161,7 +163,10 @@ public struct Ingest {
         for task in manifest.tasks {
             var classes = task.classes ?? []
             if task.classes == nil {
-                classes = Array(Set(try task.sources.flatMap { try ImageTreeSource.classFolders($0.paths[0]) })).sorted()
+                // Class folders, or the labels a table gives.
+                classes = Array(Set(try task.sources.flatMap { s in
+                    s.labels == nil ? try ImageTreeSource.classFolders(s.paths[0]) : try listings.get(s).map(\.folder)
+                })).sorted()
             }
             taskClasses.append(classes)
             opened.append(try task.sources.map { try $0.open(classes: classes, listing: $0.format.isTree ? listings.get($0) : []) })

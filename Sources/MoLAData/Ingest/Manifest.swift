@@ -62,6 +62,8 @@ public struct Manifest {
         public var labelColumn: CSVPixelTable.LabelColumn = .last
         public var header: Bool?
         public var pixelMax: Double = 255
+        /// Tree formats: a `file,label` table giving each file's class instead of its folder.
+        public var labels: String?
         // dicom-tree and nifti
         public var window: DICOMWindow = .file
         public var frame: Int?
@@ -80,11 +82,11 @@ public struct Manifest {
         .idx: ["format", "images", "labels", "split"],
         .csv: ["format", "path", "image_shape", "label_column", "header", "pixel_max", "split"],
         .npz: ["format", "path", "split"],
-        .pngTree: ["format", "root", "split"],
-        .jpegTree: ["format", "root", "split"],
-        .imageTree: ["format", "root", "split"],
-        .dicomTree: ["format", "root", "split", "window", "frame"],
-        .nifti: ["format", "root", "split", "window", "slices"],
+        .pngTree: ["format", "root", "split", "labels"],
+        .jpegTree: ["format", "root", "split", "labels"],
+        .imageTree: ["format", "root", "split", "labels"],
+        .dicomTree: ["format", "root", "split", "window", "frame", "labels"],
+        .nifti: ["format", "root", "split", "window", "slices", "labels"],
     ]
 
     /// Reads and validates a manifest; every problem names the file, line and key.
@@ -175,6 +177,7 @@ public struct Manifest {
             throw m.owner.error("missing key 'split' in \(v.keyPath)",
                                 fix: "say which split this source feeds (train, val, test) or carve it, e.g. split: {test: 0.2}")
         }
+        if format.isTree, m["labels"] != nil { spec.labels = try path("labels") }
         if format == .dicomTree || format == .nifti {
             if let w = m["window"] { spec.window = try window(w) }
             spec.frame = try m["frame"]?.int(in: 0...1_000_000)

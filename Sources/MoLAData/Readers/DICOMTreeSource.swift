@@ -49,8 +49,8 @@ final class DICOMTreeSource: ImageSource {
         var index: [String: Int] = [:]
         for (i, c) in classes.enumerated() { index[c] = i }
         for folder in Set(list.map(\.folder)) where index[folder] == nil {
-            throw DataError(file: root + "/" + folder, "folder '\(folder)' is not one of the task's classes",
-                            fix: "add '\(folder)' to the task's classes, or move the folder out of \(root)")
+            throw DataError(file: root + "/" + folder, "class '\(folder)' (a folder, or a label in the labels table) is not one of the task's classes",
+                            fix: "add '\(folder)' to the task's classes, or move the folder out of \(root) (or fix the table)")
         }
         // Each file's frame count decides its records; an unreadable file is one bad record.
         var frames: [(String, Int)] = [], records: [SourceRecord] = []

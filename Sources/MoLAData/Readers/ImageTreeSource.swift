@@ -50,8 +50,8 @@ final class ImageTreeSource: ImageSource {
         var index: [String: Int] = [:]
         for (i, c) in classes.enumerated() { index[c] = i }
         for folder in Set(list.map(\.folder)) where index[folder] == nil {
-            throw DataError(file: root + "/" + folder, "folder '\(folder)' is not one of the task's classes",
-                            fix: "add '\(folder)' to the task's classes, or move the folder out of \(root)")
+            throw DataError(file: root + "/" + folder, "class '\(folder)' (a folder, or a label in the labels table) is not one of the task's classes",
+                            fix: "add '\(folder)' to the task's classes, or move the folder out of \(root) (or fix the table)")
         }
         files = list.map(\.file)
         records = list.map { SourceRecord(label: index[$0.folder]!, split: fixed, location: $0.file, problem: nil) }

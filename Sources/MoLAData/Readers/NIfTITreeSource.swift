@@ -41,8 +41,8 @@ final class NIfTITreeSource: ImageSource {
         var index: [String: Int] = [:]
         for (i, c) in classes.enumerated() { index[c] = i }
         for folder in Set(list.map(\.folder)) where index[folder] == nil {
-            throw DataError(file: root + "/" + folder, "folder '\(folder)' is not one of the task's classes",
-                            fix: "add '\(folder)' to the task's classes, or move the folder out of \(root)")
+            throw DataError(file: root + "/" + folder, "class '\(folder)' (a folder, or a label in the labels table) is not one of the task's classes",
+                            fix: "add '\(folder)' to the task's classes, or move the folder out of \(root) (or fix the table)")
         }
         // The volumes are read once here to know their slices (and which are empty).
         var slices: [(String, Int, Int)] = [], records: [SourceRecord] = []
