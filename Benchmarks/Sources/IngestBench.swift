@@ -67,43 +67,32 @@ struct IngestBench: ParsableCommand {
                 return
             }
         }
-        let manifest = work + "/jpeg-tree.yaml"
-        try """
-            name: jpeg-tree
-            image: {height: 32, width: 32, channels: 3}
-            validation: 0
-            tasks:
-              - name: photos
-                sources: [{format: jpeg-tree, root: \(tree), split: train}]
-            """.write(toFile: manifest, atomically: true, encoding: .utf8)
-        let ours = try ingestTime(manifest, out: work + "/ours-jpeg")
-        report(["bench": "ingest-jpeg", "impl": "mola-swift", "threads": common.threads, "images": ours.images,
-                "seconds": ours.seconds, "images_per_s": Double(ours.images) / ours.seconds])
-        guard !noReference else { return }
-        let ref = pythonReference(script, ["jpeg", "--root", tree, "--out", work + "/ref-jpeg", "--size", "32", "--repeat", "\(common.runs)"])
-        emitReference("ingest-jpeg", ref, ours: Double(ours.images) / ours.seconds)
+        try treeJob("jpeg", tree: tree, format: "jpeg-tree", channels: 3, work: work, script: script)
     }
 
     func pngJob(work: String, script: String) throws {
-        let t = common.threads
         let tree = work + "/png-tree"
         try writePNGTree(tree, count: 10_000)
-        let pngManifest = work + "/png-tree.yaml"
+        try treeJob("png", tree: tree, format: "png-tree", channels: 1, work: work, script: script)
+    }
+
+    /// Ingests a class-folder tree into 32×32 shards, ours then the reference's.
+    func treeJob(_ job: String, tree: String, format: String, channels: Int, work: String, script: String) throws {
+        let manifest = work + "/\(job)-tree.yaml"
         try """
-            name: png-tree
-            image: {height: 32, width: 32, channels: 1}
+            name: \(job)-tree
+            image: {height: 32, width: 32, channels: \(channels)}
             validation: 0
             tasks:
-              - name: fashion
-                sources: [{format: png-tree, root: \(tree), split: train}]
-            """.write(toFile: pngManifest, atomically: true, encoding: .utf8)
-        let ours2 = try ingestTime(pngManifest, out: work + "/ours-png")
-        report(["bench": "ingest-png", "impl": "mola-swift", "threads": t, "images": ours2.images,
-                "seconds": ours2.seconds, "images_per_s": Double(ours2.images) / ours2.seconds])
+              - name: images
+                sources: [{format: \(format), root: \(tree), split: train}]
+            """.write(toFile: manifest, atomically: true, encoding: .utf8)
+        let ours = try ingestTime(manifest, out: work + "/ours-\(job)")
+        report(["bench": "ingest-\(job)", "impl": "mola-swift", "threads": common.threads, "images": ours.images,
+                "seconds": ours.seconds, "images_per_s": Double(ours.images) / ours.seconds])
         guard !noReference else { return }
-        let ref2 = pythonReference(script, ["png", "--root", tree, "--out", work + "/ref-png", "--size", "32",
-                                            "--repeat", "\(common.runs)"])
-        emitReference("ingest-png", ref2, ours: Double(ours2.images) / ours2.seconds)
+        let ref = pythonReference(script, [job, "--root", tree, "--out", work + "/ref-\(job)", "--size", "32", "--repeat", "\(common.runs)"])
+        emitReference("ingest-\(job)", ref, ours: Double(ours.images) / ours.seconds)
     }
 
     func readJob(work: String, script: String) throws {

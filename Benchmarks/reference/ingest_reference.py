@@ -26,15 +26,17 @@ def idx_job(images_gz, labels_gz, out):
     return int(n)
 
 
-def png_job(root, out, size):
+def tree_job(root, out, size, mode):
+    """Pillow decodes each file of a class-folder tree, converts it to `mode` and shrinks it
+    with BOX (area averaging, as ours when shrinking); numpy writes the shards."""
     from PIL import Image
     files, labels = [], []
     for c, folder in enumerate(sorted(d for d in os.listdir(root) if not d.startswith("."))):
         for f in sorted(os.listdir(os.path.join(root, folder))):
             files.append(os.path.join(root, folder, f)); labels.append(c)
-    images = np.empty((len(files), size, size, 1), np.uint8)
-    for i, f in enumerate(files):  # BOX is area averaging, as ours when shrinking
-        images[i, :, :, 0] = np.asarray(Image.open(f).convert("L").resize((size, size), Image.BOX))
+    images = np.empty((len(files), size, size, 3 if mode == "RGB" else 1), np.uint8)
+    for i, f in enumerate(files):
+        images[i] = np.asarray(Image.open(f).convert(mode).resize((size, size), Image.BOX)).reshape(images.shape[1:])
     write_shards(images, np.array(labels), out)
     return len(files)
 
@@ -54,19 +56,6 @@ def make_jpeg_tree(root, count):
         im.crop((x, y, x + 96, y + 96)).save(os.path.join(root, f"class{i % 10}", f"{i:05d}.jpg"), quality=90)
     open(os.path.join(root, ".complete"), "w").close()
     return count
-
-
-def jpeg_job(root, out, size):
-    from PIL import Image
-    files, labels = [], []
-    for c, folder in enumerate(sorted(d for d in os.listdir(root) if not d.startswith("."))):
-        for f in sorted(os.listdir(os.path.join(root, folder))):
-            files.append(os.path.join(root, folder, f)); labels.append(c)
-    images = np.empty((len(files), size, size, 3), np.uint8)
-    for i, f in enumerate(files):  # BOX is area averaging, as ours when shrinking
-        images[i] = np.asarray(Image.open(f).convert("RGB").resize((size, size), Image.BOX))
-    write_shards(images, np.array(labels), out)
-    return len(files)
 
 
 def read_job(dataset, batch):
@@ -98,8 +87,8 @@ def main():
         if a.out: shutil.rmtree(a.out, ignore_errors=True)
         t = time.perf_counter()
         if a.job == "idx": n = idx_job(a.images, a.labels, a.out)
-        elif a.job == "png": n = png_job(a.root, a.out, a.size)
-        elif a.job == "jpeg": n = jpeg_job(a.root, a.out, a.size)
+        elif a.job == "png": n = tree_job(a.root, a.out, a.size, "L")
+        elif a.job == "jpeg": n = tree_job(a.root, a.out, a.size, "RGB")
         else: n = read_job(a.dataset, a.batch)
         dt = time.perf_counter() - t
         best = dt if best is None else min(best, dt)

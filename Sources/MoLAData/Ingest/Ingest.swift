@@ -165,7 +165,7 @@ public struct Ingest {
             if task.classes == nil {
                 // Class folders, or the labels a table gives.
                 classes = Array(Set(try task.sources.flatMap { s in
-                    s.labels == nil ? try ImageTreeSource.classFolders(s.paths[0]) : try listings.get(s).map(\.folder)
+                    s.labels == nil ? try TreeListing.classFolders(s.paths[0]) : try listings.get(s).map(\.folder)
                 })).sorted()
             }
             taskClasses.append(classes)

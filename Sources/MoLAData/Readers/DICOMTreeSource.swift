@@ -15,19 +15,10 @@ final class DICOMTreeSource: ImageSource {
 
     /// Every DICOM file under `root`'s class folders, sorted, with its class folder.
     static func listing(_ root: String) throws -> [(file: String, folder: String)] {
-        var out: [(String, String)] = []
-        for folder in try ImageTreeSource.classFolders(root) {
-            let dir = root + "/" + folder
-            guard let e = FileManager.default.enumerator(atPath: dir) else { continue }
-            var files: [String] = []
-            while let rel = e.nextObject() as? String {
-                guard !rel.split(separator: "/").contains(where: { $0.hasPrefix(".") }) else { continue }
-                let name = rel.split(separator: "/").last.map(String.init) ?? rel
-                if name.lowercased().hasSuffix(".dcm") || (!name.contains(".") && hasPreamble(dir + "/" + rel)) { files.append(rel) }
-            }
-            for f in files.sorted() { out.append((dir + "/" + f, folder)) }
+        try TreeListing.files(root) { rel, full in
+            let name = rel.split(separator: "/").last.map(String.init) ?? rel
+            return name.lowercased().hasSuffix(".dcm") || (!name.contains(".") && hasPreamble(full))
         }
-        return out
     }
 
     static func hasPreamble(_ file: String) -> Bool {
@@ -42,16 +33,8 @@ final class DICOMTreeSource: ImageSource {
         path = root
         self.window = window
         let fixed: Split? = { if case .fixed(let s) = split { return s } else { return nil } }()
-        guard !list.isEmpty else {
-            throw DataError(file: root, "no DICOM files in class folders under this root",
-                            fix: "the layout is root/<class>/**/*.dcm (or extensionless files with the DICM preamble)")
-        }
-        var index: [String: Int] = [:]
-        for (i, c) in classes.enumerated() { index[c] = i }
-        for folder in Set(list.map(\.folder)) where index[folder] == nil {
-            throw DataError(file: root + "/" + folder, "class '\(folder)' (a folder, or a label in the labels table) is not one of the task's classes",
-                            fix: "add '\(folder)' to the task's classes, or move the folder out of \(root) (or fix the table)")
-        }
+        let index = try TreeListing.labels(list, classes: classes, root: root, what: "DICOM files",
+                                           layout: "root/<class>/**/*.dcm (or extensionless files with the DICM preamble)")
         // Each file's frame count decides its records; an unreadable file is one bad record.
         var frames: [(String, Int)] = [], records: [SourceRecord] = []
         for (file, folder) in list {

@@ -13,20 +13,10 @@ final class NIfTITreeSource: ImageSource {
     let axis: Int
 
     static func listing(_ root: String) throws -> [(file: String, folder: String)] {
-        var out: [(String, String)] = []
-        for folder in try ImageTreeSource.classFolders(root) {
-            let dir = root + "/" + folder
-            guard let e = FileManager.default.enumerator(atPath: dir) else { continue }
-            var files: [String] = []
-            while let rel = e.nextObject() as? String {
-                let lower = rel.lowercased()
-                if (lower.hasSuffix(".nii") || lower.hasSuffix(".nii.gz")), !rel.split(separator: "/").contains(where: { $0.hasPrefix(".") }) {
-                    files.append(rel)
-                }
-            }
-            for f in files.sorted() { out.append((dir + "/" + f, folder)) }
+        try TreeListing.files(root) { rel, _ in
+            let lower = rel.lowercased()
+            return lower.hasSuffix(".nii") || lower.hasSuffix(".nii.gz")
         }
-        return out
     }
 
     init(root: String, listing list: [(file: String, folder: String)], classes: [String], split: Manifest.SourceSpec.SplitRule,
@@ -35,15 +25,7 @@ final class NIfTITreeSource: ImageSource {
         self.window = window
         axis = rule.axis
         let fixed: Split? = { if case .fixed(let s) = split { return s } else { return nil } }()
-        guard !list.isEmpty else {
-            throw DataError(file: root, "no NIfTI files in class folders under this root", fix: "the layout is root/<class>/**/*.nii or *.nii.gz")
-        }
-        var index: [String: Int] = [:]
-        for (i, c) in classes.enumerated() { index[c] = i }
-        for folder in Set(list.map(\.folder)) where index[folder] == nil {
-            throw DataError(file: root + "/" + folder, "class '\(folder)' (a folder, or a label in the labels table) is not one of the task's classes",
-                            fix: "add '\(folder)' to the task's classes, or move the folder out of \(root) (or fix the table)")
-        }
+        let index = try TreeListing.labels(list, classes: classes, root: root, what: "NIfTI files", layout: "root/<class>/**/*.nii or *.nii.gz")
         // The volumes are read once here to know their slices (and which are empty).
         var slices: [(String, Int, Int)] = [], records: [SourceRecord] = []
         for (file, folder) in list {
