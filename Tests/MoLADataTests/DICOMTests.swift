@@ -85,6 +85,21 @@ print(json.dumps(meta))
             total += frames
         }
         #expect(total >= Self.native.count)
+        // `frame: n` keeps one frame of a multi-frame file.
+        let tree = TempDir("dicom-frame")
+        try FileManager.default.createDirectory(atPath: tree.file("x"), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: dir.file("rtdose.dcm"), toPath: tree.file("x/rtdose.dcm"))
+        let rows = meta.first { ($0[0] as! String) == "rtdose.dcm" }!
+        let manifest = tree.write("m.yaml", """
+            image: {height: \(rows[2] as! Int), width: \(rows[3] as! Int), channels: 1}
+            validation: 0
+            tasks:
+              - {name: t, sources: [{format: dicom-tree, root: \(tree.path), split: train, frame: 2}]}
+            """)
+        let one = try Ingest(manifest: try Manifest(path: manifest), options: .init(output: tree.file("out"), progress: false)).run()
+        #expect(one.images == 1)
+        let frame2 = [UInt8](try Data(contentsOf: URL(fileURLWithPath: dir.file("rtdose.dcm.2.u8"))))
+        #expect(try DatasetReader(directory: tree.file("out")).load(.train).images == frame2)
     }
 
     @Test func compressedTruncatedAndImagelessFilesAreNamedErrors() throws {
