@@ -10,12 +10,14 @@ struct MolaPrep: ParsableCommand {
         abstract: "Prepare image sets as compressed, checksummed tensor shards for mola-train.",
         discussion: """
             A manifest (data-manifests/*.yaml) names a dataset's tasks or domains and their \
-            sources: PNG folder trees, MedMNIST-style .npz archives, IDX files and CSV pixel \
-            tables. `ingest` writes the dataset folder (index.json and .npz shards that \
-            numpy.load opens as they are); `inspect` summarises it; `verify` checks it.
+            sources: PNG and JPEG folder trees, DICOM trees, NIfTI volumes, MedMNIST-style .npz \
+            archives, IDX files and CSV pixel tables. `ingest` writes the dataset folder \
+            (index.json and .npz shards that numpy.load opens as they are), whole or one part \
+            of n at a time for a cluster (`--part i/n`, then `merge`); `inspect` summarises it; \
+            `verify` checks it.
             """,
         version: MoLAVersion.string,
-        subcommands: [IngestCommand.self, InspectCommand.self, VerifyCommand.self])
+        subcommands: [IngestCommand.self, MergeCommand.self, InspectCommand.self, VerifyCommand.self])
 }
 
 /// Runs `body`, printing our errors as `error: file: location: message` plus the fix,
@@ -35,8 +37,13 @@ struct IngestCommand: ParsableCommand {
             Re-running with an unchanged manifest and unchanged input files does nothing \
             and says so. The dataset folder is replaced only once the new one is complete.
 
-            Example:
+            With --part i/n (0 ≤ i < n) only part i of every source's records is decoded, \
+            into DATASET.parts/part-i-of-n; the splits are decided over all records first, so \
+            `mola-prep merge DATASET` after all n parts gives what one process would.
+
+            Examples:
               mola-prep ingest data-manifests/digits-fashion.yaml
+              mola-prep ingest data-manifests/radimagenet.yaml --part $SLURM_ARRAY_TASK_ID/16
             """)
 
     @Argument(help: "The manifest, e.g. data-manifests/digits-fashion.yaml.")
@@ -54,15 +61,31 @@ struct IngestCommand: ParsableCommand {
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int?
 
+    @Option(help: "Only part i of n (0-based, e.g. 3/16): one task of a cluster array job; then `mola-prep merge`.")
+    var part: String?
+
     @Flag(name: .shortAndLong, help: "No progress output.")
     var quiet = false
+
+    func validate() throws {
+        if let part, parsedPart(part) == nil {
+            throw ValidationError("--part takes i/n with 0 ≤ i < n, e.g. --part 0/4 (got '\(part)')")
+        }
+    }
+
+    func parsedPart(_ text: String) -> (index: Int, count: Int)? {
+        let p = text.split(separator: "/").compactMap { Int($0) }
+        guard p.count == 2, p[1] >= 1, (0..<p[1]).contains(p[0]) else { return nil }
+        return (p[0], p[1])
+    }
 
     func run() throws {
         try reportingErrors {
             if let threads { Parallel.threads = max(1, threads) }
             let m = try Manifest(path: manifest)
             let output = out ?? Ingest.defaultOutput(for: m)
-            let result = try Ingest(manifest: m, options: .init(output: output, skipBad: skipBad, force: force, progress: !quiet)).run()
+            let options = Ingest.Options(output: output, skipBad: skipBad, force: force, progress: !quiet, part: part.flatMap(parsedPart))
+            let result = try Ingest(manifest: m, options: options).run()
             let relative = output.hasPrefix("/") ? result.directory : output
             if result.upToDate {
                 print("\(relative) is up to date (\(result.images) images; manifest and inputs unchanged)")
@@ -79,6 +102,31 @@ struct IngestCommand: ParsableCommand {
                 for r in ix.skipped.records.prefix(10) { print("  " + r.replacingOccurrences(of: "\n", with: "\n  ")) }
                 if ix.skipped.count > 10 { print("  … (all listed in \(relative)/index.json)") }
             }
+        }
+    }
+}
+
+struct MergeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "merge",
+        abstract: "Join the parts of a partitioned ingest into the dataset folder.",
+        discussion: """
+            Checks that DATASET.parts holds every part i/n once, all from the same manifest \
+            and inputs, then writes DATASET (index.json and the parts' shards, hard-linked). \
+            A missing part is named, so a failed array task can be re-run alone.
+
+            Example:
+              mola-prep merge datasets/radimagenet
+            """)
+
+    @Argument(help: "The dataset folder the parts were ingested for (their folder is DATASET.parts).")
+    var dataset: String
+
+    func run() throws {
+        try reportingErrors {
+            let r = try Ingest.merge(directory: dataset)
+            let splits = Split.allCases.compactMap { s in r.index.split(s).map { "\(s.rawValue) \($0.count)" } }.joined(separator: ", ")
+            print("merged \(dataset): \(r.images) images (\(splits)) in \(r.index.shards.count) shard(s)")
         }
     }
 }

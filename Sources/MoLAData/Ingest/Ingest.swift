@@ -18,13 +18,24 @@ public struct Ingest {
         public var skipBad = false
         public var force = false
         public var progress = true
+        /// Only part `index` of `count` (0-based): each source's records are cut into `count`
+        /// contiguous ranges, after the splits are decided over all records, and this part's
+        /// shards go to `<output>.parts/part-<index>-of-<count>` for `Ingest.merge`.
+        public var part: (index: Int, count: Int)?
 
-        public init(output: String, skipBad: Bool = false, force: Bool = false, progress: Bool = true) {
+        public init(output: String, skipBad: Bool = false, force: Bool = false, progress: Bool = true,
+                    part: (index: Int, count: Int)? = nil) {
             self.output = output
             self.skipBad = skipBad
             self.force = force
             self.progress = progress
+            self.part = part
         }
+    }
+
+    /// The folder of part `index` of `count` of the dataset at `output`.
+    public static func partDirectory(_ output: String, index: Int, count: Int) -> String {
+        URL(fileURLWithPath: output).standardized.path + ".parts/part-\(index)-of-\(count)"
     }
 
     public struct Result {
@@ -70,8 +81,10 @@ public struct Ingest {
 
     public func run() throws -> Result {
         let start = Date()
-        let out = URL(fileURLWithPath: options.output).standardized.path
-        let fingerprint = try inputFingerprint()
+        let out = options.part.map { Self.partDirectory(options.output, index: $0.index, count: $0.count) }
+            ?? URL(fileURLWithPath: options.output).standardized.path
+        let datasetFingerprint = try inputFingerprint()
+        let fingerprint = options.part.map { "\(datasetFingerprint)/part-\($0.index)-of-\($0.count)" } ?? datasetFingerprint
         if !options.force, let index = try? DatasetIndex.read(directory: out), index.inputFingerprint == fingerprint,
            index.shards.allSatisfy({ FileIO.stamp(out + "/" + $0.file)?.size == $0.bytes }) {
             return Result(directory: out, index: index, upToDate: true, seconds: Date().timeIntervalSince(start))
@@ -86,7 +99,10 @@ public struct Ingest {
         try? FileManager.default.removeItem(atPath: work)
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: false)
         do {
-            let index = try build(into: work, fingerprint: fingerprint)
+            var index = try build(into: work, fingerprint: fingerprint)
+            if let part = options.part {
+                index.part = .init(index: part.index, count: part.count, datasetFingerprint: datasetFingerprint)
+            }
             try FileIO.writeAtomically(try index.encoded(), to: work + "/" + DatasetIndex.fileName)
             try FileManager.default.copyItem(atPath: manifest.file, toPath: work + "/manifest.yaml")
             try Self.replace(out, with: work)
@@ -155,6 +171,12 @@ public struct Ingest {
 
     // MARK: - Building
 
+    /// The records of `source` this run decodes: all, or its part's contiguous range.
+    func mine(_ source: ImageSource) -> Range<Int> {
+        guard let part = options.part else { return 0..<source.records.count }
+        return Parallel.range(of: part.index, parts: part.count, count: source.records.count)
+    }
+
     func build(into dir: String, fingerprint: String) throws -> DatasetIndex {
         let shape = manifest.shape
         // 1. Open every source and index its records.
@@ -179,12 +201,14 @@ public struct Ingest {
             for (s, source) in opened[t].enumerated() {
                 var assigned = [Split?](repeating: nil, count: source.records.count)
                 var good: [(id: Int, label: Int)] = []
+                let mine = mine(source)
                 for (i, r) in source.records.enumerated() {
                     var problem = r.problem
                     if problem == nil, !(0..<taskClasses[t].count).contains(r.label) {
                         problem = "label \(r.label) is outside the class list of task '\(task.name)' (0…\(taskClasses[t].count - 1))"
                     }
                     if let problem {
+                        guard mine.contains(i) else { continue }  // another part reports it
                         let e = DataError(file: source.path, location: r.location, problem,
                                           fix: r.fix.map { "\($0), or ingest with --skip-bad" } ?? "fix the record or the task's classes, or ingest with --skip-bad")
                         guard options.skipBad else { throw e }
@@ -226,15 +250,16 @@ public struct Ingest {
         var counts = Dictionary(uniqueKeysWithValues: Split.allCases.map {
             ($0, taskClasses.map { [Int](repeating: 0, count: $0.count) })
         })
-        let total = opened.joined().reduce(0) { $0 + $1.records.count }
+        let total = opened.joined().reduce(0) { $0 + mine($1).count }
         let progress = Progress(label: "ingest \(manifest.name)", total: total, enabled: options.progress)
         let batch = 1024
         var scratch = [UInt8](repeating: 0, count: batch * shape.pixelCount)
         for (t, sources) in opened.enumerated() {
             for (s, source) in sources.enumerated() {
-                var lo = 0
-                while lo < source.records.count {
-                    let range = lo..<min(source.records.count, lo + batch)
+                let part = mine(source)
+                var lo = part.lowerBound
+                while lo < part.upperBound {
+                    let range = lo..<min(part.upperBound, lo + batch)
                     let decoded = try source.decode(range, channels: shape.channels)
                     try scratch.withUnsafeMutableBufferPointer { out in
                         let outBase = out.baseAddress!

@@ -21,6 +21,16 @@ public struct DatasetIndex: Codable, Equatable, Sendable {
     public var splits: [String: SplitInfo]
     public var shards: [ShardInfo]
     public var skipped: SkippedInfo
+    /// Set on one part of a partitioned ingest (`mola-prep ingest --part i/n`); absent on a
+    /// whole or merged dataset.
+    public var part: PartInfo?
+
+    public struct PartInfo: Codable, Equatable, Sendable {
+        public var index: Int
+        public var count: Int
+        /// The whole dataset's input fingerprint (every part shares it; the merge keeps it).
+        public var datasetFingerprint: String
+    }
 
     public struct TaskInfo: Codable, Equatable, Sendable {
         public var name: String
