@@ -96,7 +96,7 @@ public struct TrainConfig: Codable, Equatable, Sendable {
 extension TrainConfig {
     /// Reads a config file; every complaint names the file, line and key.
     public static func load(_ path: String, overrides: [String] = []) throws -> TrainConfig {
-        let root = try ConfigValue.load(file: path)
+        let root = try ConfigValue.load(file: path).overriding(overrides.map(expandAliases))
         let top = try root.mapping(allowed: ["name", "data", "tasks", "method", "backbone", "adapters", "router", "mmoe", "optimizer",
                                              "epochs", "batch_size", "seed", "threads", "augment", "eval_every", "max_steps", "output"])
         let fallbackName = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
@@ -195,31 +195,15 @@ extension TrainConfig {
         if let v = top["eval_every"] { c.evalEvery = try v.int(in: 0...10_000_000) }
         if let v = top["max_steps"] { c.maxSteps = try v.int(in: 0...Int.max) }
         if let v = top["output"] { c.output = expandPath(try v.string()) }
-        for o in overrides { try c.apply(override: o, file: path) }
         return c
     }
 
-    /// `key=value` from the command line (`--set epochs=1`): the keys a pipeline or a user
-    /// most often varies without editing the file.
-    mutating func apply(override: String, file: String) throws {
-        let parts = override.split(separator: "=", maxSplits: 1).map(String.init)
-        let bad = DataError(file: file, "cannot apply --set \(override)",
-                            fix: "use key=value with key one of epochs, batch_size, seed, max_steps, eval_every, threads, lr, alpha, output, name")
-        guard parts.count == 2 else { throw bad }
-        let v = parts[1]
-        switch parts[0] {
-        case "epochs": guard let n = Int(v), n > 0 else { throw bad }; epochs = n
-        case "batch_size": guard let n = Int(v), n > 0 else { throw bad }; batchSize = n
-        case "seed": guard let n = UInt64(v) else { throw bad }; seed = n
-        case "max_steps": guard let n = Int(v), n >= 0 else { throw bad }; maxSteps = n
-        case "eval_every": guard let n = Int(v), n >= 0 else { throw bad }; evalEvery = n
-        case "threads": guard let n = Int(v), n > 0 else { throw bad }; threads = n
-        case "lr": guard let x = Float(v), x >= 0 else { throw bad }; optimizer.learningRate = x
-        case "alpha": guard let x = Float(v), x >= 0 else { throw bad }; adapters.alpha = x
-        case "output": output = v
-        case "name": name = v
-        default: throw bad
+    /// `--set lr=…` and `--set alpha=…` are short for optimizer.lr and adapters.alpha.
+    static func expandAliases(_ assignment: String) -> String {
+        for (alias, key) in [("lr=", "optimizer.lr="), ("alpha=", "adapters.alpha=")] where assignment.hasPrefix(alias) {
+            return key + assignment.dropFirst(alias.count)
         }
+        return assignment
     }
 
 }

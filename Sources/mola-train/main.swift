@@ -55,7 +55,7 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Delete the run's output folder first and start over.")
     var fresh = false
 
-    @Option(name: .customLong("set"), help: "Override a config key: epochs, batch_size, seed, max_steps, eval_every, threads, lr, alpha, output, name (repeatable).")
+    @Option(name: .customLong("set"), help: "Override any config key by its path, value as YAML: --set adapters.rank=8, --set backbone.widths=[16,32,64], --set optimizer.name=adamw (repeatable; lr and alpha are short for optimizer.lr and adapters.alpha).")
     var overrides: [String] = []
 
     @Flag(name: .shortAndLong, help: "No progress bar or per-evaluation lines.")

@@ -18,6 +18,27 @@ import Testing
         } catch { return "\(error)" }
     }
 
+    /// `--set` reaches every key by its path, typed and checked like the file.
+    @Test func overridesReachAnyKey() throws {
+        let tmp = TempDir()
+        let path = tmp.write("c.yaml", "data: {dataset: \(TinyData.directory)}\nmethod: mola-grad\nadapters: {rank: 4}\n")
+        let c = try TrainConfig.load(path, overrides: ["adapters.rank=[2,3,4]", "backbone.widths=[8,16,32]", "optimizer.name=adamw",
+                                                        "lr=0.002", "alpha=2", "router.twd_weight=0.5", "epochs=3", "output=runs/x"])
+        #expect(c.adapters.ranks == [2, 3, 4] && c.backbone.widths == [8, 16, 32])
+        #expect(c.optimizer.kind == .adamw && c.optimizer.learningRate == 0.002 && c.adapters.alpha == 2)
+        #expect(c.router.twdWeight == 0.5 && c.epochs == 3 && c.output == "runs/x")
+        let other = try TrainConfig.load(path, overrides: ["data.dataset=/elsewhere"])
+        #expect(other.data.dataset == "/elsewhere")
+        func failure(_ o: String) -> String {
+            do { _ = try TrainConfig.load(path, overrides: [o]); return "no error" } catch { return "\(error)" }
+        }
+        let typo = failure("adapters.rnak=8")
+        #expect(typo.contains("rnak") && typo.contains("did you mean 'rank'"), "\(typo)")
+        let type = failure("epochs=many")
+        #expect(type.contains("epochs") && type.contains("whole number") && !type.contains("line"), "\(type)")
+        #expect(failure("epochs").contains("key.path=value"))
+    }
+
     @Test func unknownKeyNamesFileKeyAndFix() {
         let e = error("data: {dataset: \(TinyData.directory)}\nbatch_sise: 32\n")
         #expect(e.contains("c.yaml") && e.contains("batch_sise") && e.contains("did you mean 'batch_size'"), "\(e)")

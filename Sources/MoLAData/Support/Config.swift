@@ -29,6 +29,48 @@ public struct ConfigValue {
         return ConfigValue(node: node, file: file, keyPath: "")
     }
 
+    /// This document with `key.path=value` assignments applied (command-line `--set`), each
+    /// value read as YAML (`8`, `sgd`, `[4, 4, 8]`, `{center: 40, width: 400}`), missing
+    /// mappings created. The result is then read like the file itself, so an unknown key
+    /// gets a did-you-mean and a wrong type the expected one, naming the key path.
+    public func overriding(_ assignments: [String]) throws -> ConfigValue {
+        var root = node
+        for assignment in assignments {
+            let parts = assignment.split(separator: "=", maxSplits: 1).map(String.init)
+            let keys = parts.first.map { $0.split(separator: ".", omittingEmptySubsequences: false).map(String.init) } ?? []
+            guard parts.count == 2, !keys.isEmpty, !keys.contains(where: \.isEmpty) else {
+                throw DataError(file: file, "cannot apply --set \(assignment)", fix: "use --set key.path=value, e.g. --set adapters.rank=8")
+            }
+            let value: Node
+            do { value = try Yams.compose(yaml: parts[1]) ?? Node("") } catch {
+                throw DataError(file: file, "--set \(assignment): the value is not valid YAML: \(error)", fix: "quote it, e.g. --set name='a b'")
+            }
+            root = try Self.assign(Self.unmarked(value), at: keys[...], in: root, path: parts[0])
+        }
+        return ConfigValue(node: root, file: file, keyPath: keyPath)
+    }
+
+    /// The node without source positions (a value from the command line has no line in the
+    /// file: errors then name only its key path).
+    static func unmarked(_ node: Node) -> Node {
+        switch node {
+        case .scalar(let s): return .scalar(.init(s.string, s.tag, s.style))
+        case .sequence(let q): return .sequence(.init(q.map(unmarked), q.tag, q.style))
+        case .mapping(let m): return .mapping(.init(m.map { (unmarked($0.key), unmarked($0.value)) }, m.tag, m.style))
+        case .alias: return node
+        }
+    }
+
+    static func assign(_ value: Node, at keys: ArraySlice<String>, in node: Node, path: String) throws -> Node {
+        guard let key = keys.first else { return value }
+        guard case .mapping(var m) = node else {
+            throw DataError(file: "--set \(path)", "'\(key)' is inside a value that is not a mapping", fix: "check the key path")
+        }
+        let child = m[Node(key)] ?? Node.mapping(Node.Mapping([]))
+        m[Node(key)] = try assign(value, at: keys.dropFirst(), in: child, path: path)
+        return .mapping(m)
+    }
+
     public init(node: Node, file: String, keyPath: String) {
         self.node = node
         self.file = file
