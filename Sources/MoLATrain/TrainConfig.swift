@@ -96,7 +96,7 @@ public struct TrainConfig: Codable, Equatable, Sendable {
 extension TrainConfig {
     /// Reads a config file; every complaint names the file, line and key.
     public static func load(_ path: String, overrides: [String] = []) throws -> TrainConfig {
-        let root = try ConfigValue.load(file: path).overriding(overrides.map(expandAliases))
+        let root = try ConfigValue.load(file: path).resolvingBase().overriding(overrides.map(expandAliases))
         let top = try root.mapping(allowed: ["name", "data", "tasks", "method", "backbone", "adapters", "router", "mmoe", "optimizer",
                                              "epochs", "batch_size", "seed", "threads", "augment", "eval_every", "max_steps", "output"])
         let fallbackName = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent

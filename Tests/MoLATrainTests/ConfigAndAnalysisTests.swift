@@ -39,6 +39,30 @@ import Testing
         #expect(failure("epochs").contains("key.path=value"))
     }
 
+    /// `base:` merges a shared file under a config (deeply; the config's own keys win), and
+    /// every shipped config set is written that way.
+    @Test func baseFilesMergeUnderTheConfig() throws {
+        let tmp = TempDir()
+        _ = tmp.write("common.yaml", "data: {dataset: \(TinyData.directory)}\nepochs: 5\noptimizer: {name: sgd, lr: 0.05, momentum: 0.8}\n")
+        let path = tmp.write("c.yaml", "base: common.yaml\nmethod: mola-grad\noptimizer: {lr: 0.01}\n")
+        let c = try TrainConfig.load(path)
+        #expect(c.epochs == 5 && c.method == .molaGrad && c.optimizer.learningRate == 0.01 && c.optimizer.momentum == 0.8)
+        let missing = tmp.write("m.yaml", "base: nowhere.yaml\n")
+        #expect { try TrainConfig.load(missing) } throws: { "\($0)".contains("base file not found") }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        for set in ["digits-fashion", "digit-domains", "medmnist", "radimagenet", "vlcs"] {
+            for method in ["uniform", "single-task", "mola-grad", "mola-router"] {
+                let file = "\(root)/configs/\(set)/\(method).yaml"
+                let text = try String(contentsOfFile: file, encoding: .utf8)
+                #expect(text.contains("base: common.yaml"), "\(file)")
+                let c = try TrainConfig.load(file)
+                #expect(c.method.rawValue == method && c.name.hasSuffix(method) && c.data.manifest != nil, "\(file)")
+            }
+        }
+        #expect(try TrainConfig.load("\(root)/configs/digits-fashion/mola-grad.yaml").adapters.alpha == 1)
+        #expect(try TrainConfig.load("\(root)/configs/medmnist/mola-grad.yaml").adapters.ranks.allSatisfy { $0 == 8 })
+    }
+
     @Test func unknownKeyNamesFileKeyAndFix() {
         let e = error("data: {dataset: \(TinyData.directory)}\nbatch_sise: 32\n")
         #expect(e.contains("c.yaml") && e.contains("batch_sise") && e.contains("did you mean 'batch_size'"), "\(e)")

@@ -50,6 +50,30 @@ public struct ConfigValue {
         return ConfigValue(node: root, file: file, keyPath: keyPath)
     }
 
+    /// This document merged onto the one its top-level `base:` names (a path relative to
+    /// this file; bases may have bases): mappings merge key by key, deeper ones too, and
+    /// this file's own values win; lists and scalars replace. A bad key from the base is
+    /// reported by its key path (its lines are in another file).
+    public func resolvingBase(depth: Int = 0) throws -> ConfigValue {
+        guard case .mapping(var m) = node, let baseNode = m[Node("base")] else { return self }
+        guard case .scalar(let s) = baseNode else { throw ConfigValue(node: baseNode, file: file, keyPath: "base").error("expected a file name") }
+        guard depth < 8 else { throw error("base files nest more than 8 deep (a cycle?)", fix: "check the base: keys") }
+        let dir = URL(fileURLWithPath: file).deletingLastPathComponent().path
+        let path = s.string.hasPrefix("/") ? s.string : dir + "/" + s.string
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw ConfigValue(node: baseNode, file: file, keyPath: "base").error("base file not found: \(path)", fix: "base paths are relative to this file")
+        }
+        let base = try ConfigValue.load(file: path).resolvingBase(depth: depth + 1)
+        m[Node("base")] = nil
+        return ConfigValue(node: Self.merge(.mapping(m), onto: Self.unmarked(base.node)), file: file, keyPath: keyPath)
+    }
+
+    static func merge(_ own: Node, onto base: Node) -> Node {
+        guard case .mapping(let o) = own, case .mapping(var b) = base else { return own }
+        for (k, v) in o { b[k] = b[k].map { merge(v, onto: $0) } ?? v }
+        return .mapping(b)
+    }
+
     /// The node without source positions (a value from the command line has no line in the
     /// file: errors then name only its key path).
     static func unmarked(_ node: Node) -> Node {
