@@ -19,6 +19,9 @@ public struct TrainState: Codable, Equatable, Sendable {
     public var seed: UInt64 = 0
     public var finished = false
     public var running = Running()
+    /// The training-log window (`log_every`) since its last record; absent in checkpoints
+    /// written before training records existed.
+    public var logWindow: Running?
     public struct Running: Codable, Equatable, Sendable {
         public var loss = 0.0, correct = 0, count = 0, steps = 0
     }

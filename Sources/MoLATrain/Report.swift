@@ -57,6 +57,17 @@ public struct RunReport: Codable, Equatable, Sendable {
         }
     }
 
+    /// An exponential moving average (weight 0.2 on each new value), as TensorBoard smooths.
+    static func smoothed(_ ys: [Double]) -> [Double] {
+        var out: [Double] = [], last: Double?
+        for y in ys {
+            let v = last.map { 0.8 * $0 + 0.2 * y } ?? y
+            out.append(v)
+            last = v
+        }
+        return out
+    }
+
     public func write(to dir: String, metrics: [[String: Any]]) throws {
         try FileIO.writeAtomically(String(decoding: try Self.encoder.encode(self), as: UTF8.self) + "\n", to: dir + "/report.json")
         try FileIO.writeAtomically(markdown(), to: dir + "/report.md")
@@ -65,13 +76,29 @@ public struct RunReport: Codable, Equatable, Sendable {
                   let per = m["val_per_task"] as? [String: Double] else { return nil }
             return (s, l, v, tasks.map { per[$0] ?? 0 })
         }
-        if !curves.isEmpty {
-            try FileIO.writeAtomically(SVG.lines(title: "Training loss", x: curves.map { Double($0.0) }, series: [("train loss", curves.map(\.1))], xLabel: "step"),
-                                       to: dir + "/loss.svg")
-            var series = [("average", curves.map(\.2))]
-            for (i, t) in tasks.enumerated() { series.append((t, curves.map { $0.3[i] })) }
-            try FileIO.writeAtomically(SVG.lines(title: "Validation accuracy (%)", x: curves.map { Double($0.0) }, series: series, xLabel: "step"),
-                                       to: dir + "/accuracy.svg")
+        // Training records (every log_every steps) give the curves their shape; validation
+        // records are the points on them.
+        let train = metrics.compactMap { m -> (Double, Double, Double)? in
+            guard m["kind"] as? String == "train", let s = m["step"] as? Int, let l = m["loss"] as? Double, let a = m["accuracy"] as? Double else { return nil }
+            return (Double(s), l, a)
+        }
+        let valLoss = metrics.compactMap { m -> (Double, Double)? in
+            guard let s = m["step"] as? Int, let l = m["val_loss"] as? Double else { return nil }
+            return (Double(s), l)
+        }
+        if !curves.isEmpty || !train.isEmpty {
+            let steps = train.map(\.0)
+            var loss: [(name: String, x: [Double], y: [Double], style: SVG.Style)] = train.isEmpty
+                ? [("train loss", curves.map { Double($0.0) }, curves.map(\.1), .line)]
+                : [("train loss (smoothed)", steps, Self.smoothed(train.map(\.1)), .line), ("train loss", steps, train.map(\.1), .faint)]
+            loss.append(("validation loss", valLoss.map(\.0), valLoss.map(\.1), .points))
+            try FileIO.writeAtomically(SVG.plot(title: "Loss", xLabel: "step", series: loss), to: dir + "/loss.svg")
+            var accuracy: [(name: String, x: [Double], y: [Double], style: SVG.Style)] = []
+            if !train.isEmpty { accuracy.append(("train (smoothed)", steps, Self.smoothed(train.map(\.2)), .line)) }
+            let valSteps = curves.map { Double($0.0) }
+            accuracy.append(("val average", valSteps, curves.map(\.2), curves.count > 1 ? .line : .points))
+            for (i, t) in tasks.enumerated() { accuracy.append(("val \(t)", valSteps, curves.map { $0.3[i] }, .points)) }
+            try FileIO.writeAtomically(SVG.plot(title: "Accuracy (%)", xLabel: "step", series: accuracy), to: dir + "/accuracy.svg")
         }
         try FileIO.writeAtomically(SVG.bars(title: "Test accuracy per task (%)", labels: tasks + ["Avg"],
                                             values: tasks.map { test.perTask[$0] ?? 0 } + [test.average]), to: dir + "/test-accuracy.svg")

@@ -32,6 +32,39 @@ enum SVG {
         return s
     }
 
+    enum Style { case line, faint, points }
+
+    /// Series with their own x values: `.line` bold, `.faint` thin and light (raw values
+    /// under their smoothed line), `.points` dots (sparse measurements such as validation).
+    static func plot(title: String, xLabel: String, series: [(name: String, x: [Double], y: [Double], style: Style)]) -> String {
+        let all = series.flatMap(\.y).filter(\.isFinite), xs = series.flatMap(\.x)
+        var lo = all.min() ?? 0, hi = all.max() ?? 1
+        if hi - lo < 1e-9 { lo -= 1; hi += 1 }
+        let x0 = xs.min() ?? 0, x1 = max(xs.max() ?? 1, x0 + 1)
+        func px(_ v: Double) -> Double { left + (v - x0) / (x1 - x0) * (width - left - right) }
+        func py(_ v: Double) -> Double { height - bottom - (v - lo) / (hi - lo) * (height - top - bottom) }
+        var body = axes(yMin: lo, yMax: hi, xLabel: xLabel)
+        body += "<text x=\"\(left)\" y=\"\(height - bottom + 14)\">\(String(format: "%g", x0))</text>"
+        body += "<text x=\"\(width - right)\" y=\"\(height - bottom + 14)\" text-anchor=\"end\">\(String(format: "%g", x1))</text>"
+        var legend = 0
+        for (i, s) in series.enumerated() {
+            let color = palette[i % palette.count]
+            let pts = zip(s.x, s.y).filter { $0.1.isFinite }
+            switch s.style {
+            case .line, .faint:
+                let path = pts.map { String(format: "%.1f,%.1f", px($0.0), py($0.1)) }.joined(separator: " ")
+                let (w, opacity) = s.style == .line ? (2.0, 1.0) : (1.0, 0.35)
+                body += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"\(w)\" stroke-opacity=\"\(opacity)\" points=\"\(path)\"/>"
+                if pts.count == 1 { body += "<circle cx=\"\(px(pts[0].0))\" cy=\"\(py(pts[0].1))\" r=\"3\" fill=\"\(color)\"/>" }
+            case .points:
+                for p in pts { body += "<circle cx=\"\(px(p.0))\" cy=\"\(py(p.1))\" r=\"3.5\" fill=\"\(color)\"/>" }
+            }
+            body += "<text x=\"\(width - right + 8)\" y=\"\(top + 14 * Double(legend) + 10)\" fill=\"\(color)\">\(escape(s.name))</text>"
+            legend += 1
+        }
+        return frame(title, body)
+    }
+
     static func lines(title: String, x: [Double], series: [(String, [Double])], xLabel: String) -> String {
         let all = series.flatMap(\.1).filter(\.isFinite)
         var lo = all.min() ?? 0, hi = all.max() ?? 1

@@ -70,6 +70,9 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     public var augment = Augment()
     /// Evaluate on validation (and checkpoint) every this many steps; 0 = once per epoch.
     public var evalEvery = 0
+    /// A training record (loss, accuracy over the last N steps) in metrics.jsonl every N
+    /// steps (0: none), so curves have shape between evaluations.
+    public var logEvery = 10
     /// Stop after this many steps (0 = no limit): short smoke runs and CI.
     public var maxSteps = 0
     /// Output folder (default `runs/<name>`).
@@ -98,7 +101,7 @@ extension TrainConfig {
     public static func load(_ path: String, overrides: [String] = []) throws -> TrainConfig {
         let root = try ConfigValue.load(file: path).resolvingBase().overriding(overrides.map(expandAliases))
         let top = try root.mapping(allowed: ["name", "data", "tasks", "method", "backbone", "adapters", "router", "mmoe", "optimizer",
-                                             "epochs", "batch_size", "seed", "threads", "augment", "eval_every", "max_steps", "output"])
+                                             "epochs", "batch_size", "seed", "threads", "augment", "eval_every", "log_every", "max_steps", "output"])
         let fallbackName = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
         var c = TrainConfig(name: try top["name"]?.string() ?? fallbackName)
         let base = URL(fileURLWithPath: path).deletingLastPathComponent().path
@@ -193,6 +196,7 @@ extension TrainConfig {
             if let v = a["flip"] { c.augment.flip = try v.bool() }
         }
         if let v = top["eval_every"] { c.evalEvery = try v.int(in: 0...10_000_000) }
+        if let v = top["log_every"] { c.logEvery = try v.int(in: 0...10_000_000) }
         if let v = top["max_steps"] { c.maxSteps = try v.int(in: 0...Int.max) }
         if let v = top["output"] { c.output = expandPath(try v.string()) }
         return c

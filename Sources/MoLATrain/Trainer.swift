@@ -99,6 +99,7 @@ public final class Trainer {
         // resumed run logs the same numbers).
         var runningLoss = state.running.loss, runningCorrect = state.running.correct
         var runningCount = state.running.count, sinceEval = state.running.steps
+        var window = state.logWindow ?? .init()
         let started = Date()
         let baseSeconds = state.trainSeconds
         while state.step < totalSteps {
@@ -122,9 +123,19 @@ public final class Trainer {
                 state.step += 1
                 state.position += records.count
                 runningLoss += loss.total
-                for (gi, g) in b.layout.groups.enumerated() { runningCorrect += correctPredictions(logits[gi], labels: Array(b.labels[g.range])) }
+                let correct = correctInBatch(logits, b)
+                runningCorrect += correct
                 runningCount += records.count
                 sinceEval += 1
+                window.loss += loss.total
+                window.correct += correct
+                window.count += records.count
+                window.steps += 1
+                if config.logEvery > 0 && window.steps == config.logEvery {
+                    try appendMetrics(["kind": "train", "step": state.step, "epoch": state.epoch, "loss": window.loss / Double(window.steps),
+                                       "accuracy": 100 * Double(window.correct) / Double(max(1, window.count)), "learning_rate": Double(lr)])
+                    window = .init()
+                }
                 progress.status = String(format: "epoch %d step %d loss %.3f acc %.1f%%", state.epoch + 1, state.step,
                                          runningLoss / Double(sinceEval), 100 * Double(runningCorrect) / Double(max(1, runningCount)))
                 progress.advance(records.count)
@@ -138,6 +149,7 @@ public final class Trainer {
                         runningLoss = 0; runningCorrect = 0; runningCount = 0; sinceEval = 0
                     }
                     state.running = .init(loss: runningLoss, correct: runningCorrect, count: runningCount, steps: sinceEval)
+                    state.logWindow = window
                     try Checkpoint.save(to: latestDir, store: model.store, optimizer: optimizer.state, state: state, method: config.method.rawValue)
                     if stop {
                         progress.finish()
@@ -161,6 +173,23 @@ public final class Trainer {
         return s.step
     }
 
+    /// Appends one record to metrics.jsonl (a resumed run first cuts the file back to its
+    /// checkpoint's step, so records are never doubled).
+    func appendMetrics(_ record: [String: Any]) throws {
+        let data = try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys])
+        let path = directory + "/metrics.jsonl"
+        if !FileIO.exists(path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
+        let h = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        try h.seekToEnd()
+        try h.write(contentsOf: data + Data("\n".utf8))
+        try h.close()
+    }
+
+    /// Correct predictions of a batch, every task group's.
+    func correctInBatch(_ logits: [Tensor], _ b: PreparedBatch) -> Int {
+        b.layout.groups.enumerated().reduce(0) { $0 + correctPredictions(logits[$1.offset], labels: Array(b.labels[$1.element.range])) }
+    }
+
     /// Validation: a line in metrics.jsonl, and the best checkpoint when it improves.
     func evaluate(trainLoss: Double, trainAccuracy: Double, lr: Float) throws {
         let e = Evaluation.run(model, on: val, tasks: taskNames.count)
@@ -169,13 +198,7 @@ public final class Trainer {
                                    "val_per_task": Dictionary(uniqueKeysWithValues: zip(taskNames, e.perTask)),
                                    "seconds": state.trainSeconds]
         if let w = e.routerWeights { line["router_weights"] = w }
-        let data = try JSONSerialization.data(withJSONObject: line, options: [.sortedKeys])
-        let path = directory + "/metrics.jsonl"
-        if !FileIO.exists(path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
-        let h = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
-        try h.seekToEnd()
-        try h.write(contentsOf: data + Data("\n".utf8))
-        try h.close()
+        try appendMetrics(line)
         if showProgress {
             log(String(format: "step %d: train loss %.4f, val avg %.2f%% (", state.step, trainLoss, e.average)
                 + zip(taskNames, e.perTask).map { String(format: "%@ %.2f", $0, $1) }.joined(separator: ", ") + ")")

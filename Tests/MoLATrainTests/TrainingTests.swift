@@ -45,6 +45,21 @@ import Testing
         #expect(e.images > 0)
     }
 
+    /// Training records every log_every steps give the curves their shape.
+    @Test func trainingRecordsEveryLogEverySteps() throws {
+        let tmp = TempDir()
+        let (_, dir) = try TinyData.train(TinyData.config(tmp, method: "uniform", steps: 12, evalEvery: 6, extra: "log_every: 2"))
+        let lines = metricsLines(dir)
+        let train = lines.filter { $0["kind"] as? String == "train" }
+        #expect(train.compactMap { $0["step"] as? Int } == [2, 4, 6, 8, 10, 12])
+        #expect(train.allSatisfy { ($0["loss"] as? Double)?.isFinite == true && $0["accuracy"] is Double && $0["learning_rate"] is Double })
+        #expect(lines.filter { $0["val_average"] != nil }.count == 2)  // validation records as before
+        let svg = try String(contentsOfFile: dir + "/loss.svg", encoding: .utf8)
+        #expect(svg.contains("validation loss") && svg.contains("train loss (smoothed)"))
+        let points = svg.components(separatedBy: "points=\"").dropFirst().map { $0.prefix { $0 != "\"" }.split(separator: " ").count }
+        #expect(points.max() == 6, "the training curve has one point per record")
+    }
+
     @Test func interruptedAndResumedEqualsUninterrupted() throws {
         let tmp = TempDir()
         let straight = TinyData.config(tmp, method: "mola-router", steps: 14, evalEvery: 4, output: "a")
