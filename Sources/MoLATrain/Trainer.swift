@@ -26,7 +26,7 @@ public struct TrainError: Error, CustomStringConvertible {
 }
 
 /// Trains one model on one set of tasks, with validation, checkpoints and resume.
-/// Output folder layout: `metrics.jsonl`, `checkpoints/{latest,best}/`.
+/// Output folder layout: `metrics.jsonl`, `tb/` (TensorBoard), `checkpoints/{latest,best}/`.
 public final class Trainer {
     public enum Outcome: Equatable { case finished, interrupted }
 
@@ -199,6 +199,7 @@ public final class Trainer {
                                    "seconds": state.trainSeconds]
         if let w = e.routerWeights { line["router_weights"] = w }
         try appendMetrics(line)
+        try TensorBoard.write(metrics: TrainingRun.readMetrics(directory), to: directory)
         if showProgress {
             log(String(format: "step %d: train loss %.4f, val avg %.2f%% (", state.step, trainLoss, e.average)
                 + zip(taskNames, e.perTask).map { String(format: "%@ %.2f", $0, $1) }.joined(separator: ", ") + ")")

@@ -60,6 +60,37 @@ import Testing
         #expect(points.max() == 6, "the training curve has one point per record")
     }
 
+    /// TensorBoard's own reader (EventAccumulator) finds in tb/ exactly the scalars of
+    /// metrics.jsonl.
+    @Test func tensorBoardReadsTheEventFile() throws {
+        let tmp = TempDir()
+        let (_, dir) = try TinyData.train(TinyData.config(tmp, method: "mola-grad", steps: 12, evalEvery: 6, extra: "log_every: 3"))
+        let script = """
+            import json, sys
+            from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+            acc = EventAccumulator(sys.argv[1] + "/tb"); acc.Reload()
+            print(json.dumps({t: [[e.step, e.value] for e in acc.Scalars(t)] for t in acc.Tags()["scalars"]}))
+            """
+        let r = try run("python3", ["-c", script, dir])
+        try #require(r.status == 0, "pip install tensorboard: \(r.stderr)")
+        let scalars = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: [[Double]]]
+        let lines = metricsLines(dir)
+        func expected(_ kind: String?, _ key: String) -> [[Double]] {
+            lines.filter { ($0["kind"] as? String) == kind && $0[key] != nil }.map { [Double($0["step"] as! Int), Double(Float($0[key] as! Double))] }
+        }
+        // Same steps; values equal as float32 (TensorBoard's simple_value).
+        func same(_ a: [[Double]]?, _ b: [[Double]]) -> Bool {
+            guard let a, a.count == b.count else { return false }
+            return zip(a, b).allSatisfy { $0[0] == $1[0] && abs($0[1] - $1[1]) <= 1e-6 * max(1, abs($1[1])) }
+        }
+        for (tag, kind, key) in [("train/loss", "train", "loss"), ("train/accuracy", "train", "accuracy"),
+                                 ("val/average", nil, "val_average"), ("val/loss", nil, "val_loss")] as [(String, String?, String)] {
+            #expect(same(scalars[tag], expected(kind, key)), "\(tag): \(scalars[tag] ?? []) vs \(expected(kind, key))")
+        }
+        #expect(scalars["train/loss"]?.count == 4 && scalars["val/average"]?.count == 2)
+        #expect(scalars.keys.contains { $0.hasPrefix("val/") && $0 != "val/average" && $0 != "val/loss" }, "per-task accuracy")
+    }
+
     @Test func interruptedAndResumedEqualsUninterrupted() throws {
         let tmp = TempDir()
         let straight = TinyData.config(tmp, method: "mola-router", steps: 14, evalEvery: 4, output: "a")
