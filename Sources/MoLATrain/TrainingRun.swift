@@ -60,6 +60,9 @@ public struct TrainingRun {
                             fix: "resume with the same config, or use --fresh to start over")
         }
         try description.write(to: dir)
+        // While this process trains, `mola-train runs` reports the run as running.
+        try FileIO.writeAtomically("\(getpid())\n", to: dir + "/running.pid")
+        defer { try? FileManager.default.removeItem(atPath: dir + "/running.pid") }
         let train = try data.load(.train), val = try data.load(.val), test = try data.load(.test)
         log("\(config.name): \(config.method.rawValue) on \(data.taskNames.joined(separator: ", ")) — \(train.count) train, \(val.count) val, \(test.count) test images of \(data.shape); \(Parallel.threads) threads")
 

@@ -17,7 +17,7 @@ struct MolaTrain: ParsableCommand {
             report.md/json and SVG plots; `compare` tabulates several runs.
             """,
         version: MoLAVersion.string,
-        subcommands: [RunCommand.self, CompareCommand.self, EvalCommand.self, BenchCommand.self])
+        subcommands: [RunCommand.self, CompareCommand.self, EvalCommand.self, BenchCommand.self, RunsCommand.self])
 }
 
 /// Our errors as one `error: …` line plus the fix, exit status 1.
@@ -175,3 +175,41 @@ struct BenchCommand: ParsableCommand {
         }
     }
 }
+
+struct RunsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "runs",
+        abstract: "One row per run under a folder: method, data, the settings that differ, status, steps, best validation, test average.",
+        discussion: """
+            Status is finished (a report), running (its process is alive) or interrupted \
+            (a checkpoint to --resume). Examples:
+              mola-train runs
+              mola-train runs runs/quickstart --only-changed
+              mola-train runs --json
+            """)
+
+    @Argument(help: "The folder the runs are in.")
+    var directory: String = "runs"
+
+    @Flag(help: "Show only the settings that differ between the runs.")
+    var onlyChanged = false
+
+    @Flag(help: "Print JSON (every setting of every run) instead of the table.")
+    var json = false
+
+    func run() throws {
+        try reportingErrors {
+            let rows = try RunsTable.scan(directory)
+            if json {
+                let enc = JSONEncoder()
+                enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+                print(String(decoding: try enc.encode(rows), as: UTF8.self))
+            } else if rows.isEmpty {
+                print("no runs under \(directory)")
+            } else {
+                print(RunsTable.render(rows, onlyChanged: onlyChanged), terminator: "")
+            }
+        }
+    }
+}
+

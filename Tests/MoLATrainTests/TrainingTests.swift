@@ -91,6 +91,20 @@ import Testing
         #expect(scalars.keys.contains { $0.hasPrefix("val/") && $0 != "val/average" && $0 != "val/loss" }, "per-task accuracy")
     }
 
+    /// `mola-train runs`: finished and interrupted runs, and the settings that differ.
+    @Test func runsTableListsEveryRun() throws {
+        let tmp = TempDir()
+        _ = try TinyData.train(TinyData.config(tmp, method: "uniform", steps: 4, output: "runs/a"))
+        _ = try TinyData.train(TinyData.config(tmp, method: "mola-grad", steps: 4, extra: "log_every: 2", output: "runs/b"))
+        _ = try TinyData.train(TinyData.config(tmp, method: "mola-router", steps: 8, output: "runs/c"), stopAfter: 3)
+        let rows = try RunsTable.scan(tmp.path + "/runs")
+        #expect(rows.map(\.method) == ["uniform", "mola-grad", "mola-router"])
+        #expect(rows.map(\.status) == ["finished", "finished", "interrupted"])
+        #expect(rows[0].testAverage != nil && rows[2].testAverage == nil && rows[2].steps == 3)
+        let table = RunsTable.render(rows, onlyChanged: true)
+        #expect(table.contains("logEvery") && table.contains("status") && !table.contains("batchSize"), "\(table)")
+    }
+
     @Test func interruptedAndResumedEqualsUninterrupted() throws {
         let tmp = TempDir()
         let straight = TinyData.config(tmp, method: "mola-router", steps: 14, evalEvery: 4, output: "a")
