@@ -114,7 +114,29 @@ public struct RunReport: Codable, Equatable, Sendable {
             try FileIO.writeAtomically(SVG.lines(title: "Components for 99% of the singular-value sum", x: spectra.indices.map(Double.init),
                                                  series: series, xLabel: "layer (" + spectra.map(\.layer).joined(separator: ", ") + ")"),
                                        to: dir + "/spectra.svg")
+            try? FileManager.default.removeItem(atPath: dir + "/spectra")
+            for (i, s) in spectraPlots.enumerated() {
+                try FileManager.default.createDirectory(atPath: dir + "/spectra", withIntermediateDirectories: true)
+                try FileIO.writeAtomically(Self.spectrumPlot(s), to: dir + "/spectra/\(String(format: "%02d", i))-\(s.layer).svg")
+            }
         }
+    }
+
+    /// The adapted layers (their W and every W + ΔW_t), each drawn in `spectra/`.
+    var spectraPlots: [LayerSpectrum] { spectra.filter { !$0.adapted.isEmpty && $0.shared.values != nil } }
+
+    /// One layer's sorted singular values over σ₁ on a log scale — W bold, each W + ΔW_t
+    /// thin — with each curve's K99 marked.
+    static func spectrumPlot(_ s: LayerSpectrum) -> String {
+        var series: [(name: String, x: [Double], y: [Double], style: SVG.Style)] = []
+        var marks: (x: [Double], y: [Double]) = ([], [])
+        for (name, summary, style) in [("W", s.shared, SVG.Style.line)] + s.adapted.enumerated().map({ ("W+ΔW_\($0.offset)", $0.element, SVG.Style.faint) }) {
+            let v = (summary.values ?? []).map { log10(max($0, 1e-12)) }
+            series.append((name, v.indices.map { Double($0 + 1) }, v, style))
+            if summary.k99 >= 1, summary.k99 <= v.count { marks.x.append(Double(summary.k99)); marks.y.append(v[summary.k99 - 1]) }
+        }
+        series.append(("K99", marks.x, marks.y, .points))
+        return SVG.plot(title: "\(s.layer): log10 of σi/σ1, sorted (\(s.rows)×\(s.columns))", xLabel: "i", series: series)
     }
 
     func markdown() -> String {
@@ -142,6 +164,10 @@ public struct RunReport: Codable, Equatable, Sendable {
                 md += s.adapted.map { "\($0.k99)" }.joined(separator: ", ") + " | " + s.adapted.map { String(format: "%.3f", $0.top) }.joined(separator: ", ") + " |\n"
             }
             md += "\n![spectra](spectra.svg)\n\n"
+            if !spectraPlots.isEmpty {
+                md += "Singular values of each adapted layer (W and every W+ΔW_t, K99 marked):\n\n"
+                md += spectraPlots.enumerated().map { "![\($1.layer)](spectra/\(String(format: "%02d", $0))-\($1.layer).svg)" }.joined(separator: " ") + "\n\n"
+            }
         }
         if let subRuns { md += "## Single-task models\n\n" + subRuns.map { "- [\($0)](\($0)/report.md)\n" }.joined() + "\n" }
         md += "![loss](loss.svg) ![accuracy](accuracy.svg) ![test accuracy](test-accuracy.svg)\n"

@@ -8,6 +8,9 @@ public struct LayerSpectrum: Codable, Equatable, Sendable {
         public var k99: Int
         public var top: Double
         public var rank: Int
+        /// Every singular value over σ₁, largest first: the distribution the paper compares
+        /// (absent in reports written before it was kept).
+        public var values: [Double]?
     }
     public var layer: String
     public var rows: Int, columns: Int
@@ -23,7 +26,8 @@ public struct LayerSpectrum: Codable, Equatable, Sendable {
             let total = s.reduce(0, +)
             var acc = 0.0, k = 0
             while k < s.count && acc < 0.99 * total { acc += s[k]; k += 1 }
-            return Summary(k99: k, top: s.first ?? 0, rank: min(rows, cols))
+            let top = s.first ?? 0
+            return Summary(k99: k, top: top, rank: min(rows, cols), values: s.map { top > 0 ? $0 / top : 0 })
         }
         let w = Array(UnsafeBufferPointer(start: conv.store.values + conv.weight.offset, count: conv.weight.count))
         let adapted = (0..<(conv.adapters?.count ?? 0)).map { summary(conv.effectiveWeight($0)) }

@@ -21,6 +21,17 @@ import Testing
         #expect((report.parameters.router > 0) == ["mola-router", "mmoe"].contains(method))
         #expect(!report.spectra.isEmpty)
         #expect((report.routerWeights != nil) == (method == "mola-router"))
+        // Adapted layers: their singular-value distributions, W's and every W+ΔW_t's.
+        let adapted = report.spectra.filter { !$0.adapted.isEmpty }
+        #expect(adapted.allSatisfy { layer in
+            layer.shared.values?.first == 1 && layer.adapted.allSatisfy { ($0.values?.count ?? 0) == layer.rows && $0.values?.first == 1 }
+        })
+        let plots = (try? FileManager.default.contentsOfDirectory(atPath: dir + "/spectra")) ?? []
+        #expect(plots.count == adapted.count, "\(plots)")
+        if let first = plots.sorted().first {
+            let svg = try String(contentsOfFile: dir + "/spectra/" + first, encoding: .utf8)
+            #expect(svg.contains("K99") && svg.contains("W+ΔW_0"))
+        }
         for f in ["report.md", "report.json", "test-accuracy.svg"] { #expect(FileManager.default.fileExists(atPath: dir + "/" + f), "\(f)") }
         // Loss decreases: the first evaluation window against the last (per model).
         let runs = method == "single-task" ? report.subRuns!.map { dir + "/" + $0 } : [dir]
