@@ -91,8 +91,11 @@ public struct RunReport: Codable, Equatable, Sendable {
             var loss: [(name: String, x: [Double], y: [Double], style: SVG.Style)] = train.isEmpty
                 ? [("train loss", curves.map { Double($0.0) }, curves.map(\.1), .line)]
                 : [("train loss (smoothed)", steps, Self.smoothed(train.map(\.1)), .line), ("train loss", steps, train.map(\.1), .faint)]
-            loss.append(("validation loss", valLoss.map(\.0), valLoss.map(\.1), .points))
-            try FileIO.writeAtomically(SVG.plot(title: "Loss", xLabel: "step", series: loss), to: dir + "/loss.svg")
+            // The training objective sums each task's mean cross-entropy; validation loss is
+            // the mean per image: the legend says so, the scales differ by up to the task count.
+            loss.append(("validation loss (per image)", valLoss.map(\.0), valLoss.map(\.1), .points))
+            try FileIO.writeAtomically(SVG.plot(title: "Loss (training: sum over tasks of each task's mean)", xLabel: "step", series: loss),
+                                       to: dir + "/loss.svg")
             var accuracy: [(name: String, x: [Double], y: [Double], style: SVG.Style)] = []
             if !train.isEmpty { accuracy.append(("train (smoothed)", steps, Self.smoothed(train.map(\.2)), .line)) }
             let valSteps = curves.map { Double($0.0) }
