@@ -65,24 +65,9 @@ enum SVG {
         return frame(title, body)
     }
 
+    /// Lines over one shared x.
     static func lines(title: String, x: [Double], series: [(String, [Double])], xLabel: String) -> String {
-        let all = series.flatMap(\.1).filter(\.isFinite)
-        var lo = all.min() ?? 0, hi = all.max() ?? 1
-        if hi - lo < 1e-9 { lo -= 1; hi += 1 }
-        let x0 = x.min() ?? 0, x1 = max(x.max() ?? 1, x0 + 1)
-        func px(_ v: Double) -> Double { left + (v - x0) / (x1 - x0) * (width - left - right) }
-        func py(_ v: Double) -> Double { height - bottom - (v - lo) / (hi - lo) * (height - top - bottom) }
-        var body = axes(yMin: lo, yMax: hi, xLabel: xLabel)
-        body += "<text x=\"\(left)\" y=\"\(height - bottom + 14)\">\(String(format: "%g", x0))</text>"
-        body += "<text x=\"\(width - right)\" y=\"\(height - bottom + 14)\" text-anchor=\"end\">\(String(format: "%g", x1))</text>"
-        for (i, (name, ys)) in series.enumerated() {
-            let color = palette[i % palette.count]
-            let pts = zip(x, ys).filter { $0.1.isFinite }.map { String(format: "%.1f,%.1f", px($0.0), py($0.1)) }.joined(separator: " ")
-            body += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"\(i == 0 ? 2.5 : 1.5)\" points=\"\(pts)\"/>"
-            if x.count == 1, let y = ys.first { body += "<circle cx=\"\(px(x[0]))\" cy=\"\(py(y))\" r=\"3\" fill=\"\(color)\"/>" }
-            body += "<text x=\"\(width - right + 8)\" y=\"\(top + 14 * Double(i) + 10)\" fill=\"\(color)\">\(escape(name))</text>"
-        }
-        return frame(title, body)
+        plot(title: title, xLabel: xLabel, series: series.map { ($0.0, x, $0.1, .line) })
     }
 
     static func bars(title: String, labels: [String], values: [Double]) -> String {
