@@ -1,5 +1,4 @@
 import Foundation
-import MoLATensor
 
 /// A folder tree of DICOM files, one folder per class: `root/<class>/**/*.dcm`, or files
 /// without an extension that carry the `DICM` preamble (as scanners and PACS exports
@@ -59,25 +58,9 @@ final class DICOMTreeSource: ImageSource {
     }
 
     func decode(_ range: Range<Int>, channels: Int) throws -> [Result<RawImage, DataError>] {
-        var out = [Result<RawImage, DataError>](repeating: .failure(DataError(file: "", "")), count: range.count)
-        out.withUnsafeMutableBufferPointer { buf in
-            let results = buf.baseAddress!
-            Parallel.forRanges(range.count) { part in
-                var cached: (file: String, image: DICOMImage)?
-                for k in part {
-                    let (file, f) = frames[range.lowerBound + k]
-                    do {
-                        if cached?.file != file { cached = (file, try Self.read(file)) }
-                        results[k] = .success(ChannelConversion.convert(Self.image(cached!.image, frame: f, window: window), to: channels))
-                    } catch let e as DataError {
-                        results[k] = .failure(e)
-                    } catch {
-                        results[k] = .failure(DataError(file: file, "\(error)"))
-                    }
-                }
-            }
+        TreeListing.decode(range.count, file: { frames[range.lowerBound + $0].file }, read: Self.read) { d, k in
+            ChannelConversion.convert(Self.image(d, frame: frames[range.lowerBound + k].frame, window: window), to: channels)
         }
-        return out
     }
 
     /// One frame as 8-bit pixels: RGB as stored; grey rescaled, windowed, MONOCHROME1 inverted.

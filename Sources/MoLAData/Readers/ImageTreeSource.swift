@@ -1,5 +1,4 @@
 import Foundation
-import MoLATensor
 
 /// A folder tree of images, one folder per class: `root/<class>/**/*.{png,jpg,jpeg}` (any
 /// case). RadImageNet's `root/<modality>/<anatomy>/<class>/*.png` is this with root at an
@@ -31,32 +30,17 @@ final class ImageTreeSource: ImageSource {
     }
 
     func decode(_ range: Range<Int>, channels: Int) throws -> [Result<RawImage, DataError>] {
-        var out = [Result<RawImage, DataError>](repeating: .failure(DataError(file: "", "")), count: range.count)
-        out.withUnsafeMutableBufferPointer { buf in
-            let results = buf.baseAddress!
-            Parallel.forRanges(range.count) { part in
-                for k in part {
-                    let file = files[range.lowerBound + k]
-                    do {
-                        let data = try FileIO.read(file)
-                        let img = try data.withUnsafeBytes { raw -> RawImage in
-                            let jpeg = raw.count >= 2 && raw[0] == 0xFF && raw[1] == 0xD8
-                            do {
-                                return jpeg ? try JPEGCodec.decode(raw, channels: channels) : try PNGCodec.decode(raw, channels: channels)
-                            } catch {
-                                throw DataError(file: file, "not a readable \(jpeg ? "JPEG" : "PNG"): \(error)",
-                                                fix: "replace or delete the file, or ingest with --skip-bad")
-                            }
-                        }
-                        results[k] = .success(img)
-                    } catch let e as DataError {
-                        results[k] = .failure(e)
-                    } catch {
-                        results[k] = .failure(DataError(file: file, "\(error)"))
-                    }
+        TreeListing.decode(range.count, file: { files[range.lowerBound + $0] }, read: { try FileIO.read($0) }) { data, k in
+            let file = files[range.lowerBound + k]
+            return try data.withUnsafeBytes { raw -> RawImage in
+                let jpeg = raw.count >= 2 && raw[0] == 0xFF && raw[1] == 0xD8
+                do {
+                    return jpeg ? try JPEGCodec.decode(raw, channels: channels) : try PNGCodec.decode(raw, channels: channels)
+                } catch {
+                    throw DataError(file: file, "not a readable \(jpeg ? "JPEG" : "PNG"): \(error)",
+                                    fix: "replace or delete the file, or ingest with --skip-bad")
                 }
             }
         }
-        return out
     }
 }

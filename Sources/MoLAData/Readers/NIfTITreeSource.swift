@@ -1,5 +1,4 @@
 import Foundation
-import MoLATensor
 
 /// NIfTI volumes in class folders (`root/<class>/**/*.nii[.gz]`) as 2-D slices: across
 /// `slices.axis`, every `slices.every`-th, of every volume of a 4-D file, skipping slices
@@ -59,28 +58,11 @@ final class NIfTITreeSource: ImageSource {
     }
 
     func decode(_ range: Range<Int>, channels: Int) throws -> [Result<RawImage, DataError>] {
-        var out = [Result<RawImage, DataError>](repeating: .failure(DataError(file: "", "")), count: range.count)
-        out.withUnsafeMutableBufferPointer { buf in
-            let results = buf.baseAddress!
-            Parallel.forRanges(range.count) { part in
-                var cached: (file: String, volume: NIfTIVolume)?
-                for k in part {
-                    let (file, t, index) = slices[range.lowerBound + k]
-                    do {
-                        if cached?.file != file { cached = (file, try Self.read(file)) }
-                        let volume = cached!.volume
-                        let s = volume.slice(axis: axis, index: index, t: t)
-                        let w = window == .file ? volume.fileWindow(t: t) : window
-                        let grey = RawImage(height: s.rows, width: s.columns, channels: 1, pixels: w.apply(s.values, file: (nil, nil)))
-                        results[k] = .success(ChannelConversion.convert(grey, to: channels))
-                    } catch let e as DataError {
-                        results[k] = .failure(e)
-                    } catch {
-                        results[k] = .failure(DataError(file: file, "\(error)"))
-                    }
-                }
-            }
+        TreeListing.decode(range.count, file: { slices[range.lowerBound + $0].file }, read: Self.read) { volume, k in
+            let (_, t, index) = slices[range.lowerBound + k]
+            let s = volume.slice(axis: axis, index: index, t: t)
+            let w = window == .file ? volume.fileWindow(t: t) : window
+            return ChannelConversion.convert(RawImage(height: s.rows, width: s.columns, channels: 1, pixels: w.apply(s.values, file: (nil, nil))), to: channels)
         }
-        return out
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import MoLATensor
 
 /// What the tree sources (images, DICOM, NIfTI) share: finding files under class folders
 /// and checking that every class they name belongs to the task.
@@ -42,5 +43,32 @@ enum TreeListing {
                             fix: "add '\(folder)' to the task's classes, or move the folder out of \(root) (or fix the table)")
         }
         return index
+    }
+
+    /// Decodes `count` records on every thread: record k lives in `file(k)`, read with
+    /// `read` (each thread keeps the last file it read, which the next frames or slices of
+    /// a multi-record file share) and turned into pixels by `image`. A failure is the
+    /// record's, named by its file.
+    static func decode<File>(_ count: Int, file: (Int) -> String, read: (String) throws -> File,
+                             image: (File, Int) throws -> RawImage) -> [Result<RawImage, DataError>] {
+        var out = [Result<RawImage, DataError>](repeating: .failure(DataError(file: "", "")), count: count)
+        out.withUnsafeMutableBufferPointer { buf in
+            let results = buf.baseAddress!
+            Parallel.forRanges(count) { part in
+                var cached: (path: String, file: File)?
+                for k in part {
+                    let path = file(k)
+                    do {
+                        if cached?.path != path { cached = (path, try read(path)) }
+                        results[k] = .success(try image(cached!.file, k))
+                    } catch let e as DataError {
+                        results[k] = .failure(e)
+                    } catch {
+                        results[k] = .failure(DataError(file: path, "\(error)"))
+                    }
+                }
+            }
+        }
+        return out
     }
 }

@@ -134,9 +134,10 @@ public final class Conv {
     }
     /// Factorised when the batch's output pixels are fewer than groups · C_out times this
     /// (0: always merged; tests set a large value to run everything factorised). 4 makes
-    /// ResNet-18's last two stages factorised at 28×28 with 9 tasks: 147 images/s against
-    /// 115 all merged and 121 all factorised (`mola-bench train-step --backbone resnet18
-    /// --channels 3 --tasks 9 --method mola-grad`); 1, 2, 24 gave 144, 140, 140.
+    /// ResNet-18's last two stages factorised at 28×28 with 9 tasks. Measured 2026-12-01 with
+    /// `mola-bench train-step --backbone resnet18 --channels 3 --tasks 9 --method mola-grad`,
+    /// rebuilding with other values here: 147 images/s at 4, 115 all merged, 121 all
+    /// factorised; 1, 2 and 24 gave 144, 140 and 140.
     public var factorisedThreshold = 4
 
     /// y = conv(x, W) for the batch, then y_t += scale·conv(x_t, A_t)·B_t per group; the
