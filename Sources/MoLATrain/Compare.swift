@@ -20,11 +20,17 @@ public struct Comparison: Codable, Equatable, Sendable {
     }
     public var tasks: [String]
     public var rows: [Row]
+    /// The runs' reports, for the plots (compare.json holds only the table).
+    var reports: [(dir: String, report: RunReport)] = []
+    enum CodingKeys: String, CodingKey { case tasks, rows }
+
+    public static func == (a: Comparison, b: Comparison) -> Bool { a.tasks == b.tasks && a.rows == b.rows }
 
     static let order = ["single-task", "uniform", "mmoe", "mola-grad", "mola-router"]
 
     public init(runDirectories: [String]) throws {
         let reports = try runDirectories.map { ($0, try RunReport.read($0)) }
+        self.reports = reports.map { (dir: $0.0, report: $0.1) }
         guard let first = reports.first else { throw DataError(file: ".", "no run folders given", fix: "mola-train compare runs/*") }
         tasks = first.1.tasks
         for (dir, r) in reports where Set(r.tasks) != Set(tasks) {
@@ -46,6 +52,63 @@ public struct Comparison: Codable, Equatable, Sendable {
             for i in rows.indices {
                 rows[i].deltaM = 100 * zip(rows[i].mean, st.mean).map { ($0 - $1) / max($1, 1e-9) }.reduce(0, +) / Double(tasks.count)
             }
+        }
+    }
+
+    /// compare.md (the table and its plots), compare.json, the plots as SVG files, and
+    /// compare.html with everything inlined.
+    public func write(to out: String) throws {
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+        enc.keyEncodingStrategy = .convertToSnakeCase
+        try FileIO.writeAtomically(String(decoding: try enc.encode(self), as: UTF8.self) + "\n", to: out + "/compare.json")
+        let bars = SVG.groupedBars(title: "Test accuracy (%), mean ± std over seeds", groups: tasks + ["Avg"],
+                                   series: rows.map { ($0.method, $0.mean + [$0.averageMean], $0.std + [$0.averageStd]) })
+        try FileIO.writeAtomically(bars, to: out + "/test-accuracy.svg")
+        var md = "# Comparison\n\n" + markdown + "\n![test accuracy per task](test-accuracy.svg)\n"
+        try? FileManager.default.removeItem(atPath: out + "/spectra")
+        let layers = spectraAcrossMethods
+        if !layers.isEmpty {
+            try FileManager.default.createDirectory(atPath: out + "/spectra", withIntermediateDirectories: true)
+            md += "\n## The same layer across methods\n\nSorted singular values over σ₁ (log scale) of each method's shared W "
+            md += "and, where it has adapters, the mean over tasks of W+ΔW_t's; first seed of each method.\n\n"
+            for (i, (layer, svg)) in layers.enumerated() {
+                let file = "spectra/\(String(format: "%02d", i))-\(layer).svg"
+                try FileIO.writeAtomically(svg, to: out + "/" + file)
+                md += "![\(layer)](\(file)) "
+            }
+            md += "\n"
+        }
+        try FileIO.writeAtomically(md, to: out + "/compare.md")
+        let runs = "<h2>Runs</h2>\n<table>\n<tr><th>method</th><th>seed</th><th>run</th><th>config hash</th><th>dataset index.json (SHA-256)</th></tr>\n"
+            + reports.map { d, r in
+                "<tr><td>\(HTML.escape(r.method))</td><td>\(r.seed)</td><td>\(HTML.escape(d))</td><td><code>\(r.configHash.prefix(16))</code></td>"
+                    + "<td><code>\(HTML.escape(String((r.receipt?.datasetIndexHash ?? "–").prefix(16))))</code></td></tr>\n"
+            }.joined() + "</table>\n"
+        try FileIO.writeAtomically(HTML.page(title: "Comparison — " + rows.map(\.method).joined(separator: ", "), markdown: md,
+                                             image: HTML.svgFile(in: out), extra: runs), to: out + "/compare.html")
+    }
+
+    /// Per layer that two or more methods share (in the first run's layer order), one plot
+    /// of every method's singular values.
+    var spectraAcrossMethods: [(String, String)] {
+        let firstOfMethod = rows.compactMap { row in reports.first { $0.dir == row.runs.first }?.report }
+        guard firstOfMethod.count > 1 else { return [] }
+        let names = firstOfMethod.flatMap { $0.spectra.map(\.layer) }.reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+        return names.compactMap { layer in
+            var series: [(name: String, x: [Double], y: [Double], style: SVG.Style)] = []
+            for r in firstOfMethod {
+                guard let s = r.spectra.first(where: { $0.layer == layer }), let w = s.shared.values else { continue }
+                series.append(("\(r.method): W", w.indices.map { Double($0 + 1) }, w.map { log10(max($0, 1e-12)) }, .line))
+                let adapted = s.adapted.compactMap(\.values).filter { $0.count == w.count }
+                if !adapted.isEmpty {
+                    let mean = w.indices.map { i in adapted.map { $0[i] }.reduce(0, +) / Double(adapted.count) }
+                    series.append(("\(r.method): W+ΔW_t", mean.indices.map { Double($0 + 1) }, mean.map { log10(max($0, 1e-12)) }, .faint))
+                }
+            }
+            guard series.count > 1 else { return nil }
+            return (layer, SVG.plot(title: "\(layer): log10 of σi/σ1, sorted", xLabel: "i", series: series))
         }
     }
 

@@ -30,14 +30,33 @@ public struct RunReport: Codable, Equatable, Sendable {
     public var spectra: [LayerSpectrum]
     /// Single-task runs: one sub-run per task (folder relative to this run).
     public var subRuns: [String]?
+    /// What it takes to reproduce the numbers beyond seed, config hash and threads (absent
+    /// in reports written before it was kept).
+    public var receipt: Receipt?
+
+    public struct Receipt: Codable, Equatable, Sendable {
+        /// SHA-256 of the dataset's index.json, which holds every shard's checksum.
+        public var datasetIndexHash: String
+        public var toolVersion: String
+        /// The command of the process that finished the run (a resumed run: the resume).
+        public var commandLine: [String]
+
+        public init(dataset: String, commandLine: [String] = CommandLine.arguments) {
+            datasetIndexHash = (try? Hash.sha256Hex(file: dataset + "/index.json")) ?? "unreadable: \(dataset)/index.json"
+            toolVersion = MoLAVersion.string
+            self.commandLine = commandLine
+        }
+    }
 
     public init(name: String, method: String, seed: UInt64, configHash: String, dataset: String, tasks: [String], test: Accuracy,
                 validation: Accuracy, parameters: ParameterCounts, steps: Int, epochs: Int, bestStep: Int, trainSeconds: Double,
-                trainImagesPerSecond: Double, threads: Int, routerWeights: [[Double]]?, spectra: [LayerSpectrum], subRuns: [String]?) {
+                trainImagesPerSecond: Double, threads: Int, routerWeights: [[Double]]?, spectra: [LayerSpectrum], subRuns: [String]?,
+                receipt: Receipt? = nil) {
         self.name = name; self.method = method; self.seed = seed; self.configHash = configHash; self.dataset = dataset
         self.tasks = tasks; self.test = test; self.validation = validation; self.parameters = parameters; self.steps = steps
         self.epochs = epochs; self.bestStep = bestStep; self.trainSeconds = trainSeconds; self.trainImagesPerSecond = trainImagesPerSecond
         self.threads = threads; self.routerWeights = routerWeights; self.spectra = spectra; self.subRuns = subRuns
+        self.receipt = receipt
     }
 
     static let encoder: JSONEncoder = {
@@ -123,6 +142,20 @@ public struct RunReport: Codable, Equatable, Sendable {
                 try FileIO.writeAtomically(Self.spectrumPlot(s), to: dir + "/spectra/\(String(format: "%02d", i))-\(s.layer).svg")
             }
         }
+        try FileIO.writeAtomically(html(config: try? String(contentsOfFile: dir + "/run.json", encoding: .utf8), dir: dir), to: dir + "/report.html")
+    }
+
+    /// `report.html`: report.md with every plot inlined, then the reproducibility receipt
+    /// and the resolved config (run.json), in one file.
+    func html(config: String?, dir: String) -> String {
+        var receiptRows: [(String, String)] = [("seed", "\(seed)"), ("threads", "\(threads)"), ("config hash (SHA-256)", configHash), ("dataset", dataset)]
+        if let r = receipt {
+            receiptRows += [("dataset index.json (SHA-256)", r.datasetIndexHash), ("tool version", "mola-train \(r.toolVersion)"),
+                            ("command line", r.commandLine.joined(separator: " "))]
+        }
+        var extra = "<h2>Reproducibility receipt</h2>\n" + HTML.definitions(receiptRows)
+        if let config { extra += "<h2>Resolved config (run.json)</h2>\n<pre>" + HTML.escape(config) + "</pre>\n" }
+        return HTML.page(title: "\(name) — \(method)", markdown: markdown(), image: HTML.svgFile(in: dir), extra: extra)
     }
 
     /// The adapted layers (their W and every W + ΔW_t), each drawn in `spectra/`.

@@ -83,6 +83,30 @@ enum SVG {
         return frame(title, body)
     }
 
+    /// Bars grouped by label (tasks), one colour per series (method), each with its error
+    /// bar (± std; none when nil).
+    static func groupedBars(title: String, groups: [String], series: [(name: String, values: [Double], errors: [Double?])]) -> String {
+        let hi = max(100, series.flatMap { s in zip(s.values, s.errors).map { $0 + ($1 ?? 0) } }.max() ?? 1)
+        var body = axes(yMin: 0, yMax: hi, xLabel: "")
+        let slot = (width - left - right) / Double(max(1, groups.count)), bar = slot * 0.8 / Double(max(1, series.count))
+        func py(_ v: Double) -> Double { height - bottom - v / hi * (height - top - bottom) }
+        for (g, label) in groups.enumerated() {
+            body += "<text x=\"\(left + slot * (Double(g) + 0.5))\" y=\"\(height - bottom + 14)\" text-anchor=\"middle\">\(escape(label))</text>"
+            for (i, s) in series.enumerated() where g < s.values.count {
+                let x = left + slot * Double(g) + slot * 0.1 + bar * Double(i), v = s.values[g]
+                body += "<rect x=\"\(x)\" y=\"\(py(v))\" width=\"\(bar * 0.9)\" height=\"\(height - bottom - py(v))\" fill=\"\(palette[i % palette.count])\"/>"
+                if g < s.errors.count, let e = s.errors[g] {
+                    let cx = x + bar * 0.45
+                    body += "<path d=\"M\(cx),\(py(v - e)) V\(py(v + e)) M\(cx - 3),\(py(v - e)) h6 M\(cx - 3),\(py(v + e)) h6\" stroke=\"black\" fill=\"none\"/>"
+                }
+            }
+        }
+        for (i, s) in series.enumerated() {
+            body += "<text x=\"\(width - right + 8)\" y=\"\(top + 14 * Double(i) + 10)\" fill=\"\(palette[i % palette.count])\">\(escape(s.name))</text>"
+        }
+        return frame(title, body)
+    }
+
     static func heatmap(title: String, rows: [String], columns: [String], values: [[Double]]) -> String {
         let cellW = (width - left - 40) / Double(max(1, columns.count)), cellH = (height - top - bottom) / Double(max(1, rows.count))
         let hi = max(values.flatMap { $0 }.max() ?? 1, 1e-9)

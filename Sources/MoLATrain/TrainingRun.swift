@@ -137,7 +137,8 @@ public struct TrainingRun {
                          parameters: ParameterCounts(model.store), steps: state.step, epochs: state.epoch, bestStep: state.bestStep,
                          trainSeconds: state.trainSeconds, trainImagesPerSecond: Double(state.step * d.config.batchSize) / max(state.stepSeconds, 1e-9),  // batches are full (dropLast)
                          threads: Parallel.threads, routerWeights: t.routerWeights,
-                         spectra: layers.map { LayerSpectrum.analyse(name: $0.name, conv: $0.conv) }, subRuns: nil)
+                         spectra: layers.map { LayerSpectrum.analyse(name: $0.name, conv: $0.conv) }, subRuns: nil,
+                         receipt: .init(dataset: dataset))
     }
 
     /// The single-task report: each task's accuracy from its own model; parameters and
@@ -155,7 +156,7 @@ public struct TrainingRun {
                          epochs: d.config.epochs, bestStep: -1, trainSeconds: seconds,
                          trainImagesPerSecond: images / max(stepSeconds, 1e-9),
                          threads: Parallel.threads, routerWeights: nil, spectra: rs.flatMap { r in r.spectra.map { var s = $0; s.layer = "\(r.tasks[0]).\(s.layer)"; return s } },
-                         subRuns: subRuns)
+                         subRuns: subRuns, receipt: .init(dataset: dataset))
     }
 
     static func readMetrics(_ dir: String) -> [[String: Any]] {
@@ -167,7 +168,7 @@ public struct TrainingRun {
 extension JSONEncoder {
     static var sorted: JSONEncoder {
         let e = JSONEncoder()
-        e.outputFormatting = [.prettyPrinted, .sortedKeys]
+        e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         return e
     }
 }

@@ -91,7 +91,7 @@ struct CompareCommand: ParsableCommand {
     @Argument(help: "Run folders (each with report.json).")
     var runs: [String]
 
-    @Option(help: "Folder for compare.md and compare.json (default: print only).")
+    @Option(help: "Folder for compare.md, compare.html, compare.json and the plots (default: print only).")
     var out: String?
 
     func run() throws {
@@ -99,13 +99,8 @@ struct CompareCommand: ParsableCommand {
             let c = try Comparison(runDirectories: runs)
             print(c.markdown)
             if let out {
-                try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-                let enc = JSONEncoder()
-                enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-                enc.keyEncodingStrategy = .convertToSnakeCase
-                try FileIO.writeAtomically(c.markdown, to: out + "/compare.md")
-                try FileIO.writeAtomically(String(decoding: try enc.encode(c), as: UTF8.self) + "\n", to: out + "/compare.json")
-                FileHandle.standardError.write(Data("wrote \(out)/compare.md and compare.json\n".utf8))
+                try c.write(to: out)
+                FileHandle.standardError.write(Data("wrote \(out)/compare.md, compare.html and compare.json\n".utf8))
             }
         }
     }

@@ -96,6 +96,20 @@ final class Project {
         #expect(try p.run(overrides: ["y.z": "3"]) == ["B", "C"])
     }
 
+    @Test func overridesAreCheckedLikeTheFile() throws {
+        let p = Project.standard()
+        p.write("pipelines/params.yaml", "x: 1\ny: {z: 2}\nrate: 0.5\nflag: true\nwidths: [4, 8]\nname: a\n")
+        func message(_ overrides: [String: String]) -> String {
+            do { _ = try Pipeline.load(p.pipelineFile, overrides: overrides); return "loaded" } catch { return "\(error)" }
+        }
+        #expect(message(["y.zz": "3"]).contains("no such parameter (did you mean 'y.z'?)"))
+        #expect(message(["x": "many"]).contains("expected an integer like the file's value 1"))
+        #expect(message(["rate": "fast"]).contains("expected a number"))
+        #expect(message(["flag": "2"]).contains("expected true or false"))
+        #expect(message(["widths": "8"]).contains("expected a list"))
+        #expect(message(["x": "3", "rate": "1", "flag": "off", "widths": "[4, 4, 8]", "name": "12"]) == "loaded")
+    }
+
     @Test func deletedOrEditedOutRerunsItsStage() throws {
         let p = Project.standard()
         _ = try p.run()

@@ -220,8 +220,8 @@ public struct ConfigMapping {
     }
 }
 
-/// The allowed word nearest to `word` by edit distance, if it is plausibly a typo.
-func closest(_ word: String, among options: [String]) -> String? {
+/// The option the user most likely meant by `word` (a prefix, or within a few edits), or nil.
+public func closest(_ word: String, among options: [String]) -> String? {
     func distance(_ a: [Character], _ b: [Character]) -> Int {
         var prev = Array(0...b.count)
         for (i, ca) in a.enumerated() {
