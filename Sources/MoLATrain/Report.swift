@@ -122,6 +122,15 @@ public struct RunReport: Codable, Equatable, Sendable {
             for (i, t) in tasks.enumerated() { accuracy.append(("val \(t)", valSteps, curves.map { $0.3[i] }, .points)) }
             try FileIO.writeAtomically(SVG.plot(title: "Accuracy (%)", xLabel: "step", series: accuracy), to: dir + "/accuracy.svg")
         }
+        let growth = metrics.compactMap { m -> (Double, [Double])? in
+            guard let s = m["step"] as? Int, let g = m["adapter_growth"] as? [Double] else { return nil }
+            return (Double(s), g)
+        }
+        if let k = growth.first?.1.count, k > 0 {
+            let series = (0..<k).map { i in ("adapter \(i)", growth.map(\.0), growth.map { i < $0.1.count ? $0.1[i] : .nan }, SVG.Style.line) }
+            try FileIO.writeAtomically(SVG.plot(title: "Adapter growth ‖ΔW‖/‖W‖ over the adapted layers", xLabel: "step", series: series),
+                                       to: dir + "/adapter-growth.svg")
+        }
         try FileIO.writeAtomically(SVG.bars(title: "Test accuracy per task (%)", labels: tasks + ["Avg"],
                                             values: tasks.map { test.perTask[$0] ?? 0 } + [test.average]), to: dir + "/test-accuracy.svg")
         if let w = routerWeights {
@@ -206,7 +215,8 @@ public struct RunReport: Codable, Equatable, Sendable {
             }
         }
         if let subRuns { md += "## Single-task models\n\n" + subRuns.map { "- [\($0)](\($0)/report.md)\n" }.joined() + "\n" }
-        md += "![loss](loss.svg) ![accuracy](accuracy.svg) ![test accuracy](test-accuracy.svg)\n"
+        md += "![loss](loss.svg) ![accuracy](accuracy.svg) ![test accuracy](test-accuracy.svg)"
+        md += (parameters.adapters > 0 && subRuns == nil ? " ![adapter growth](adapter-growth.svg)" : "") + "\n"
         return md
     }
 }

@@ -34,6 +34,22 @@ public struct LayerSpectrum: Codable, Equatable, Sendable {
         return LayerSpectrum(layer: name, rows: rows, columns: cols, shared: summary(w), adapted: adapted)
     }
 
+    /// How far each adapter has moved the layers it adapts: ‖ΔW_t‖_F / ‖W‖_F over all of
+    /// them together, one value per adapter (0 at initialisation, where B = 0). A task whose
+    /// adapter stays near 0 is served by the shared weights alone.
+    public static func adapterGrowth(_ layers: [(name: String, conv: Conv)]) -> [Double] {
+        let count = layers.map { $0.conv.adapters?.count ?? 0 }.max() ?? 0
+        var shared = 0.0, delta = [Double](repeating: 0, count: count)
+        for (_, conv) in layers {
+            let w = UnsafeBufferPointer(start: conv.store.values + conv.weight.offset, count: conv.weight.count)
+            shared += w.reduce(0) { $0 + Double($1) * Double($1) }
+            for t in 0..<(conv.adapters?.count ?? 0) {
+                delta[t] += zip(conv.effectiveWeight(t), w).reduce(0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) }
+            }
+        }
+        return delta.map { ($0 / max(shared, 1e-30)).squareRoot() }
+    }
+
     /// Singular values, largest first, of the weight stored as (k·k·C_in) × C_out (our
     /// layout), i.e. the transpose of the C_out × (k·k·C_in) matrix: same values. They are
     /// the square roots of the eigenvalues of the small C_out × C_out Gram matrix, found by

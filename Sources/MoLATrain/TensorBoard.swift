@@ -3,7 +3,7 @@ import MoLAData
 
 /// `tb/events.out.tfevents.*` of a run, so `tensorboard --logdir runs` shows every run: the
 /// scalars of metrics.jsonl (training loss, accuracy and learning rate every `log_every`
-/// steps; validation loss, average and per-task accuracy) as TensorFlow `Event` protobufs
+/// steps; validation loss, average and per-task accuracy; each adapter's growth ‖ΔW_k‖/‖W‖) as TensorFlow `Event` protobufs
 /// (hand-encoded: four message fields) in TFRecord framing with masked CRC-32C.
 ///
 /// The file is rewritten whole from metrics.jsonl (temporary file, then rename) at every
@@ -28,6 +28,9 @@ enum TensorBoard {
                 if let v = m["val_average"] as? Double { values.append(("val/average", v)) }
                 if let per = m["val_per_task"] as? [String: Double] {
                     for (task, v) in per.sorted(by: { $0.key < $1.key }) { values.append(("val/\(task)", v)) }
+                }
+                if let growth = m["adapter_growth"] as? [Double] {
+                    for (k, v) in growth.enumerated() { values.append(("adapters/growth_\(k)", v)) }
                 }
             }
             guard !values.isEmpty else { continue }

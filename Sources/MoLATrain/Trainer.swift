@@ -198,6 +198,8 @@ public final class Trainer {
                                    "val_per_task": Dictionary(uniqueKeysWithValues: zip(taskNames, e.perTask)),
                                    "seconds": state.trainSeconds]
         if let w = e.routerWeights { line["router_weights"] = w }
+        let adapted = model.adaptedConvolutions
+        if !adapted.isEmpty { line["adapter_growth"] = LayerSpectrum.adapterGrowth(adapted) }
         try appendMetrics(line)
         try TensorBoard.write(metrics: TrainingRun.readMetrics(directory), to: directory)
         if showProgress {

@@ -140,4 +140,21 @@ import Testing
         #expect(abs(s.shared.top - top) < 1e-5)
         #expect(s.adapted.isEmpty)
     }
+
+    /// Adapter growth ‖ΔW_t‖_F / ‖W‖_F on a hand-computed case: W = diag(3, 4) (norm 5),
+    /// adapter 0's ΔW = A·B with one entry 2 → 0.4; adapter 1 untouched (B = 0) → 0.
+    @Test func adapterGrowthOfAKnownCase() {
+        let store = ParameterStore()
+        let conv = Conv(store, name: "c", inChannels: 2, outChannels: 2, kernel: 1, adapters: (count: 2, rank: 1, alpha: 1))
+        store.allocate(seed: 0)
+        let w = store.value(conv.weight)
+        (w[0], w[1], w[2], w[3]) = (3, 0, 0, 4)
+        let ad = conv.adapters!
+        #expect(LayerSpectrum.adapterGrowth([("c", conv)]) == [0, 0], "B starts at zero")
+        let a = store.value(ad.a[0]), b = store.value(ad.b[0])
+        (a[0], a[1]) = (1, 0)
+        (b[0], b[1]) = (0, 2)
+        let g = LayerSpectrum.adapterGrowth([("c", conv)])
+        #expect(abs(g[0] - 0.4) < 1e-7 && g[1] == 0, "\(g)")
+    }
 }

@@ -32,7 +32,8 @@ import Testing
             let svg = try String(contentsOfFile: dir + "/spectra/" + first, encoding: .utf8)
             #expect(svg.contains("K99") && svg.contains("W+ΔW_0"))
         }
-        for f in ["report.md", "report.json", "test-accuracy.svg"] { #expect(FileManager.default.fileExists(atPath: dir + "/" + f), "\(f)") }
+        for f in ["report.md", "report.json", "report.html", "test-accuracy.svg"] { #expect(FileManager.default.fileExists(atPath: dir + "/" + f), "\(f)") }
+        #expect(FileManager.default.fileExists(atPath: dir + "/adapter-growth.svg") == ["mola-grad", "mola-router"].contains(method))
         // Loss decreases: the first evaluation window against the last (per model).
         let runs = method == "single-task" ? report.subRuns!.map { dir + "/" + $0 } : [dir]
         for r in runs {
@@ -99,6 +100,11 @@ import Testing
             #expect(same(scalars[tag], expected(kind, key)), "\(tag): \(scalars[tag] ?? []) vs \(expected(kind, key))")
         }
         #expect(scalars["train/loss"]?.count == 4 && scalars["val/average"]?.count == 2)
+        for k in 0..<2 {  // one adapter per task; each has grown from B = 0
+            let growth = lines.compactMap { ($0["adapter_growth"] as? [Double])?[k] }
+            #expect(same(scalars["adapters/growth_\(k)"], zip(expected(nil, "val_average"), growth).map { [$0.0[0], Double(Float($0.1))] }))
+            #expect(growth.count == 2 && growth.allSatisfy { $0 > 0 }, "\(growth)")
+        }
         #expect(scalars.keys.contains { $0.hasPrefix("val/") && $0 != "val/average" && $0 != "val/loss" }, "per-task accuracy")
     }
 
