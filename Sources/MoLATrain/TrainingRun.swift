@@ -39,14 +39,26 @@ public struct TrainingRun {
     /// For tests: stop as if signalled after this many steps (of the current model).
     public var stopAfterSteps: Int?
     public var log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+    /// Set when this process is one rank of `mpirun -np N mola-train run`: rank 0 alone
+    /// writes the run folder, logs and shows progress.
+    public var parallel: DataParallel?
+    var isLeader: Bool { parallel?.isLeader ?? true }
 
     public init(configFile: String) { self.configFile = configFile }
 
     public func run() throws -> (outcome: Trainer.Outcome, directory: String) {
         let config = try TrainConfig.load(configFile, overrides: overrides)
-        Parallel.threads = config.threads ?? ProcessInfo.processInfo.activeProcessorCount
-        let data = try TrainingData(config: config, configFile: configFile, progress: progress)
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        Parallel.threads = config.threads ?? (parallel == nil ? cores : DataParallel.defaultThreads(cores: cores))
+        parallel?.syncBatchNorm = config.syncBatchNorm ?? false
+        let data = try TrainingData(config: config, configFile: configFile, progress: progress && isLeader)
         let dir = URL(fileURLWithPath: config.output ?? "runs/\(config.name)").standardized.path
+        if let parallel, !isLeader {
+            // The others wait until rank 0 has checked and prepared the folder (an error
+            // there ends the job: mpirun stops every rank when one exits non-zero).
+            parallel.mpi.barrier()
+            return try trainAll(config: config, data: data, dir: dir)
+        }
         if fresh { try? FileManager.default.removeItem(atPath: dir) }
         if !resume, FileIO.exists(dir + "/run.json") {
             throw DataError(file: dir, "the run folder already holds a run",
@@ -63,8 +75,17 @@ public struct TrainingRun {
         // While this process trains, `mola-train runs` reports the run as running.
         try FileIO.writeAtomically("\(getpid())\n", to: dir + "/running.pid")
         defer { try? FileManager.default.removeItem(atPath: dir + "/running.pid") }
+        parallel?.mpi.barrier()
+        return try trainAll(config: config, data: data, dir: dir)
+    }
+
+    /// Trains the run's model (or, single-task, one per task) in the prepared folder.
+    func trainAll(config: TrainConfig, data: TrainingData, dir: String) throws -> (outcome: Trainer.Outcome, directory: String) {
+        let description = RunDescription(config: config, tasks: data.taskNames, classes: data.classes,
+                                         height: data.shape.height, width: data.shape.width, channels: data.shape.channels)
         let train = try data.load(.train), val = try data.load(.val), test = try data.load(.test)
-        log("\(config.name): \(config.method.rawValue) on \(data.taskNames.joined(separator: ", ")) — \(train.count) train, \(val.count) val, \(test.count) test images of \(data.shape); \(Parallel.threads) threads")
+        let ranks = parallel.map { ", \($0.size) MPI ranks (each 1/\($0.size) of every batch)" } ?? ""
+        log("\(config.name): \(config.method.rawValue) on \(data.taskNames.joined(separator: ", ")) — \(train.count) train, \(val.count) val, \(test.count) test images of \(data.shape); \(Parallel.threads) threads\(ranks)")
 
         if config.method == .singleTask {
             var subs: [String] = [], reports: [RunReport] = []
@@ -85,8 +106,10 @@ public struct TrainingRun {
                 c.maxSteps = budget
                 let subDescription = RunDescription(config: c, tasks: [name], classes: [data.classes[t]], height: data.shape.height,
                                                     width: data.shape.width, channels: data.shape.channels)
-                try FileManager.default.createDirectory(atPath: dir + "/" + sub, withIntermediateDirectories: true)
-                try subDescription.write(to: dir + "/" + sub)
+                if isLeader {
+                    try FileManager.default.createDirectory(atPath: dir + "/" + sub, withIntermediateDirectories: true)
+                    try subDescription.write(to: dir + "/" + sub)
+                }
                 log("single-task model \(t + 1)/\(data.taskNames.count): \(name)")
                 let (outcome, report) = try trainOne(subDescription, dir: dir + "/" + sub, train: taskTrain, val: only(val), test: only(test),
                                                      dataset: data.directory)
@@ -95,7 +118,7 @@ public struct TrainingRun {
                 reports.append(report!)
             }
             let report = combine(reports, description: description, dataset: data.directory, subRuns: subs)
-            try report.write(to: dir, metrics: [])
+            if isLeader { try report.write(to: dir, metrics: []) }
             log("test average \(String(format: "%.2f", report.test.average))%; report: \(dir)/report.md")
             return (.finished, dir)
         }
@@ -109,25 +132,28 @@ public struct TrainingRun {
         if resume, let done = try? RunReport.read(dir), done.configHash == d.config.hash { return (.finished, done) }
         let model = d.makeModel()
         let trainer = Trainer(config: d.config, directory: dir, model: model, train: train, val: val, taskNames: d.tasks,
-                              progress: progress, log: log)
+                              progress: progress && isLeader, log: log)
         trainer.stopAfterSteps = stopAfterSteps
+        trainer.parallel = parallel
         if resume, try trainer.resume() { log("resumed \(dir) at step \(trainer.state.step)") }
-        else {  // a fresh start: no stale metrics or checkpoints from an earlier attempt
+        else if isLeader {  // a fresh start: no stale metrics or checkpoints from an earlier attempt
             try? FileManager.default.removeItem(atPath: dir + "/metrics.jsonl")
             try? FileManager.default.removeItem(atPath: dir + "/checkpoints")
         }
+        parallel?.mpi.barrier()  // no rank reads a checkpoint rank 0 is about to replace
         guard try trainer.run() == .finished else { return (.interrupted, nil) }
-        let report = try Self.finalReport(model: model, description: d, directory: dir, state: trainer.state, val: val, test: test, dataset: dataset)
-        try report.write(to: dir, metrics: Self.readMetrics(dir))
+        let report = try Self.finalReport(model: model, description: d, directory: dir, state: trainer.state, val: val, test: test,
+                                          dataset: dataset, parallel: parallel)
+        if isLeader { try report.write(to: dir, metrics: Self.readMetrics(dir)) }
         return (.finished, report)
     }
 
     /// Evaluates the best-on-validation checkpoint once on test and gathers the report.
     static func finalReport(model: TaskModel, description d: RunDescription, directory: String, state: TrainState,
-                            val: SplitData, test: SplitData, dataset: String) throws -> RunReport {
+                            val: SplitData, test: SplitData, dataset: String, parallel: DataParallel? = nil) throws -> RunReport {
         _ = try Checkpoint.load(from: directory + "/checkpoints/best", into: model.store, configHash: d.config.hash)
-        let v = Evaluation.run(model, on: val, tasks: d.tasks.count)
-        let t = Evaluation.run(model, on: test, tasks: d.tasks.count)
+        let v = Evaluation.run(model, on: val, tasks: d.tasks.count, parallel: parallel)
+        let t = Evaluation.run(model, on: test, tasks: d.tasks.count, parallel: parallel)
         var layers = model.adaptedConvolutions
         if layers.isEmpty { layers = model.convolutions.filter { $0.conv.kernel == 3 } }
         return RunReport(name: d.config.name, method: d.config.method.rawValue, seed: d.config.seed, configHash: d.config.hash, dataset: dataset,

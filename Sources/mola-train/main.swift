@@ -44,6 +44,13 @@ struct RunCommand: ParsableCommand {
             Examples:
               mola-train run configs/digits-fashion/mola-grad.yaml
               mola-train run configs/digits-fashion/uniform.yaml --set epochs=1 --set seed=2 --set name=uniform-s2
+              mpirun -np 4 mola-train run configs/medmnist/mola-grad.yaml   # data-parallel over 4 processes
+
+            Under mpirun (N > 1 ranks; OpenMPI's libmpi is loaded at run time) each rank \
+            trains on 1/N of every global batch (batch_size stays the global size), gradients \
+            are averaged each step, and rank 0 alone writes the run folder. `sync_batchnorm: \
+            true` normalises over the global batch. The run folder and dataset must be on a \
+            filesystem every rank sees.
             """)
 
     @Argument(help: "The training config (YAML).")
@@ -64,14 +71,29 @@ struct RunCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             StopSignals.install()
+            // Under `mpirun -np N` (N > 1) this process is one rank of a data-parallel run.
+            let mpi = try MPI.startIfLaunched()
             var r = TrainingRun(configFile: config)
             r.overrides = overrides
             r.resume = resume
             r.fresh = fresh
             r.progress = !quiet
-            let (outcome, dir) = try r.run()
+            if let mpi {
+                r.parallel = DataParallel(mpi)
+                if mpi.rank != 0 { r.log = { _ in } }
+            }
+            let outcome: Trainer.Outcome, dir: String
+            do { (outcome, dir) = try r.run() } catch {
+                // No MPI_Finalize: the other ranks wait in a collective; exiting non-zero
+                // makes mpirun end the job, naming this rank.
+                if let mpi { FileHandle.standardError.write(Data("rank \(mpi.rank) of \(mpi.size): ".utf8)) }
+                throw error
+            }
+            mpi?.finalize()
+            guard (mpi?.rank ?? 0) == 0 else { throw outcome == .interrupted ? ExitCode(130) : ExitCode.success }
             if outcome == .interrupted {
-                FileHandle.standardError.write(Data("interrupted; resume with: mola-train run \(config) --resume\n".utf8))
+                let launcher = mpi.map { "mpirun -np \($0.size) " } ?? ""
+                FileHandle.standardError.write(Data("interrupted; resume with: \(launcher)mola-train run \(config) --resume\n".utf8))
                 throw ExitCode(130)
             }
             print(dir + "/report.md")

@@ -12,6 +12,10 @@ public struct BatchLayout: Equatable, Sendable {
     public var count: Int
     public var groups: [Group]
     public var training: Bool
+    /// Per task id, a factor on that task's mean cross-entropy (nil: 1). Data-parallel
+    /// training sets N·n_t(rank)/n_t(global), so that averaging the ranks' gradients gives
+    /// the gradient of Σ_t mean CE_t over the global batch.
+    public var lossWeights: [Double]?
 
     /// From per-image task ids already in grouped order (each task's images contiguous).
     public init(tasks: [Int32], training: Bool) {

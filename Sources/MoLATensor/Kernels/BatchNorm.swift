@@ -9,6 +9,12 @@ import Foundation
 public enum BatchNorm {
     static let block = 32
 
+    /// Synchronised batch norm across data-parallel processes (`sync_batchnorm`, as
+    /// PyTorch's SyncBatchNorm): when set, sums the given Float64 values over all
+    /// processes in place, and the statistics are those of the global batch. Nil: each
+    /// process normalises with its own share of the batch.
+    nonisolated(unsafe) public static var allReduce: ((inout [Double]) -> Void)?
+
     /// Training mode: normalises with the batch's mean and (biased) variance, saves them
     /// for backward (`mean`, `invStd`), and moves the running averages towards them
     /// (running variance unbiased, as PyTorch). Adds `residual` (a residual block's other
@@ -26,12 +32,35 @@ public enum BatchNorm {
                 for j in 0..<c { let v = xr[j] - base[j]; s[j] += v; q[j] += v * v }
             }
         }
+        // Per channel: the mean and (biased) variance of x − shift, over `n` rows.
+        var n = Double(rows), shiftedMean = [Double](repeating: 0, count: c), variance = shiftedMean
+        if let allReduce {
+            // Shifts differ between processes: sum raw Σx and Σx² in Float64 (exact enough
+            // for Float data), then shift back by this process's shift.
+            var all = [Double](repeating: 0, count: 2 * c + 1)
+            for j in 0..<c {
+                let sh = Double(shift[j])
+                all[j] = sums.0[j] + Double(rows) * sh
+                all[c + j] = sums.1[j] + 2 * sh * sums.0[j] + Double(rows) * sh * sh
+            }
+            all[2 * c] = Double(rows)
+            allReduce(&all)
+            n = all[2 * c]
+            for j in 0..<c {
+                let m = all[j] / n
+                shiftedMean[j] = m - Double(shift[j])
+                variance[j] = max(0, all[c + j] / n - m * m)
+            }
+        } else {
+            for j in 0..<c {
+                shiftedMean[j] = sums.0[j] / n
+                variance[j] = max(0, sums.1[j] / n - shiftedMean[j] * shiftedMean[j])
+            }
+        }
         for j in 0..<c {
-            let m = sums.0[j] / Double(rows)
-            let variance = max(0, sums.1[j] / Double(rows) - m * m)
-            mean[j] = Float(Double(shift[j]) + m)
-            invStd[j] = Float(1 / (variance + Double(epsilon)).squareRoot())
-            let unbiased = rows > 1 ? variance * Double(rows) / Double(rows - 1) : variance
+            mean[j] = Float(Double(shift[j]) + shiftedMean[j])
+            invStd[j] = Float(1 / (variance[j] + Double(epsilon)).squareRoot())
+            let unbiased = n > 1 ? variance[j] * n / (n - 1) : variance[j]
             runningMean[j] = (1 - momentum) * runningMean[j] + momentum * mean[j]
             runningVar[j] = (1 - momentum) * runningVar[j] + momentum * Float(unbiased)
         }
@@ -93,11 +122,18 @@ public enum BatchNorm {
                 for j in 0..<c { s[j] += gr[j]; q[j] += gr[j] * (xr[j] - mean[j]) }
             }
         }
-        let n = Double(rows)
-        // Σ g·x̂ = invStd·Σ g·(x − mean).
+        // Σ g·x̂ = invStd·Σ g·(x − mean). dγ and dβ take this process's rows; dx the means
+        // over the batch the statistics came from (the global one when synchronised).
         let sumGXhat = (0..<c).map { sums.1[$0] * Double(invStd[$0]) }
-        let meanG = (0..<c).map { Float(sums.0[$0] / n) }
-        let meanGXhat = (0..<c).map { Float(sumGXhat[$0] / n) }
+        var n = Double(rows), total = (sums.0, sumGXhat)
+        if let allReduce {
+            var all = sums.0 + sumGXhat + [Double(rows)]
+            allReduce(&all)
+            total = (Array(all[0..<c]), Array(all[c..<(2 * c)]))
+            n = all[2 * c]
+        }
+        let meanG = (0..<c).map { Float(total.0[$0] / n) }
+        let meanGXhat = (0..<c).map { Float(total.1[$0] / n) }
         let coef = (0..<c).map { gamma[$0] * invStd[$0] }
         for j in 0..<c {
             dBeta[j] += Float(sums.0[j])

@@ -1,0 +1,157 @@
+import Foundation
+import MoLAData
+import MoLATrain
+import Testing
+
+/// Data-parallel training under a real `mpirun -np 2` on loopback, one thread per rank.
+@Suite(.serialized) struct DataParallelTests {
+    /// mpirun as CI runs it: as root, two ranks on two cores, shared memory without the
+    /// cross-process copy a container forbids.
+    static func mpirun(_ np: Int, _ args: [String], extraEnvironment: String = "") throws -> CommandResult {
+        let launcher = "mpirun --allow-run-as-root --oversubscribe --mca btl self,vader --mca btl_vader_single_copy_mechanism none -np \(np)"
+        let command = "\(extraEnvironment) \(launcher) \(([executable("mola-train")] + args).map { "'\($0)'" }.joined(separator: " "))"
+        return try run("bash", ["-c", command + " 2>&1"])
+    }
+
+    static func requireMPI() throws {
+        let r = try run("bash", ["-c", "command -v mpirun"])
+        try #require(r.status == 0, "OpenMPI is missing: apt-get install openmpi-bin libopenmpi-dev (scripts/setup.sh does)")
+    }
+
+    static func weights(_ dir: String, checkpoint: String = "latest") throws -> [String: [Float]] {
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: dir + "/checkpoints/\(checkpoint)/model.safetensors")))
+        return Dictionary(uniqueKeysWithValues: try SafeTensors.decode(bytes, file: dir).0.map { ($0.name, $0.values) })
+    }
+
+    /// With synchronised batch norm and no augmentation, two ranks each holding half of
+    /// every batch train the same model as one process holding all of it.
+    @Test func twoRanksTrainTheSameModelAsOne() throws {
+        try Self.requireMPI()
+        let tmp = TempDir()
+        let extra = "sync_batchnorm: true\nlog_every: 2"
+        let one = TinyData.config(tmp, method: "mola-grad", steps: 8, evalEvery: 4, extra: extra, output: "one")
+        let two = TinyData.config(tmp, method: "mola-grad", steps: 8, evalEvery: 4, extra: extra, output: "two")
+        let r1 = try run(executable("mola-train"), ["run", one, "--quiet", "--set", "threads=1"])
+        try #require(r1.status == 0, "\(r1.stderr)")
+        let r2 = try Self.mpirun(2, ["run", two, "--quiet", "--set", "threads=1"])
+        try #require(r2.status == 0, "\(r2.stdout)")
+        let (a, b) = (try Self.weights(tmp.path + "/one"), try Self.weights(tmp.path + "/two"))
+        #expect(a.keys.sorted() == b.keys.sorted())
+        var worst = 0.0
+        for (name, va) in a {
+            let vb = b[name]!
+            let scale = Double(va.map { abs($0) }.max() ?? 1) + 1e-3
+            worst = max(worst, zip(va, vb).map { Double(abs($0 - $1)) / scale }.max() ?? 0)
+        }
+        // Float sums in another order (two halves, then the all-reduce): not bit-equal.
+        #expect(worst < 1e-4, "largest difference relative to the tensor's scale: \(worst)")
+        // The logged losses are those of the global batch.
+        let lossesOne = metricsLines(tmp.path + "/one").compactMap { $0["loss"] as? Double }
+        let lossesTwo = metricsLines(tmp.path + "/two").compactMap { $0["loss"] as? Double }
+        #expect(lossesOne.count == 4 && lossesTwo.count == 4)
+        #expect(zip(lossesOne, lossesTwo).allSatisfy { abs($0 - $1) < 1e-4 * max(1, abs($0)) }, "\(lossesOne) vs \(lossesTwo)")
+        let reportOne = try RunReport.read(tmp.path + "/one"), reportTwo = try RunReport.read(tmp.path + "/two")
+        #expect(reportTwo.test.perTask.keys.sorted() == ["mnist", "optdigits"])
+        #expect(abs(reportOne.test.average - reportTwo.test.average) < 1.0, "test split evaluated in halves and summed")
+    }
+
+    /// Every method trains under two ranks: rank 0 writes the run, the ranks' weights are
+    /// compared (by hash) at every evaluation, and the loss falls.
+    @Test(arguments: ["uniform", "single-task", "mola-grad", "mola-router", "mmoe"])
+    func everyMethodTrainsOnTwoRanks(_ method: String) throws {
+        try Self.requireMPI()
+        let tmp = TempDir()
+        let config = TinyData.config(tmp, method: method, steps: 24, evalEvery: 12)
+        let r = try Self.mpirun(2, ["run", config, "--quiet", "--set", "threads=1"])
+        try #require(r.status == 0, "\(r.stdout)")
+        let dir = tmp.path + "/runs/" + method
+        let report = try RunReport.read(dir)
+        #expect(report.test.average > 20, "24 steps on digits should beat chance (10%) clearly: \(report.test.perTask)")
+        let runs = method == "single-task" ? report.subRuns!.map { dir + "/" + $0 } : [dir]
+        for run in runs {
+            let validations = metricsLines(run).filter { $0["val_average"] != nil }
+            #expect(validations.count == 2)
+            #expect(validations.allSatisfy { ($0["ranks"] as? Int) == 2 && ($0["weights_fingerprint"] as? String)?.count == 16 }, "\(validations)")
+            let losses = validations.compactMap { $0["train_loss"] as? Double }
+            #expect(losses.last! < losses.first!, "\(losses)")
+        }
+    }
+
+    /// Ranks whose weights part are stopped at the next evaluation, naming the rank.
+    @Test func divergedWeightsStopTheRun() throws {
+        try Self.requireMPI()
+        let tmp = TempDir()
+        let config = TinyData.config(tmp, method: "uniform", steps: 8, evalEvery: 4)
+        let r = try Self.mpirun(2, ["run", config, "--quiet", "--set", "threads=1"], extraEnvironment: "MOLA_TEST_PERTURB_RANK=1")
+        #expect(r.status != 0)
+        #expect(r.stdout.contains("the weights of rank 1 differ from rank 0's"), "\(r.stdout)")
+    }
+
+    /// A rank killed mid-run: mpirun ends the job non-zero naming the rank, the last
+    /// checkpoint is whole, and `--resume` under two ranks finishes the run.
+    @Test func killedRankEndsTheJobAndResumeFinishes() throws {
+        try Self.requireMPI()
+        let tmp = TempDir()
+        let config = TinyData.config(tmp, method: "mola-grad", steps: 400, evalEvery: 5)
+        let dir = tmp.path + "/runs/mola-grad"
+        let launcher = "mpirun --allow-run-as-root --oversubscribe --mca btl self,vader --mca btl_vader_single_copy_mechanism none -np 2"
+        let job = Process()
+        job.executableURL = URL(fileURLWithPath: "/bin/bash")
+        job.arguments = ["-c", "exec \(launcher) '\(executable("mola-train"))' run '\(config)' --quiet --set threads=1"]
+        let out = Pipe()
+        job.standardOutput = out
+        job.standardError = out
+        try job.run()
+        // Kill rank 1 once a checkpoint exists: its PID from the environment of mpirun's children.
+        var rank1: Int32?
+        for _ in 0..<600 where rank1 == nil {
+            Thread.sleep(forTimeInterval: 0.05)
+            guard FileManager.default.fileExists(atPath: dir + "/checkpoints/latest/state.json") else { continue }
+            let ps = try run("bash", ["-c", "for p in $(pgrep -P \(job.processIdentifier)); do tr '\\0' '\\n' < /proc/$p/environ | grep -qx OMPI_COMM_WORLD_RANK=1 && echo $p; done"])
+            rank1 = Int32(ps.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        let victim = try #require(rank1, "rank 1 not found")
+        kill(victim, SIGKILL)
+        let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        job.waitUntilExit()
+        #expect(job.terminationStatus != 0)
+        #expect(output.contains("rank 1"), "\(output)")
+        let state = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/checkpoints/latest/state.json"))) as! [String: Any]
+        let step = state["step"] as! Int
+        #expect(step > 0 && step < 400)
+        _ = try Self.weights(dir)  // whole and readable
+        let resumed = try Self.mpirun(2, ["run", config, "--quiet", "--resume", "--set", "threads=1"])
+        #expect(resumed.status == 0, "\(resumed.stdout)")
+        #expect(try RunReport.read(dir).steps == 400)
+    }
+
+    /// SIGTERM to mpirun reaches every rank; they agree on the step to stop at, rank 0
+    /// checkpoints; resuming under another rank count is refused by name.
+    @Test func sigtermStopsAllRanksAndResumeNeedsTheSameCount() throws {
+        try Self.requireMPI()
+        let tmp = TempDir()
+        let config = TinyData.config(tmp, method: "uniform", steps: 100_000, evalEvery: 100_000)
+        let dir = tmp.path + "/runs/uniform"
+        let launcher = "mpirun --allow-run-as-root --oversubscribe --mca btl self,vader --mca btl_vader_single_copy_mechanism none -np 2"
+        // The test runner may start children with SIGTERM blocked: mpirun must see it.
+        let unblock = "import os, signal, sys; signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT}); "
+            + "signal.signal(signal.SIGTERM, signal.SIG_DFL); os.execvp('bash', ['bash', '-c', sys.argv[1]])"
+        let job = Process()
+        job.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        job.arguments = ["-c", unblock, "exec \(launcher) '\(executable("mola-train"))' run '\(config)' --set threads=1"]
+        let out = Pipe()
+        job.standardOutput = out
+        job.standardError = out
+        try job.run()
+        Thread.sleep(forTimeInterval: 3)
+        kill(job.processIdentifier, SIGTERM)
+        let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        job.waitUntilExit()
+        #expect(job.terminationStatus != 0)
+        #expect(output.contains("checkpoint saved"), "\(output)")
+        let state = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/checkpoints/latest/state.json"))) as! [String: Any]
+        #expect((state["ranks"] as? Int) == 2 && (state["step"] as? Int ?? 0) > 0)
+        let r = try run(executable("mola-train"), ["run", config, "--quiet", "--resume", "--set", "threads=1"])
+        #expect(r.status == 1 && r.stderr.contains("written by a run on 2 MPI rank(s); this one has 1") && r.stderr.contains("mpirun -np 2"), "\(r.stderr)")
+    }
+}
