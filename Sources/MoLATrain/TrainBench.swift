@@ -4,9 +4,13 @@ import MoLATensor
 
 /// `mola-train bench`: train steps/s of a config's model on the first batches of its data.
 public enum TrainBench {
-    public static func run(configFile: String, overrides: [String], steps: Int, rounds: Int) throws -> [String: Any] {
+    /// With `parallel` (under mpirun) each rank steps on its 1/N of every batch and the
+    /// gradients are all-reduced, as in training; images/s counts the global batch.
+    public static func run(configFile: String, overrides: [String], steps: Int, rounds: Int, parallel: DataParallel? = nil) throws -> [String: Any] {
         let config = try TrainConfig.load(configFile, overrides: overrides)
-        Parallel.threads = config.threads ?? ProcessInfo.processInfo.activeProcessorCount
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        Parallel.threads = config.threads ?? (parallel == nil ? cores : DataParallel.defaultThreads(cores: cores))
+        parallel?.syncBatchNorm = config.syncBatchNorm ?? false
         let data = try TrainingData(config: config, configFile: configFile, progress: false)
         let train = try data.load(.train)
         let model = ModelFactory.make(config, input: data.shape, classes: data.classes, adapterCount: data.taskNames.count)
@@ -14,24 +18,41 @@ public enum TrainBench {
         let order = EpochOrder(count: train.count, seed: config.seed, epoch: 0)
         var rng = RandomGenerator(seed: 0)
         // Batches prepared outside the timing: the step is what is measured.
-        let batches = order.batches(size: config.batchSize, dropLast: true).prefix(8).map { train.batch($0, training: true, rng: &rng) }
+        let batches = order.batches(size: config.batchSize, dropLast: true).prefix(8).map { records in
+            var b = train.batch(parallel?.share(records) ?? records, training: true, rng: &rng)
+            if let parallel {
+                b.layout.lossWeights = parallel.lossWeights(global: records.map { train.tasks[$0] }, mine: b.layout.groups.flatMap { g in
+                    Array(repeating: Int32(g.task), count: g.range.count) }, tasks: data.taskNames.count)
+            }
+            return b
+        }
         guard !batches.isEmpty else { throw DataError(file: configFile, "fewer training images than one batch") }
         func step(_ i: Int) {
             let b = batches[i % batches.count]
             model.store.zeroGradients()
             _ = model.forward(b.images, layout: b.layout)
-            _ = model.lossAndBackward(labels: b.labels, layout: b.layout)
+            let loss = model.lossAndBackward(labels: b.labels, layout: b.layout)
+            // The barrier first, so allreduce_ms is the transfer, not waiting for a slower rank.
+            parallel?.mpi.barrier()
+            _ = parallel?.reduceStep(model.store, loss: loss.total, correct: 0, stop: false)
             opt.step(model.store, learningRate: 0.01)
         }
         for i in 0..<3 { step(i) }
         var best = 0.0
+        let warm = (parallel?.allReduceSeconds ?? 0, parallel?.allReduces ?? 0)
         for _ in 0..<max(1, rounds) {
             let t = DispatchTime.now().uptimeNanoseconds
             for i in 0..<steps { step(i) }
             best = max(best, Double(steps * config.batchSize) / (Double(DispatchTime.now().uptimeNanoseconds - t) / 1e9))
         }
-        return ["config": configFile, "method": config.method.rawValue, "backbone": config.backbone.name, "threads": Parallel.threads,
-                "batch": config.batchSize, "parameters": ParameterCounts(model.store).total, "tasks": data.taskNames.count,
-                "train_images_per_s": (best * 10).rounded() / 10]
+        var result: [String: Any] = ["config": configFile, "method": config.method.rawValue, "backbone": config.backbone.name, "threads": Parallel.threads,
+                                     "batch": config.batchSize, "parameters": ParameterCounts(model.store).total, "tasks": data.taskNames.count,
+                                     "train_images_per_s": (best * 10).rounded() / 10, "ranks": parallel?.size ?? 1]
+        if let parallel {
+            let calls = parallel.allReduces - warm.1
+            result["allreduce_ms"] = ((parallel.allReduceSeconds - warm.0) / Double(max(1, calls)) * 1e4).rounded() / 10
+            result["allreduce_mb"] = (Double(model.store.count * 4) / 1e5).rounded() / 10
+        }
+        return result
     }
 }

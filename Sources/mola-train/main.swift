@@ -166,8 +166,9 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Time train steps of a config's model on its data; prints one JSON object.",
         discussion: """
-            Example:
+            Examples:
               mola-train bench configs/digits-fashion/mola-grad.yaml --threads 2
+              mpirun -np 2 mola-train bench configs/digits-fashion/mola-grad.yaml --threads 1   # data-parallel: adds allreduce_ms
             """)
 
     @Argument(help: "The training config.")
@@ -182,11 +183,17 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Worker threads (default: the config's, else all cores).")
     var threads: Int?
 
+    @Option(name: .customLong("set"), help: "Override any config key, as for `run` (repeatable).")
+    var overrides: [String] = []
+
     func run() throws {
         try reportingErrors {
-            var overrides: [String] = []
+            var overrides = self.overrides
             if let threads { overrides.append("threads=\(threads)") }
-            let r = try TrainBench.run(configFile: config, overrides: overrides, steps: steps, rounds: rounds)
+            let mpi = try MPI.startIfLaunched()
+            let r = try TrainBench.run(configFile: config, overrides: overrides, steps: steps, rounds: rounds, parallel: mpi.map(DataParallel.init))
+            mpi?.finalize()
+            guard (mpi?.rank ?? 0) == 0 else { return }
             let data = try JSONSerialization.data(withJSONObject: r, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
         }
