@@ -37,8 +37,10 @@ public struct Comparison: Codable, Equatable, Sendable {
             throw DataError(file: dir + "/report.json", "this run's tasks (\(r.tasks.joined(separator: ", "))) differ from \(first.0)'s (\(tasks.joined(separator: ", ")))",
                             fix: "compare runs made on the same tasks")
         }
-        let byMethod = Dictionary(grouping: reports, by: { $0.1.method })
-        let methods = byMethod.keys.sorted { (Self.order.firstIndex(of: $0) ?? 99, $0) < (Self.order.firstIndex(of: $1) ?? 99, $1) }
+        // One row per method and variant (per-task BN runs are not averaged with the method's).
+        let byMethod = Dictionary(grouping: reports, by: { $0.1.label })
+        func rank(_ label: String) -> Int { Self.order.firstIndex(of: String(label.split(separator: " ")[0])) ?? 99 }
+        let methods = byMethod.keys.sorted { (rank($0), $0) < (rank($1), $1) }
         let tasks = self.tasks
         rows = methods.map { m in
             let rs = byMethod[m]!.sorted { $0.1.seed < $1.1.seed }
@@ -83,7 +85,7 @@ public struct Comparison: Codable, Equatable, Sendable {
         try FileIO.writeAtomically(md, to: out + "/compare.md")
         let runs = "<h2>Runs</h2>\n<table>\n<tr><th>method</th><th>seed</th><th>run</th><th>config hash</th><th>dataset index.json (SHA-256)</th></tr>\n"
             + reports.map { d, r in
-                "<tr><td>\(HTML.escape(r.method))</td><td>\(r.seed)</td><td>\(HTML.escape(d))</td><td><code>\(r.configHash.prefix(16))</code></td>"
+                "<tr><td>\(HTML.escape(r.label))</td><td>\(r.seed)</td><td>\(HTML.escape(d))</td><td><code>\(r.configHash.prefix(16))</code></td>"
                     + "<td><code>\(HTML.escape(String((r.receipt?.datasetIndexHash ?? "–").prefix(16))))</code></td></tr>\n"
             }.joined() + "</table>\n"
         try FileIO.writeAtomically(HTML.page(title: "Comparison — " + rows.map(\.method).joined(separator: ", "), markdown: md,
@@ -100,11 +102,11 @@ public struct Comparison: Codable, Equatable, Sendable {
             var series: [(name: String, x: [Double], y: [Double], style: SVG.Style)] = []
             for r in firstOfMethod {
                 guard let s = r.spectra.first(where: { $0.layer == layer }), let w = s.shared.values else { continue }
-                series.append(("\(r.method): W", w.indices.map { Double($0 + 1) }, w.map { log10(max($0, 1e-12)) }, .line))
+                series.append(("\(r.label): W", w.indices.map { Double($0 + 1) }, w.map { log10(max($0, 1e-12)) }, .line))
                 let adapted = s.adapted.compactMap(\.values).filter { $0.count == w.count }
                 if !adapted.isEmpty {
                     let mean = w.indices.map { i in adapted.map { $0[i] }.reduce(0, +) / Double(adapted.count) }
-                    series.append(("\(r.method): W+ΔW_t", mean.indices.map { Double($0 + 1) }, mean.map { log10(max($0, 1e-12)) }, .faint))
+                    series.append(("\(r.label): W+ΔW_t", mean.indices.map { Double($0 + 1) }, mean.map { log10(max($0, 1e-12)) }, .faint))
                 }
             }
             guard series.count > 1 else { return nil }

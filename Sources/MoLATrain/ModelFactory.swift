@@ -13,16 +13,18 @@ public enum ModelFactory {
                           stem: c.adapters.stem ?? stem, shortcuts: c.adapters.shortcuts ?? shortcuts)
         }
         let model: TaskModel
+        let taskNorms = c.batchNorm == .perTask ? classes.count : nil
         switch c.method {
         case .uniform, .singleTask:
-            model = Classifier(store: store, backbone: ResNet(store, config: c.backboneConfig, input: input), classes: classes)
+            model = Classifier(store: store, backbone: ResNet(store, config: c.backboneConfig, input: input, taskNorms: taskNorms), classes: classes)
         case .molaGrad:
             let a = adapters(stem: true, shortcuts: false)
-            model = Classifier(store: store, backbone: ResNet(store, config: c.backboneConfig, input: input, adapters: a), classes: classes)
+            model = Classifier(store: store, backbone: ResNet(store, config: c.backboneConfig, input: input, adapters: a, taskNorms: taskNorms),
+                               classes: classes)
         case .molaRouter:
             let a = adapters(stem: false, shortcuts: true)
             let routerConfig = BackboneConfig(stemWidth: c.router.widths[0], widths: c.router.widths, blocks: c.router.blocks)
-            model = RouterClassifier(store: store, backbone: ResNet(store, config: c.backboneConfig, input: input, adapters: a),
+            model = RouterClassifier(store: store, backbone: ResNet(store, config: c.backboneConfig, input: input, adapters: a, taskNorms: taskNorms),
                                      router: ResNet(store, name: "router", config: routerConfig, input: input), classes: classes,
                                      adapters: adapterCount, decorrelationWeight: c.router.twdWeight, temperature: c.router.temperature,
                                      projection: c.router.projection)

@@ -33,6 +33,11 @@ public struct RunReport: Codable, Equatable, Sendable {
     /// What it takes to reproduce the numbers beyond seed, config hash and threads (absent
     /// in reports written before it was kept).
     public var receipt: Receipt?
+    /// A setting that makes this run a variant of its method (`per-task BN`), so compare
+    /// gives it its own row; nil for the method as designed.
+    public var variant: String?
+    /// The row label of compare: the method, and its variant if any.
+    public var label: String { variant.map { "\(method) + \($0)" } ?? method }
 
     public struct Receipt: Codable, Equatable, Sendable {
         /// SHA-256 of the dataset's index.json, which holds every shard's checksum.
@@ -51,12 +56,13 @@ public struct RunReport: Codable, Equatable, Sendable {
     public init(name: String, method: String, seed: UInt64, configHash: String, dataset: String, tasks: [String], test: Accuracy,
                 validation: Accuracy, parameters: ParameterCounts, steps: Int, epochs: Int, bestStep: Int, trainSeconds: Double,
                 trainImagesPerSecond: Double, threads: Int, routerWeights: [[Double]]?, spectra: [LayerSpectrum], subRuns: [String]?,
-                receipt: Receipt? = nil) {
+                receipt: Receipt? = nil, variant: String? = nil) {
         self.name = name; self.method = method; self.seed = seed; self.configHash = configHash; self.dataset = dataset
         self.tasks = tasks; self.test = test; self.validation = validation; self.parameters = parameters; self.steps = steps
         self.epochs = epochs; self.bestStep = bestStep; self.trainSeconds = trainSeconds; self.trainImagesPerSecond = trainImagesPerSecond
         self.threads = threads; self.routerWeights = routerWeights; self.spectra = spectra; self.subRuns = subRuns
         self.receipt = receipt
+        self.variant = variant
     }
 
     static let encoder: JSONEncoder = {
@@ -187,6 +193,7 @@ public struct RunReport: Codable, Equatable, Sendable {
     func markdown() -> String {
         func f(_ v: Double) -> String { String(format: "%.2f", v) }
         var md = "# \(name) — \(method)\n\n"
+        if let variant { md += "Variant: **\(variant)**.\n\n" }
         md += "Dataset `\(dataset)`, seed \(seed), \(steps) steps (\(epochs) epochs), best validation at step \(bestStep), "
         md += "\(String(format: "%.1f", trainSeconds)) s of training, \(String(format: "%.0f", trainImagesPerSecond)) images/s on \(threads) threads.\n\n"
         md += "## Top-1 accuracy (%)\n\n| split | " + tasks.joined(separator: " | ") + " | Avg |\n|---|" + String(repeating: "---:|", count: tasks.count + 1) + "\n"

@@ -10,6 +10,9 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         case uniform, singleTask = "single-task", molaGrad = "mola-grad", molaRouter = "mola-router", mmoe
     }
     public enum OptimizerKind: String, Codable, CaseIterable, Sendable { case sgd, adamw }
+    /// Batch-norm statistics over the whole mixed batch, or per task group (the collapse
+    /// remedy: a task's drifting adapter no longer sets the other tasks' statistics).
+    public enum BatchNormMode: String, Codable, CaseIterable, Sendable { case shared, perTask = "per-task" }
 
     public struct Data: Codable, Equatable, Sendable {
         /// A manifest (ingested when missing or stale) or a dataset folder: exactly one.
@@ -70,6 +73,8 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     /// Data-parallel runs (mpirun): batch-norm statistics over the global batch instead of
     /// each rank's share (nil: per rank, as PyTorch DDP).
     public var syncBatchNorm: Bool?
+    /// nil: shared (the default, kept out of the config hash so older runs still resume).
+    public var batchNorm: BatchNormMode?
     public var augment = Augment()
     /// Evaluate on validation (and checkpoint) every this many steps; 0 = once per epoch.
     public var evalEvery = 0
@@ -94,6 +99,9 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         return Hash.sha256Hex(try! enc.encode(c))
     }
 
+    /// What makes this run a variant of its method, for reports and compare.
+    public var variant: String? { batchNorm == .perTask ? "per-task BN" : nil }
+
     public var backboneConfig: BackboneConfig {
         BackboneConfig(stemWidth: backbone.stemWidth, widths: backbone.widths, blocks: backbone.blocks)
     }
@@ -105,7 +113,7 @@ extension TrainConfig {
         let root = try ConfigValue.load(file: path).resolvingBase().overriding(overrides.map(expandAliases))
         let top = try root.mapping(allowed: ["name", "data", "tasks", "method", "backbone", "adapters", "router", "mmoe", "optimizer",
                                              "epochs", "batch_size", "seed", "threads", "augment", "eval_every", "log_every", "max_steps", "output",
-                                             "sync_batchnorm"])
+                                             "sync_batchnorm", "batchnorm"])
         let fallbackName = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
         var c = TrainConfig(name: try top["name"]?.string() ?? fallbackName)
         let base = URL(fileURLWithPath: path).deletingLastPathComponent().path
@@ -196,6 +204,14 @@ extension TrainConfig {
         if let v = top["seed"] { c.seed = UInt64(try v.int(in: 0...Int.max)) }
         if let v = top["threads"] { c.threads = try v.int(in: 1...256) }
         if let v = top["sync_batchnorm"] { c.syncBatchNorm = try v.bool() }
+        if let v = top["batchnorm"] {
+            let mode = try v.choice(BatchNormMode.self)
+            c.batchNorm = mode == .shared ? nil : mode
+            if mode == .perTask, c.syncBatchNorm == true {
+                throw v.error("batchnorm: per-task cannot be combined with sync_batchnorm (a rank may hold no rows of a task)")
+            }
+            if mode == .perTask, c.method == .mmoe { throw v.error("batchnorm: per-task applies to one shared backbone; MMoE has several experts") }
+        }
         if let a = try top["augment"]?.mapping(allowed: ["crop_padding", "flip"]) {
             if let v = a["crop_padding"] { c.augment.cropPadding = try v.int(in: 0...64) }
             if let v = a["flip"] { c.augment.flip = try v.bool() }

@@ -44,6 +44,10 @@ public final class Trainer {
     /// Set when this process is one rank of a data-parallel run (rank 0 writes the files).
     public var parallel: DataParallel?
     var isLeader: Bool { parallel?.isLeader ?? true }
+    /// Classes per task, for the near-chance warning (empty: no warning).
+    public var classes: [Int] = []
+    /// Consecutive evaluations each task has spent within 2 points of chance.
+    var nearChance: [Int] = []
 
     public var stepsPerEpoch: Int { max(1, train.count / config.batchSize) }
     public var totalSteps: Int {
@@ -210,6 +214,31 @@ public final class Trainer {
         try h.close()
     }
 
+    /// A task stuck within 2 points of chance for 3 evaluations gets a warning line naming
+    /// it, its adapter's growth and what to try (the small-task collapse of README's results).
+    func warnNearChance(_ accuracy: [Double], growth: [Double]?) {
+        guard classes.count == accuracy.count else { return }
+        for t in Self.stuckAtChance(accuracy, classes: classes, streaks: &nearChance) {
+            let chance = 100 / Double(max(1, classes[t]))
+            let adapter = growth.map { $0.count == accuracy.count && config.method == .molaGrad ? String(format: "; its adapter's growth ‖ΔW‖/‖W‖ is %.3f", $0[t]) : "" } ?? ""
+            log(String(format: "warning: task %@ has stayed within 2 points of chance (%.1f%%) for 3 evaluations (validation %.2f%%)", taskNames[t], chance, accuracy[t])
+                + adapter + ". If other tasks learn, shared batch-norm statistics may be set by them: try `batchnorm: per-task`, "
+                + "a smaller adapters.alpha, or a lower optimizer.lr.")
+        }
+    }
+
+    /// Updates each task's count of consecutive evaluations within 2 points of chance and
+    /// returns the tasks whose count just reached 3 (each warned once per streak).
+    public static func stuckAtChance(_ accuracy: [Double], classes: [Int], streaks: inout [Int]) -> [Int] {
+        if streaks.count != accuracy.count { streaks = Array(repeating: 0, count: accuracy.count) }
+        var stuck: [Int] = []
+        for (t, acc) in accuracy.enumerated() {
+            streaks[t] = acc <= 100 / Double(max(1, classes[t])) + 2 ? streaks[t] + 1 : 0
+            if streaks[t] == 3 { stuck.append(t) }
+        }
+        return stuck
+    }
+
     /// Correct predictions of a batch, every task group's.
     func correctInBatch(_ logits: [Tensor], _ b: PreparedBatch) -> Int {
         b.layout.groups.enumerated().reduce(0) { $0 + correctPredictions(logits[$1.offset], labels: Array(b.labels[$1.element.range])) }
@@ -232,8 +261,10 @@ public final class Trainer {
             line["weights_fingerprint"] = String(format: "%016llx", DataParallel.fingerprint(model.store.values, count: model.store.count))
         }
         let adapted = model.adaptedConvolutions
-        if !adapted.isEmpty { line["adapter_growth"] = LayerSpectrum.adapterGrowth(adapted) }
+        let growth = adapted.isEmpty ? nil : LayerSpectrum.adapterGrowth(adapted)
+        if let growth { line["adapter_growth"] = growth }
         try appendMetrics(line)
+        warnNearChance(e.perTask, growth: growth)
         if isLeader { try TensorBoard.write(metrics: TrainingRun.readMetrics(directory), to: directory) }
         if showProgress {
             log(String(format: "step %d: train loss %.4f, val avg %.2f%% (", state.step, trainLoss, e.average)

@@ -135,6 +135,7 @@ public struct TrainingRun {
                               progress: progress && isLeader, log: log)
         trainer.stopAfterSteps = stopAfterSteps
         trainer.parallel = parallel
+        trainer.classes = d.classes
         if resume, try trainer.resume() { log("resumed \(dir) at step \(trainer.state.step)") }
         else if isLeader {  // a fresh start: no stale metrics or checkpoints from an earlier attempt
             try? FileManager.default.removeItem(atPath: dir + "/metrics.jsonl")
@@ -164,7 +165,7 @@ public struct TrainingRun {
                          trainSeconds: state.trainSeconds, trainImagesPerSecond: Double(state.step * d.config.batchSize) / max(state.stepSeconds, 1e-9),  // batches are full (dropLast)
                          threads: Parallel.threads, routerWeights: t.routerWeights,
                          spectra: layers.map { LayerSpectrum.analyse(name: $0.name, conv: $0.conv) }, subRuns: nil,
-                         receipt: .init(dataset: dataset))
+                         receipt: .init(dataset: dataset), variant: d.config.variant)
     }
 
     /// The single-task report: each task's accuracy from its own model; parameters and
@@ -182,7 +183,7 @@ public struct TrainingRun {
                          epochs: d.config.epochs, bestStep: -1, trainSeconds: seconds,
                          trainImagesPerSecond: images / max(stepSeconds, 1e-9),
                          threads: Parallel.threads, routerWeights: nil, spectra: rs.flatMap { r in r.spectra.map { var s = $0; s.layer = "\(r.tasks[0]).\(s.layer)"; return s } },
-                         subRuns: subRuns, receipt: .init(dataset: dataset))
+                         subRuns: subRuns, receipt: .init(dataset: dataset), variant: d.config.variant)
     }
 
     static func readMetrics(_ dir: String) -> [[String: Any]] {

@@ -7,7 +7,7 @@ import MoLATensor
 /// must equal ∇L·v. (Each kernel is checked exactly in Float64 in MoLATensorTests; this
 /// catches mistakes in how layers are put together.)
 @Suite struct ModelGradientTests {
-    enum Kind: String, CaseIterable { case plain, grad, gradFactorised, router, mmoe }
+    enum Kind: String, CaseIterable { case plain, grad, gradFactorised, router, mmoe, plainTaskNorm, gradTaskNorm }
 
     func tinyModel(_ kind: Kind) -> TaskModel {
         let store = ParameterStore()
@@ -15,11 +15,11 @@ import MoLATensor
         let input = FeatureShape(height: 6, width: 5, channels: 2)
         let model: TaskModel
         switch kind {
-        case .plain:
-            model = Classifier(store: store, backbone: ResNet(store, config: config, input: input), classes: [3, 4])
-        case .grad, .gradFactorised:
+        case .plain, .plainTaskNorm:
+            model = Classifier(store: store, backbone: ResNet(store, config: config, input: input, taskNorms: kind == .plain ? nil : 2), classes: [3, 4])
+        case .grad, .gradFactorised, .gradTaskNorm:
             let ad = AdapterConfig(count: 2, ranks: [2, 2], alpha: 4, stages: [0, 1], stem: true, shortcuts: true)
-            let backbone = ResNet(store, config: config, input: input, adapters: ad)
+            let backbone = ResNet(store, config: config, input: input, adapters: ad, taskNorms: kind == .gradTaskNorm ? 2 : nil)
             // MoLA-Grad runs each layer merged (here, at this size) or factorised: test both.
             for c in backbone.convolutions { c.conv.factorisedThreshold = kind == .grad ? 0 : 1000 }
             model = Classifier(store: store, backbone: backbone, classes: [3, 4])
@@ -77,6 +77,28 @@ import MoLATensor
             checked += 1
         }
         #expect(checked > 15)
+    }
+
+    /// Batch norm per task: a task group's outputs do not depend on the other tasks'
+    /// images, in training (own batch statistics) and in evaluation (own running averages);
+    /// with shared batch norm they do.
+    @Test func perTaskBatchNormIsolatesTasks() {
+        for kind in [Kind.gradTaskNorm, .grad] {
+            let net = tinyModel(kind)
+            var g = RandomGenerator(seed: 11)
+            let a = (0..<(3 * 60)).map { _ in g.uniform(-1, 1) }
+            let b1 = (0..<(2 * 60)).map { _ in g.uniform(-1, 1) }, b2 = (0..<(2 * 60)).map { _ in g.uniform(-2, 3) }
+            for training in [true, false] {
+                let layout = BatchLayout(tasks: [0, 0, 0, 1, 1], training: training)
+                let first = net.forward(Tensor(shape: [5, 6, 5, 2], scalars: a + b1), layout: layout)[0]
+                let y1 = Array(UnsafeBufferPointer(start: first.pointer, count: first.count))
+                let second = net.forward(Tensor(shape: [5, 6, 5, 2], scalars: a + b2), layout: layout)[0]
+                let y2 = Array(UnsafeBufferPointer(start: second.pointer, count: second.count))
+                if training || kind == .gradTaskNorm {
+                    #expect((y1 == y2) == (kind == .gradTaskNorm), "\(kind), training \(training)")
+                }
+            }
+        }
     }
 
     /// Merged (W + ΔW_t per group) and factorised (W, plus the rank-r path per group) are

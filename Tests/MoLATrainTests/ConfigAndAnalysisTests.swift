@@ -157,4 +157,16 @@ import Testing
         let g = LayerSpectrum.adapterGrowth([("c", conv)])
         #expect(abs(g[0] - 0.4) < 1e-7 && g[1] == 0, "\(g)")
     }
+
+    /// The near-chance warning: three evaluations in a row within 2 points of chance, once.
+    @Test func stuckAtChanceNeedsThreeEvaluationsInARow() {
+        var streaks: [Int] = []
+        let classes = [10, 4]  // chance 10% and 25%
+        #expect(Trainer.stuckAtChance([11.9, 30], classes: classes, streaks: &streaks) == [])
+        #expect(Trainer.stuckAtChance([10.0, 27.0], classes: classes, streaks: &streaks) == [])
+        #expect(Trainer.stuckAtChance([12.0, 26.0], classes: classes, streaks: &streaks) == [0])
+        #expect(Trainer.stuckAtChance([9.0, 20.0], classes: classes, streaks: &streaks) == [1])
+        #expect(Trainer.stuckAtChance([50.0, 24.0], classes: classes, streaks: &streaks) == [])
+        #expect(streaks == [0, 3 + 1])
+    }
 }

@@ -7,10 +7,27 @@ import Testing
 @Suite(.serialized) struct DataParallelTests {
     /// mpirun as CI runs it: as root, two ranks on two cores, shared memory without the
     /// cross-process copy a container forbids.
-    static func mpirun(_ np: Int, _ args: [String], extraEnvironment: String = "") throws -> CommandResult {
+    static func mpirunCommand(_ np: Int, _ args: [String]) -> String {
         let launcher = "mpirun --allow-run-as-root --oversubscribe --mca btl self,vader --mca btl_vader_single_copy_mechanism none -np \(np)"
-        let command = "\(extraEnvironment) \(launcher) \(([executable("mola-train")] + args).map { "'\($0)'" }.joined(separator: " "))"
-        return try run("bash", ["-c", command + " 2>&1"])
+        return "\(launcher) \(([executable("mola-train")] + args).map { "'\($0)'" }.joined(separator: " "))"
+    }
+
+    static func mpirun(_ np: Int, _ args: [String], extraEnvironment: String = "") throws -> CommandResult {
+        try run("bash", ["-c", "\(extraEnvironment) \(mpirunCommand(np, args)) 2>&1"])
+    }
+
+    /// mpirun in the background, its output (stdout and stderr) in the pipe. The test runner
+    /// may start children with SIGTERM blocked: it is unblocked, so mpirun can be stopped.
+    static func startMPIJob(_ np: Int, _ args: [String]) throws -> (Process, Pipe) {
+        let unblock = "import os, signal, sys; signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT}); "
+            + "signal.signal(signal.SIGTERM, signal.SIG_DFL); os.execvp('bash', ['bash', '-c', sys.argv[1]])"
+        let job = Process(), out = Pipe()
+        job.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        job.arguments = ["-c", unblock, "exec " + mpirunCommand(np, args)]
+        job.standardOutput = out
+        job.standardError = out
+        try job.run()
+        return (job, out)
     }
 
     static func requireMPI() throws {
@@ -94,14 +111,7 @@ import Testing
         let tmp = TempDir()
         let config = TinyData.config(tmp, method: "mola-grad", steps: 400, evalEvery: 5)
         let dir = tmp.path + "/runs/mola-grad"
-        let launcher = "mpirun --allow-run-as-root --oversubscribe --mca btl self,vader --mca btl_vader_single_copy_mechanism none -np 2"
-        let job = Process()
-        job.executableURL = URL(fileURLWithPath: "/bin/bash")
-        job.arguments = ["-c", "exec \(launcher) '\(executable("mola-train"))' run '\(config)' --quiet --set threads=1"]
-        let out = Pipe()
-        job.standardOutput = out
-        job.standardError = out
-        try job.run()
+        let (job, out) = try Self.startMPIJob(2, ["run", config, "--quiet", "--set", "threads=1"])
         // Kill rank 1 once a checkpoint exists: its PID from the environment of mpirun's children.
         var rank1: Int32?
         for _ in 0..<600 where rank1 == nil {
@@ -132,17 +142,7 @@ import Testing
         let tmp = TempDir()
         let config = TinyData.config(tmp, method: "uniform", steps: 100_000, evalEvery: 100_000)
         let dir = tmp.path + "/runs/uniform"
-        let launcher = "mpirun --allow-run-as-root --oversubscribe --mca btl self,vader --mca btl_vader_single_copy_mechanism none -np 2"
-        // The test runner may start children with SIGTERM blocked: mpirun must see it.
-        let unblock = "import os, signal, sys; signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT}); "
-            + "signal.signal(signal.SIGTERM, signal.SIG_DFL); os.execvp('bash', ['bash', '-c', sys.argv[1]])"
-        let job = Process()
-        job.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        job.arguments = ["-c", unblock, "exec \(launcher) '\(executable("mola-train"))' run '\(config)' --set threads=1"]
-        let out = Pipe()
-        job.standardOutput = out
-        job.standardError = out
-        try job.run()
+        let (job, out) = try Self.startMPIJob(2, ["run", config, "--set", "threads=1"])
         Thread.sleep(forTimeInterval: 3)
         kill(job.processIdentifier, SIGTERM)
         let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)

@@ -46,6 +46,20 @@ import Testing
         }
     }
 
+    /// `batchnorm: per-task`: MoLA-Grad trains with per-task statistics, the checkpoint
+    /// holds each task's running averages, and compare gives the variant its own row.
+    @Test func perTaskBatchNormTrainsAndIsItsOwnRow() throws {
+        let tmp = TempDir()
+        let (_, shared) = try TinyData.train(TinyData.config(tmp, method: "mola-grad", steps: 24, evalEvery: 8, output: "shared"))
+        let (_, perTask) = try TinyData.train(TinyData.config(tmp, method: "mola-grad", steps: 24, evalEvery: 8, extra: "batchnorm: per-task", output: "per-task"))
+        let report = try RunReport.read(perTask)
+        #expect(report.variant == "per-task BN" && report.test.average > 20, "\(report.test.perTask)")
+        let names = try SafeTensors.decode([UInt8](Data(contentsOf: URL(fileURLWithPath: perTask + "/checkpoints/best/model.safetensors"))), file: "x").0.map(\.name)
+        #expect(names.contains("stem.bn.task1.running_mean") && !names.contains("stem.bn.running_mean"))
+        let c = try Comparison(runDirectories: [shared, perTask])
+        #expect(c.rows.map(\.method) == ["mola-grad", "mola-grad + per-task BN"])
+    }
+
     /// `mola-train eval` on the training dataset reproduces the report's test figures.
     @Test(arguments: ["mola-grad", "single-task"])
     func evalReproducesTheReport(_ method: String) throws {

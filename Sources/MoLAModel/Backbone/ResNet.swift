@@ -51,16 +51,16 @@ public final class BasicBlock {
     public let outShape: FeatureShape
 
     init(_ store: ParameterStore, name: String, input: FeatureShape, width: Int, stride: Int, adapters: (Int, Int, Float)?,
-         shortcutAdapters: Bool) {
+         shortcutAdapters: Bool, taskNorms: Int? = nil) {
         inShape = input
         conv1 = Conv(store, name: "\(name).conv1", inChannels: input.channels, outChannels: width, kernel: 3, stride: stride, padding: 1, adapters: adapters)
-        bn1 = BatchNormLayer(store, name: "\(name).bn1", channels: width, relu: true)
+        bn1 = BatchNormLayer(store, name: "\(name).bn1", channels: width, relu: true, tasks: taskNorms)
         conv2 = Conv(store, name: "\(name).conv2", inChannels: width, outChannels: width, kernel: 3, stride: 1, padding: 1, adapters: adapters)
-        bn2 = BatchNormLayer(store, name: "\(name).bn2", channels: width, relu: true)
+        bn2 = BatchNormLayer(store, name: "\(name).bn2", channels: width, relu: true, tasks: taskNorms)
         if stride != 1 || input.channels != width {
             shortcut = (Conv(store, name: "\(name).shortcut.conv", inChannels: input.channels, outChannels: width, kernel: 1, stride: stride,
                              adapters: shortcutAdapters ? adapters : nil),
-                        BatchNormLayer(store, name: "\(name).shortcut.bn", channels: width, relu: false))
+                        BatchNormLayer(store, name: "\(name).shortcut.bn", channels: width, relu: false, tasks: taskNorms))
         } else {
             shortcut = nil
         }
@@ -68,11 +68,11 @@ public final class BasicBlock {
     }
 
     func forward(_ x: Tensor, layout: BatchLayout, gates: AdapterGates?) -> Tensor {
-        let h = bn1.forward(conv1.forward(x, shape: inShape, layout: layout, gates: gates), training: layout.training)
+        let h = bn1.forward(conv1.forward(x, shape: inShape, layout: layout, gates: gates), training: layout.training, layout: layout)
         let side = shortcut.map {
-            $0.bn.forward($0.conv.forward(x, shape: inShape, layout: layout, gates: gates), training: layout.training)
+            $0.bn.forward($0.conv.forward(x, shape: inShape, layout: layout, gates: gates), training: layout.training, layout: layout)
         } ?? x
-        return bn2.forward(conv2.forward(h, shape: outShape, layout: layout, gates: gates), training: layout.training, residual: side)
+        return bn2.forward(conv2.forward(h, shape: outShape, layout: layout, gates: gates), training: layout.training, residual: side, layout: layout)
     }
 
     func backward(_ dy: Tensor) -> Tensor {
@@ -105,7 +105,9 @@ public final class ResNet {
     private var gradLast = Tensor(zeros: [0])
 
     /// - Parameter name: prefix of the parameter names (several backbones in one store).
-    public init(_ store: ParameterStore, name: String = "", config: BackboneConfig, input: FeatureShape, adapters: AdapterConfig? = nil) {
+    /// - Parameter taskNorms: the task count, for batch norm per task (nil: over the whole batch).
+    public init(_ store: ParameterStore, name: String = "", config: BackboneConfig, input: FeatureShape, adapters: AdapterConfig? = nil,
+                taskNorms: Int? = nil) {
         let prefix = name.isEmpty ? "" : name + "."
         self.config = config
         self.input = input
@@ -115,13 +117,14 @@ public final class ResNet {
         }
         let stemAdapters = adapters.flatMap { $0.stem ? ($0.count, $0.ranks[0], $0.alpha) : nil }
         stem = Conv(store, name: "\(prefix)stem.conv", inChannels: input.channels, outChannels: config.stemWidth, kernel: 3, padding: 1, adapters: stemAdapters)
-        stemBN = BatchNormLayer(store, name: "\(prefix)stem.bn", channels: config.stemWidth, relu: true)
+        stemBN = BatchNormLayer(store, name: "\(prefix)stem.bn", channels: config.stemWidth, relu: true, tasks: taskNorms)
         var shape = stem.outputShape(input)
         var blocks: [BasicBlock] = []
         for (s, (width, count)) in zip(config.widths, config.blocks).enumerated() {
             for b in 0..<count {
                 let block = BasicBlock(store, name: "\(prefix)stage\(s + 1).block\(b + 1)", input: shape, width: width,
-                                       stride: s > 0 && b == 0 ? 2 : 1, adapters: spec(stage: s), shortcutAdapters: adapters?.shortcuts ?? false)
+                                       stride: s > 0 && b == 0 ? 2 : 1, adapters: spec(stage: s), shortcutAdapters: adapters?.shortcuts ?? false,
+                                       taskNorms: taskNorms)
                 blocks.append(block)
                 shape = block.outShape
             }
@@ -140,7 +143,7 @@ public final class ResNet {
     /// x: batch × input (channels last). Returns batch × features. With `gates`, adapted
     /// layers mix their adapters by them (MoLA-Router) and add their gradients to them.
     public func forward(_ x: Tensor, layout: BatchLayout, gates: AdapterGates? = nil) -> Tensor {
-        var h = stemBN.forward(stem.forward(x, shape: input, layout: layout, gates: gates), training: layout.training)
+        var h = stemBN.forward(stem.forward(x, shape: input, layout: layout, gates: gates), training: layout.training, layout: layout)
         for b in blocks { h = b.forward(h, layout: layout, gates: gates) }
         pooled.reuse([layout.count, features])
         Profile.measure(.pooling) { Pooling.globalAverageForward(batch: layout.count, pixels: lastShape.pixels, channels: features, x: h.pointer, y: pooled.mutablePointer()) }
