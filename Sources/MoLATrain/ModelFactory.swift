@@ -10,7 +10,7 @@ public enum ModelFactory {
         // MOLA-NOTES: MoLA-Grad also adapts the stem, MoLA-Router the 1×1 shortcut convs.
         func adapters(stem: Bool, shortcuts: Bool) -> AdapterConfig {
             AdapterConfig(count: adapterCount, ranks: c.adapters.ranks, alpha: c.adapters.alpha, stages: c.adapters.stages,
-                          stem: c.adapters.stem ?? stem, shortcuts: c.adapters.shortcuts ?? shortcuts)
+                          stem: c.adapters.stem ?? stem, shortcuts: c.adapters.shortcuts ?? shortcuts, form: c.adapters.form ?? .factorised)
         }
         let model: TaskModel
         let taskNorms = c.batchNorm == .perTask ? classes.count : nil

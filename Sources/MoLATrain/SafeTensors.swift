@@ -36,8 +36,9 @@ public enum SafeTensors {
         return out
     }
 
-    /// Parses a file; any inconsistency is an error naming the file.
-    public static func decode(_ bytes: [UInt8], file: String) throws -> (tensors: [Tensor], metadata: [String: String]) {
+    /// Parses a file; any inconsistency is an error naming the file. Entries `skipping`
+    /// accepts are left out unread (torchvision's integer `num_batches_tracked`).
+    public static func decode(_ bytes: [UInt8], file: String, skipping: (String) -> Bool = { _ in false }) throws -> (tensors: [Tensor], metadata: [String: String]) {
         func bad(_ why: String) -> DataError {
             DataError(file: file, "not a valid safetensors file: \(why)", fix: "the checkpoint is damaged; resume from another or start again")
         }
@@ -50,6 +51,7 @@ public enum SafeTensors {
         var metadata: [String: String] = [:]
         for (name, value) in obj {
             if name == "__metadata__" { metadata = value as? [String: String] ?? [:]; continue }
+            if skipping(name) { continue }
             guard let d = value as? [String: Any], d["dtype"] as? String == "F32", let shape = d["shape"] as? [Int],
                   let offs = d["data_offsets"] as? [Int], offs.count == 2 else { throw bad("entry \(name) is not a float32 tensor") }
             let count = shape.reduce(1, *)

@@ -24,6 +24,10 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         public var stemWidth = 16
         public var widths = [16, 32, 64]
         public var blocks = [1, 1, 1]
+        /// nil: the 3×3 stem for small images; "imagenet": torchvision's 7×7 stride-2 + max pool.
+        public var stem: String?
+        /// torchvision-named safetensors weights to start from (`init:`).
+        public var initWeights: String?
     }
     public struct Adapters: Codable, Equatable, Sendable {
         /// One rank per stage (a single number applies to all).
@@ -35,6 +39,8 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         public var stem: Bool?
         /// nil: the method's default (MoLA-Router adapts 1×1 shortcut convs, MoLA-Grad not).
         public var shortcuts: Bool?
+        /// nil: factorised (kept out of the hash so older runs resume); `conv-lora`: the reference's.
+        public var form: AdapterForm?
     }
     public struct Router: Codable, Equatable, Sendable {
         public var widths = [8, 16, 32]
@@ -103,7 +109,7 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     public var variant: String? { batchNorm == .perTask ? "per-task BN" : nil }
 
     public var backboneConfig: BackboneConfig {
-        BackboneConfig(stemWidth: backbone.stemWidth, widths: backbone.widths, blocks: backbone.blocks)
+        BackboneConfig(stemWidth: backbone.stemWidth, widths: backbone.widths, blocks: backbone.blocks, imagenetStem: backbone.stem == "imagenet")
     }
 }
 
@@ -136,26 +142,41 @@ extension TrainConfig {
         c.data.dataset = c.data.dataset.map(resolve)
         c.tasks = try top["tasks"]?.strings()
         if let m = top["method"] { c.method = try m.choice(Method.self) }
-        if let b = try top["backbone"]?.mapping(allowed: ["name", "stem_width", "widths", "blocks"]) {
+        if let b = try top["backbone"]?.mapping(allowed: ["name", "stem_width", "widths", "blocks", "stem", "init"]) {
             if let n = b["name"] {
                 c.backbone.name = try n.string()
                 switch c.backbone.name {
                 case "resnet-mini": break
                 case "resnet18":
                     c.backbone.stemWidth = 64; c.backbone.widths = [64, 128, 256, 512]; c.backbone.blocks = [2, 2, 2, 2]
-                default: throw n.error("unknown backbone '\(c.backbone.name)'", fix: "use resnet-mini or resnet18")
+                case "resnet34":
+                    c.backbone.stemWidth = 64; c.backbone.widths = [64, 128, 256, 512]; c.backbone.blocks = [3, 4, 6, 3]
+                default: throw n.error("unknown backbone '\(c.backbone.name)'", fix: "use resnet-mini, resnet18 or resnet34")
                 }
             }
             if let v = b["stem_width"] { c.backbone.stemWidth = try v.int(in: 1...4096) }
             if let v = b["widths"] { c.backbone.widths = try v.list().map { try $0.int(in: 1...4096) } }
             if let v = b["blocks"] { c.backbone.blocks = try v.list().map { try $0.int(in: 1...64) } }
+            if let v = b["stem"] {
+                let stem = try v.string()
+                guard ["cifar", "imagenet"].contains(stem) else { throw v.error("backbone.stem is cifar (3×3, for small images) or imagenet (7×7 stride 2 + max pool)") }
+                c.backbone.stem = stem == "imagenet" ? stem : nil
+            }
+            if let v = b["init"] {
+                let path = resolve(try v.string())
+                guard FileIO.exists(path) else {
+                    throw v.error("backbone.init: \(path) not found", fix: "convert torchvision weights with scripts/torch-to-safetensors.py")
+                }
+                c.backbone.initWeights = path
+                if c.method == .mmoe { throw v.error("backbone.init loads one backbone; MMoE has one per expert") }
+            }
             guard c.backbone.widths.count == c.backbone.blocks.count, !c.backbone.widths.isEmpty else {
                 throw b.owner.error("backbone.widths and backbone.blocks need one entry per stage")
             }
         }
         c.adapters.ranks = Array(repeating: 4, count: c.backbone.widths.count)
         c.adapters.stages = Array(c.backbone.widths.indices)
-        if let a = try top["adapters"]?.mapping(allowed: ["rank", "alpha", "stages", "stem", "shortcuts"]) {
+        if let a = try top["adapters"]?.mapping(allowed: ["rank", "alpha", "stages", "stem", "shortcuts", "form"]) {
             if let r = a["rank"] {
                 if let one = try? r.int(in: 1...4096) { c.adapters.ranks = Array(repeating: one, count: c.backbone.widths.count) } else {
                     c.adapters.ranks = try r.list().map { try $0.int(in: 1...4096) }
@@ -175,6 +196,10 @@ extension TrainConfig {
             }
             if let v = a["stem"] { c.adapters.stem = try v.bool() }
             if let v = a["shortcuts"] { c.adapters.shortcuts = try v.bool() }
+            if let v = a["form"] {
+                let form = try v.choice(AdapterForm.self)
+                c.adapters.form = form == .factorised ? nil : form
+            }
         }
         if let r = try top["router"]?.mapping(allowed: ["widths", "blocks", "twd_weight", "temperature", "projection"]) {
             if let v = r["widths"] { c.router.widths = try v.list().map { try $0.int(in: 1...4096) } }

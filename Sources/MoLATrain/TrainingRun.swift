@@ -131,6 +131,7 @@ public struct TrainingRun {
                   dataset: String) throws -> (Trainer.Outcome, RunReport?) {
         if resume, let done = try? RunReport.read(dir), done.configHash == d.config.hash { return (.finished, done) }
         let model = d.makeModel()
+        if let weights = d.config.backbone.initWeights { try PretrainedWeights.load(weights, into: model.store) }
         let trainer = Trainer(config: d.config, directory: dir, model: model, train: train, val: val, taskNames: d.tasks,
                               progress: progress && isLeader, log: log)
         trainer.stopAfterSteps = stopAfterSteps

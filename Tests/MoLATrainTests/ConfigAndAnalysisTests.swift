@@ -170,3 +170,34 @@ import Testing
         #expect(streaks == [0, 3 + 1])
     }
 }
+
+/// The reference's adapter form against numpy: W + scale·reshape(B·A, C_out×C_in×k×k),
+/// in our (kh, kw, C_in) × C_out layout.
+@Suite struct ConvLoraLayoutTests {
+    @Test func mergedWeightEqualsTheReshapeOfBA() throws {
+        let store = ParameterStore()
+        let conv = Conv(store, name: "c", inChannels: 3, outChannels: 5, kernel: 3, adapters: (count: 2, rank: 2, alpha: 4), form: .convLora)
+        store.allocate(seed: 1)
+        var g = RandomGenerator(seed: 2)
+        let ad = conv.adapters!
+        #expect(store.entry(ad.a[1]).shape == [6, 9] && store.entry(ad.b[1]).shape == [15, 6])
+        for e in store.entries where e.name.hasSuffix(".b") { for i in 0..<e.count { store.values[e.offset + i] = g.uniform(-1, 1) } }
+        func values(_ p: ParameterRef) -> [Float] { Array(UnsafeBufferPointer(start: store.value(p), count: p.count)) }
+        let merged = conv.effectiveWeight(1)
+        let input: [String: [Float]] = ["w": values(conv.weight), "a": values(ad.a[1]), "b": values(ad.b[1]), "merged": merged]
+        let json = String(decoding: try JSONSerialization.data(withJSONObject: input), as: UTF8.self)
+        let script = """
+            import json, sys, numpy as np
+            d = json.loads(sys.stdin.read())
+            w = np.array(d["w"]).reshape(3, 3, 3, 5)                    # kh, kw, cin, cout
+            a = np.array(d["a"]).reshape(6, 9); b = np.array(d["b"]).reshape(15, 6)
+            delta = (b @ a).reshape(5, 3, 3, 3) * (4 / 2)               # cout, cin, kh, kw (loralib)
+            want = w + delta.transpose(2, 3, 1, 0)
+            got = np.array(d["merged"]).reshape(3, 3, 3, 5)
+            print(np.abs(want - got).max())
+            """
+        let r = try run("bash", ["-c", "python3 -c '\(script)' <<'JSON'\n\(json)\nJSON"])
+        try #require(r.status == 0, "\(r.stderr)")
+        #expect(Double(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines))! < 1e-5, "\(r.stdout)")
+    }
+}

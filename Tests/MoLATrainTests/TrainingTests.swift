@@ -60,6 +60,28 @@ import Testing
         #expect(c.rows.map(\.method) == ["mola-grad", "mola-grad + per-task BN"])
     }
 
+    /// The reference's network shapes: torchvision's ImageNet stem, conv-lora adapters, and
+    /// `backbone.init` refusing weights of another network by name.
+    @Test func imagenetStemConvLoraAndInitTrain() throws {
+        let tmp = TempDir()
+        let backbone = "backbone: {name: resnet18, stem: imagenet, stem_width: 8, widths: [8, 8, 16, 16]}"
+        let config = TinyData.config(tmp, method: "mola-grad", steps: 60, evalEvery: 20).replacingOccurrences(of: ".yaml", with: "")
+        var text = try String(contentsOfFile: config + ".yaml", encoding: .utf8)
+        text = text.replacingOccurrences(of: "backbone: {name: resnet-mini, stem_width: 8, widths: [8, 12, 16], blocks: [1, 1, 1]}", with: backbone)
+            .replacingOccurrences(of: "adapters: {rank: 2, alpha: 4}", with: "adapters: {rank: 2, alpha: 4, form: conv-lora}")
+        let file = tmp.write("imagenet.yaml", text)
+        let (_, dir) = try TinyData.train(file)
+        let report = try RunReport.read(dir)
+        // A 7×7 stride-2 stem and max pooling leave 3×3 of a 12×12 digit: slow, but learning.
+        let losses = metricsLines(dir).compactMap { $0["train_loss"] as? Double }
+        #expect(losses.count == 3 && losses.last! < losses.first!, "\(losses)")
+        #expect(report.test.average > 15, "\(report.test.perTask)")
+        #expect(report.parameters.adapters > 0)
+        let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().path + "/Fixtures/resnet18-w4.safetensors"
+        let bad = tmp.write("init.yaml", text.replacingOccurrences(of: "stem: imagenet,", with: "stem: imagenet, init: \(fixture),"))
+        #expect { try TinyData.train(bad) } throws: { "\($0)".contains("shapes differ: conv1.weight is 4×3×7×7, the model's 8×1×7×7") }
+    }
+
     /// `mola-train eval` on the training dataset reproduces the report's test figures.
     @Test(arguments: ["mola-grad", "single-task"])
     func evalReproducesTheReport(_ method: String) throws {

@@ -19,6 +19,11 @@ public final class AdapterGates {
 /// - mixed by gates (MoLA-Router): y = conv(x, W) + Σ_t g_t(x)·conv(x, ΔW_t), computed
 ///   factorised: one k×k conv to K·r channels, each image's channel blocks scaled by its
 ///   gates, one 1×1 conv back.
+///
+/// The reference's form (`AdapterForm.convLora`, loralib's ConvLoRA) is also offered:
+/// A_t (r·k)×(C_in·k), B_t (C_out·k)×(r·k) and ΔW_t = scale·reshape(B_t·A_t) to
+/// C_out×C_in×k×k, an update of rank up to r·k. Those layers always merge (per task group,
+/// or per adapter for the gates).
 public final class Conv {
     public let inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int
     public let weight: ParameterRef
@@ -30,6 +35,7 @@ public final class Conv {
         public let scale: Float
         public let a: [ParameterRef]
         public let b: [ParameterRef]
+        public var form: AdapterForm = .factorised
         public var count: Int { a.count }
     }
 
@@ -45,10 +51,13 @@ public final class Conv {
     // Mixed mode: stacked adapters and the saved low-rank activations.
     private var aStack: [Float] = [], bStack: [Float] = []
     private var lowRank = Tensor(zeros: [0]), gatedLowRank = Tensor(zeros: [0])
+    // Conv-LoRA: each group's (or adapter's) merged weight, and each adapter's output (gates).
+    private var mergedWeights: [[Float]] = []
+    private var adapterOutputs: [Tensor] = []
 
     /// - Parameter adapters: (count, rank, alpha) to give the layer `count` rank-r adapters.
     public init(_ store: ParameterStore, name: String, inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1,
-                padding: Int = 0, adapters: (count: Int, rank: Int, alpha: Float)? = nil) {
+                padding: Int = 0, adapters: (count: Int, rank: Int, alpha: Float)? = nil, form: AdapterForm = .factorised) {
         self.store = store
         self.inChannels = inChannels; self.outChannels = outChannels
         self.kernel = kernel; self.stride = stride; self.padding = padding
@@ -56,7 +65,16 @@ public final class Conv {
         // He initialisation for ReLU networks (fan-out), as torchvision's ResNets.
         weight = store.add("\(name).weight", shape: [kernel, kernel, inChannels, outChannels],
                            .kaimingNormal(fan: kernel * kernel * outChannels, gain: Float(2).squareRoot()))
-        if let ad = adapters {
+        if let ad = adapters, form == .convLora {
+            // loralib's shapes and initialisation: A Kaiming-uniform (a = √5) over its C_in·k
+            // columns, B zero.
+            let (rk, n) = (ad.rank * kernel, ad.count)
+            let a = (0..<n).map {
+                store.add("\(name).adapter.\($0).a", shape: [rk, inChannels * kernel], .kaimingUniform(fanIn: inChannels * kernel, a: Float(5).squareRoot()))
+            }
+            let b = (0..<n).map { store.add("\(name).adapter.\($0).b", shape: [outChannels * kernel, rk], .zeros) }
+            self.adapters = Adapters(rank: ad.rank, scale: ad.alpha / Float(ad.rank), a: a, b: b, form: .convLora)
+        } else if let ad = adapters {
             precondition(ad.rank >= 1 && ad.rank <= min(k, outChannels), "adapter rank \(ad.rank) exceeds the layer's size")
             let a = (0..<ad.count).map {
                 store.add("\(name).adapter.\($0).a", shape: [kernel, kernel, inChannels, ad.rank], .kaimingUniform(fanIn: k, a: Float(5).squareRoot()))
@@ -83,6 +101,7 @@ public final class Conv {
     /// The im2col weight W + scale·A_t·B_t of adapter t.
     public func effectiveWeight(_ t: Int) -> [Float] {
         guard let ad = adapters else { return Array(UnsafeBufferPointer(start: store.value(weight), count: patch * outChannels)) }
+        if ad.form == .convLora { return convLoraMerged(t, ad) }
         var out = [Float](repeating: 0, count: patch * outChannels)
         LowRank.merge(k: patch, n: outChannels, rank: ad.rank, scale: ad.scale, w: store.value(weight),
                       a: store.value(ad.a[t]), b: store.value(ad.b[t]), into: &out)
@@ -104,6 +123,11 @@ public final class Conv {
         let y = output.mutablePointer()
         guard let ad = adapters else {
             Conv2D.forward(full, x: x.pointer, w: store.value(weight), y: y)
+            return output
+        }
+        if ad.form == .convLora {
+            factorised = false
+            if let gates { convLoraMixedForward(full, ad, gates, y) } else { convLoraForward(ad, y) }
             return output
         }
         if let gates {
@@ -219,7 +243,9 @@ public final class Conv {
         let full = convShape(batch: layout.count, s)
         if needInputGradient { gradInput.reuse(input.shape) }
         let dx: UnsafeMutablePointer<Float>? = needInputGradient ? gradInput.mutablePointer() : nil
-        if let ad = adapters, let gates {
+        if let ad = adapters, ad.form == .convLora {
+            if let gates { convLoraMixedBackward(full, ad, gates, dy, dx) } else { convLoraBackward(ad, dy, dx) }
+        } else if let ad = adapters, let gates {
             mixedBackward(full, ad, gates, dy, dx)
         } else if let ad = adapters, factorised {
             factorisedBackward(full, ad, dy, dx)
@@ -287,4 +313,119 @@ public final class Conv {
             for j in 0..<r { for c in 0..<outChannels { gb[j * outChannels + c] += dB[(t * r + j) * outChannels + c] } }
         }
     }
+
+    // MARK: Conv-LoRA (the reference's form)
+
+    /// W + scale·reshape(B_t·A_t) in our (kh, kw, C_in) × C_out layout. Element (o, c, i, j)
+    /// of the C_out×C_in×k×k reshape is element o·C_in·k² + c·k² + i·k + j of the flat
+    /// (C_out·k)×(C_in·k) product.
+    func convLoraMerged(_ t: Int, _ ad: Adapters) -> [Float] {
+        let (k, cin, cout, rk) = (kernel, inChannels, outChannels, ad.rank * kernel)
+        var m = [Float](repeating: 0, count: cout * k * cin * k)
+        GEMM.sgemm(m: cout * k, n: cin * k, k: rk, alpha: ad.scale, a: store.value(ad.b[t]), lda: rk, b: store.value(ad.a[t]), ldb: cin * k,
+                   c: &m, ldc: cin * k)
+        var w = Array(UnsafeBufferPointer(start: store.value(weight), count: patch * cout))
+        for o in 0..<cout { for c in 0..<cin { for i in 0..<k { for j in 0..<k {
+            w[((i * k + j) * cin + c) * cout + o] += m[((o * cin + c) * k + i) * k + j]
+        } } } }
+        return w
+    }
+
+    /// From the gradient of a merged weight (our layout) to A_t's and B_t's: with dM the
+    /// gradient reshaped back, dB += scale·dM·Aᵀ and dA += scale·Bᵀ·dM.
+    func convLoraBackward(_ t: Int, _ ad: Adapters, dMerged: UnsafePointer<Float>) {
+        let (k, cin, cout, rk) = (kernel, inChannels, outChannels, ad.rank * kernel)
+        var dm = [Float](repeating: 0, count: cout * k * cin * k)
+        for o in 0..<cout { for c in 0..<cin { for i in 0..<k { for j in 0..<k {
+            dm[((o * cin + c) * k + i) * k + j] = dMerged[((i * k + j) * cin + c) * cout + o]
+        } } } }
+        Profile.measure(.adapters) {
+            GEMM.sgemm(transB: true, m: cout * k, n: rk, k: cin * k, alpha: ad.scale, a: dm, lda: cin * k, b: store.value(ad.a[t]), ldb: cin * k,
+                       beta: 1, c: store.gradient(ad.b[t]), ldc: rk)
+            GEMM.sgemm(transA: true, m: rk, n: cin * k, k: cout * k, alpha: ad.scale, a: store.value(ad.b[t]), lda: rk, b: dm, ldb: cin * k,
+                       beta: 1, c: store.gradient(ad.a[t]), ldc: cin * k)
+        }
+    }
+
+    /// Per task group: one convolution with its merged weight (kept for backward).
+    private func convLoraForward(_ ad: Adapters, _ y: UnsafeMutablePointer<Float>) {
+        mergedWeights = layout.groups.map { convLoraMerged($0.task, ad) }
+        for (i, g) in layout.groups.enumerated() {
+            let part = convShape(batch: g.range.count, inputShape)
+            mergedWeights[i].withUnsafeBufferPointer { w in
+                Conv2D.forward(part, x: input.pointer + g.range.lowerBound * inputShape.count, w: w.baseAddress!,
+                               y: y + g.range.lowerBound * part.outHeight * part.outWidth * outChannels)
+            }
+        }
+    }
+
+    /// Per group: dx with the merged weight; the merged weight's gradient goes to W whole
+    /// and to A_t, B_t through the reshape.
+    private func convLoraBackward(_ ad: Adapters, _ dy: Tensor, _ dx: UnsafeMutablePointer<Float>?) {
+        if mergedGrad.count != patch * outChannels { mergedGrad = [Float](repeating: 0, count: patch * outChannels) }
+        for (i, g) in layout.groups.enumerated() {
+            let part = convShape(batch: g.range.count, inputShape)
+            let groupDy = dy.pointer + g.range.lowerBound * part.outHeight * part.outWidth * outChannels
+            if let dx {
+                mergedWeights[i].withUnsafeBufferPointer { w in
+                    Conv2D.inputGradient(part, w: w.baseAddress!, dy: groupDy, dx: dx + g.range.lowerBound * inputShape.count)
+                }
+            }
+            mergedGrad.withUnsafeMutableBufferPointer { dm in
+                Conv2D.weightGradient(part, x: input.pointer + g.range.lowerBound * inputShape.count, dy: groupDy, dw: dm.baseAddress!, accumulate: false)
+                Elementwise.axpy(patch * outChannels, alpha: 1, dm.baseAddress!, store.gradient(weight))
+                convLoraBackward(g.task, ad, dMerged: dm.baseAddress!)
+            }
+        }
+        mergedWeights = []
+    }
+
+    /// Gates: y = conv(x, W) + Σ_t g_t·conv(x, ΔW_t), each adapter's output kept.
+    private func convLoraMixedForward(_ full: ConvShape, _ ad: Adapters, _ gates: AdapterGates, _ y: UnsafeMutablePointer<Float>) {
+        Conv2D.forward(full, x: input.pointer, w: store.value(weight), y: y)
+        let w = Array(UnsafeBufferPointer(start: store.value(weight), count: patch * outChannels))
+        mergedWeights = (0..<ad.count).map { t in zip(convLoraMerged(t, ad), w).map { $0 - $1 } }  // ΔW_t alone
+        if adapterOutputs.count != ad.count { adapterOutputs = (0..<ad.count).map { _ in Tensor(zeros: [0]) } }
+        let perImage = full.outHeight * full.outWidth * outChannels, k = ad.count, g = gates.weights.pointer
+        for t in 0..<ad.count {
+            adapterOutputs[t].reuse(output.shape)
+            let yt = adapterOutputs[t].mutablePointer()
+            mergedWeights[t].withUnsafeBufferPointer { Conv2D.forward(full, x: input.pointer, w: $0.baseAddress!, y: yt) }
+            for n in 0..<full.batch { Elementwise.axpy(perImage, alpha: g[n * k + t], yt + n * perImage, y + n * perImage) }
+        }
+    }
+
+    /// dg[n,t] += ⟨dy_n, conv(x_n, ΔW_t)⟩; with dy_t = g_t·dy: ΔW_t's gradient from dy_t
+    /// (then A_t's, B_t's) and dx += the input gradient of conv(·, ΔW_t) for dy_t.
+    private func convLoraMixedBackward(_ full: ConvShape, _ ad: Adapters, _ gates: AdapterGates, _ dy: Tensor, _ dx: UnsafeMutablePointer<Float>?) {
+        Conv2D.backward(full, x: input.pointer, w: store.value(weight), dy: dy.pointer, dx: dx, dw: store.gradient(weight))
+        let perImage = full.outHeight * full.outWidth * outChannels, k = ad.count
+        let g = gates.weights.pointer, dg = gates.gradient.mutablePointer()
+        var dyT = Tensor(uninitialized: dy.shape)
+        var dDelta = [Float](repeating: 0, count: patch * outChannels)
+        for t in 0..<ad.count {
+            let yt = adapterOutputs[t].pointer, d = dyT.mutablePointer()
+            for n in 0..<full.batch {
+                var acc: Float = 0
+                for i in 0..<perImage { acc += dy.pointer[n * perImage + i] * yt[n * perImage + i]; d[n * perImage + i] = dy.pointer[n * perImage + i] * g[n * k + t] }
+                dg[n * k + t] += acc
+            }
+            dDelta.withUnsafeMutableBufferPointer { dd in
+                Conv2D.weightGradient(full, x: input.pointer, dy: dyT.pointer, dw: dd.baseAddress!, accumulate: false)
+                convLoraBackward(t, ad, dMerged: dd.baseAddress!)
+            }
+            if let dx {
+                mergedWeights[t].withUnsafeBufferPointer { Conv2D.inputGradient(full, w: $0.baseAddress!, dy: dyT.pointer, dx: dx, accumulate: true) }
+            }
+        }
+        mergedWeights = []
+    }
+}
+
+/// How a convolution's adapters are parameterised.
+public enum AdapterForm: String, Codable, CaseIterable, Sendable {
+    /// A k×k conv to r channels and a 1×1 conv back: ΔW of rank ≤ r.
+    case factorised
+    /// loralib's ConvLoRA, as the reference: ΔW = reshape(B·A), rank ≤ r·k.
+    case convLora = "conv-lora"
 }

@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""Writes the parity fixture of the pretrained-weights test (run once; the output is
+committed, CI has no PyTorch): a torchvision-layout ResNet-18 at width 4 (7×7 stride-2
+stem, max pool, four stages of two basic blocks, 1×1 downsample conv + BN) with seeded
+weights and non-trivial batch-norm statistics, saved as a state dict and converted by
+scripts/torch-to-safetensors.py; and an input batch with the eval-mode pooled features
+(the classifier is skipped by the loader, so features are what is compared).
+
+    python3 scripts/make-parity-fixture.py Tests/Fixtures
+"""
+import os
+import subprocess
+import sys
+import tempfile
+
+import torch
+from torch import nn
+
+sys.path.insert(0, os.path.dirname(__file__))
+write_safetensors = __import__("importlib").import_module("torch-to-safetensors").write_safetensors
+
+
+class BasicBlock(nn.Module):  # torchvision's layout and names
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.downsample = None
+        if stride != 1 or cin != cout:
+            self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + (self.downsample(x) if self.downsample is not None else x))
+
+
+class ResNet(nn.Module):
+    def __init__(self, width, blocks=(2, 2, 2, 2), classes=10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, width, 7, 2, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, 2, 1)
+        cin = width
+        for i, n in enumerate(blocks):
+            cout = width * 2 ** i
+            layer = nn.Sequential(*[BasicBlock(cin if b == 0 else cout, cout, 2 if (i > 0 and b == 0) else 1) for b in range(n)])
+            setattr(self, f"layer{i + 1}", layer)
+            cin = cout
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(cin, classes)
+
+    def features(self, x):
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        for i in range(1, 5):
+            x = getattr(self, f"layer{i}")(x)
+        return torch.flatten(self.avgpool(x), 1)
+
+
+def main():
+    out = sys.argv[1] if len(sys.argv) > 1 else "Tests/Fixtures"
+    torch.manual_seed(0)
+    net = ResNet(width=4)
+    for m in net.modules():  # statistics and affine parameters away from their defaults
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.3, 0.3)
+    net.eval()
+    x = torch.randn(2, 3, 40, 40)
+    with torch.no_grad():
+        y = net.features(x)
+    with tempfile.TemporaryDirectory() as tmp:
+        pth = os.path.join(tmp, "resnet18-w4.pth")
+        torch.save(net.state_dict(), pth)
+        subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__), "torch-to-safetensors.py"), pth,
+                        os.path.join(out, "resnet18-w4.safetensors")], check=True)
+    io = {"input_nchw": (tuple(x.shape), x.numpy().astype("<f4").tobytes()),
+          "features": (tuple(y.shape), y.numpy().astype("<f4").tobytes())}
+    write_safetensors(io, os.path.join(out, "resnet18-w4-io.safetensors"), {"torch": torch.__version__})
+    print(f"features {tuple(y.shape)}, first values {y[0, :4].tolist()}")
+
+
+if __name__ == "__main__":
+    main()
