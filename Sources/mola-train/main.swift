@@ -17,7 +17,7 @@ struct MolaTrain: ParsableCommand {
             report.md/json and SVG plots; `compare` tabulates several runs.
             """,
         version: MoLAVersion.string,
-        subcommands: [RunCommand.self, CompareCommand.self, EvalCommand.self, BenchCommand.self, RunsCommand.self])
+        subcommands: [RunCommand.self, CompareCommand.self, EvalCommand.self, BenchCommand.self, RunsCommand.self, ExportCommand.self])
 }
 
 /// Our errors as one `error: …` line plus the fix, exit status 1.
@@ -124,6 +124,35 @@ struct CompareCommand: ParsableCommand {
                 try c.write(to: out)
                 FileHandle.standardError.write(Data("wrote \(out)/compare.md, compare.html and compare.json\n".utf8))
             }
+        }
+    }
+}
+
+struct ExportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Write a run's best checkpoint as torchvision state dicts (one model per task, adapters folded in).",
+        discussion: """
+            Each <task>.safetensors holds a plain torchvision ResNet for that task: W + ΔW_t \
+            folded into every adapted convolution (MoLA-Grad), the task's batch-norm \
+            statistics, its head as fc. A uniform run with shared batch norm also gets \
+            backbone.safetensors (no fc). Load them in PyTorch with safetensors' load_file and \
+            model.load_state_dict(..., strict=False) (no num_batches_tracked). Uniform and \
+            MoLA-Grad runs only.
+
+            Example:
+              mola-train export runs/df-mola-grad --torchvision exported/df-mola-grad
+            """)
+
+    @Argument(help: "The run folder.")
+    var runFolder: String
+
+    @Option(help: "Folder for the torchvision state dicts.")
+    var torchvision: String
+
+    func run() throws {
+        try reportingErrors {
+            for file in try TorchvisionExport.export(run: runFolder, to: torchvision) { print(file) }
         }
     }
 }
