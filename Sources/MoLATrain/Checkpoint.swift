@@ -11,6 +11,8 @@ public struct TrainState: Codable, Equatable, Sendable {
     /// Records of `epoch` already trained on.
     public var position = 0
     public var bestValidation = -1.0
+    /// Validation loss at the best step (absent in checkpoints written before it was kept).
+    public var bestValidationLoss: Double?
     public var bestStep = -1
     public var trainSeconds = 0.0
     /// Time spent in train steps alone (no validation, no checkpoints): for images/s.

@@ -13,6 +13,12 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     /// Batch-norm statistics over the whole mixed batch, or per task group (the collapse
     /// remedy: a task's drifting adapter no longer sets the other tasks' statistics).
     public enum BatchNormMode: String, Codable, CaseIterable, Sendable { case shared, perTask = "per-task" }
+    /// How the tasks' cross-entropies add up: each task's mean (Σ_t mean CE_t, MoLA-Grad's
+    /// in the reference) or weighted by the task's share of the batch (n_t/B: the mean over
+    /// all images, the reference's uniform and router path).
+    public enum TaskWeighting: String, Codable, CaseIterable, Sendable { case taskMean = "task-mean", proportional }
+    /// Which checkpoint is "best": highest validation average accuracy, or lowest validation loss.
+    public enum Selection: String, Codable, CaseIterable, Sendable { case validationAccuracy = "validation-accuracy", validationLoss = "validation-loss" }
 
     public struct Data: Codable, Equatable, Sendable {
         /// A manifest (ingested when missing or stale) or a dataset folder: exactly one.
@@ -81,6 +87,9 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     public var syncBatchNorm: Bool?
     /// nil: shared (the default, kept out of the config hash so older runs still resume).
     public var batchNorm: BatchNormMode?
+    /// nil: task-mean. nil: validation-accuracy. (Defaults kept out of the config hash.)
+    public var taskWeighting: TaskWeighting?
+    public var selection: Selection?
     public var augment = Augment()
     /// Evaluate on validation (and checkpoint) every this many steps; 0 = once per epoch.
     public var evalEvery = 0
@@ -106,7 +115,11 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     }
 
     /// What makes this run a variant of its method, for reports and compare.
-    public var variant: String? { batchNorm == .perTask ? "per-task BN" : nil }
+    public var variant: String? {
+        let parts = (adapters.form == .convLora && [.molaGrad, .molaRouter].contains(method) ? ["conv-lora"] : [])
+            + (batchNorm == .perTask ? ["per-task BN"] : [])
+        return parts.isEmpty ? nil : parts.joined(separator: " + ")
+    }
 
     public var backboneConfig: BackboneConfig {
         BackboneConfig(stemWidth: backbone.stemWidth, widths: backbone.widths, blocks: backbone.blocks, imagenetStem: backbone.stem == "imagenet")
@@ -119,7 +132,7 @@ extension TrainConfig {
         let root = try ConfigValue.load(file: path).resolvingBase().overriding(overrides.map(expandAliases))
         let top = try root.mapping(allowed: ["name", "data", "tasks", "method", "backbone", "adapters", "router", "mmoe", "optimizer",
                                              "epochs", "batch_size", "seed", "threads", "augment", "eval_every", "log_every", "max_steps", "output",
-                                             "sync_batchnorm", "batchnorm"])
+                                             "sync_batchnorm", "batchnorm", "loss", "selection"])
         let fallbackName = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
         var c = TrainConfig(name: try top["name"]?.string() ?? fallbackName)
         let base = URL(fileURLWithPath: path).deletingLastPathComponent().path
@@ -229,6 +242,14 @@ extension TrainConfig {
         if let v = top["seed"] { c.seed = UInt64(try v.int(in: 0...Int.max)) }
         if let v = top["threads"] { c.threads = try v.int(in: 1...256) }
         if let v = top["sync_batchnorm"] { c.syncBatchNorm = try v.bool() }
+        if let l = try top["loss"]?.mapping(allowed: ["task_weighting"]), let v = l["task_weighting"] {
+            let w = try v.choice(TaskWeighting.self)
+            c.taskWeighting = w == .taskMean ? nil : w
+        }
+        if let v = top["selection"] {
+            let s = try v.choice(Selection.self)
+            c.selection = s == .validationAccuracy ? nil : s
+        }
         if let v = top["batchnorm"] {
             let mode = try v.choice(BatchNormMode.self)
             c.batchNorm = mode == .shared ? nil : mode

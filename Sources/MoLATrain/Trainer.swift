@@ -133,10 +133,7 @@ public final class Trainer {
                 // Each rank draws its own augmentation stream (rank 0's is the one-process stream).
                 var rng = RandomGenerator(seed: config.seed, stream: 0xA06_0000_0000 &+ UInt64(state.step) &+ UInt64(parallel?.rank ?? 0) << 40)
                 var b = train.batch(parallel?.share(records) ?? records, training: true, augment: config.augment, rng: &rng)
-                if let parallel {
-                    b.layout.lossWeights = parallel.lossWeights(global: records.map { train.tasks[$0] }, mine: b.layout.groups.flatMap { g in
-                        Array(repeating: Int32(g.task), count: g.range.count) }, tasks: taskNames.count)
-                }
+                b.layout.lossWeights = lossWeights(global: records, batch: b.layout)
                 model.store.zeroGradients()
                 let logits = model.forward(b.images, layout: b.layout)
                 var loss = model.lossAndBackward(labels: b.labels, layout: b.layout).total
@@ -239,6 +236,21 @@ public final class Trainer {
         return stuck
     }
 
+    /// Per task, the factor on its mean cross-entropy (nil: all 1): n_t/B for proportional
+    /// weighting, times N·n_t(rank)/n_t on a data-parallel rank.
+    func lossWeights(global records: ArraySlice<Int>, batch: BatchLayout) -> [Double]? {
+        guard parallel != nil || config.taskWeighting == .proportional else { return nil }
+        let globalTasks = records.map { train.tasks[$0] }
+        var weights = parallel?.lossWeights(global: globalTasks, mine: batch.groups.flatMap { g in Array(repeating: Int32(g.task), count: g.range.count) },
+                                            tasks: taskNames.count) ?? Array(repeating: 1, count: taskNames.count)
+        if config.taskWeighting == .proportional {
+            var counts = [Int](repeating: 0, count: taskNames.count)
+            for t in globalTasks { counts[Int(t)] += 1 }
+            for t in weights.indices { weights[t] *= Double(counts[t]) / Double(max(1, records.count)) }
+        }
+        return weights
+    }
+
     /// Correct predictions of a batch, every task group's.
     func correctInBatch(_ logits: [Tensor], _ b: PreparedBatch) -> Int {
         b.layout.groups.enumerated().reduce(0) { $0 + correctPredictions(logits[$1.offset], labels: Array(b.labels[$1.element.range])) }
@@ -262,7 +274,10 @@ public final class Trainer {
         }
         let adapted = model.adaptedConvolutions
         let growth = adapted.isEmpty ? nil : LayerSpectrum.adapterGrowth(adapted)
-        if let growth { line["adapter_growth"] = growth }
+        if let growth {
+            line["adapter_growth"] = growth
+            line["adapter_growth_per_layer"] = Dictionary(uniqueKeysWithValues: adapted.map { ($0.name, LayerSpectrum.adapterGrowth([$0])) })
+        }
         try appendMetrics(line)
         warnNearChance(e.perTask, growth: growth)
         if isLeader { try TensorBoard.write(metrics: TrainingRun.readMetrics(directory), to: directory) }
@@ -270,8 +285,10 @@ public final class Trainer {
             log(String(format: "step %d: train loss %.4f, val avg %.2f%% (", state.step, trainLoss, e.average)
                 + zip(taskNames, e.perTask).map { String(format: "%@ %.2f", $0, $1) }.joined(separator: ", ") + ")")
         }
-        if e.average > state.bestValidation {
+        let better = config.selection == .validationLoss ? e.loss < (state.bestValidationLoss ?? .infinity) : e.average > state.bestValidation
+        if better {
             state.bestValidation = e.average
+            state.bestValidationLoss = e.loss
             state.bestStep = state.step
             state.ranks = parallel.map { $0.size }
             if isLeader { try Checkpoint.save(to: bestDir, store: model.store, optimizer: [:], state: state, method: config.method.rawValue) }

@@ -114,6 +114,24 @@ import MoLATensor
         }
     }
 
+    /// Loss weights per task (proportional weighting, data-parallel shares): the loss is
+    /// Σ_t w_t·mean CE_t, and with w_t = n_t/B it is the mean over all images.
+    @Test func weightedLossIsTheWeightedSumOfGroupMeans() {
+        let net = tinyModel(.plain)
+        var g = RandomGenerator(seed: 12)
+        let x = Tensor(shape: [5, 6, 5, 2], scalars: (0..<300).map { _ in g.uniform(-1, 1) })
+        let labels: [Int32] = [0, 2, 1, 3, 0]
+        var layout = BatchLayout(tasks: [0, 0, 0, 1, 1], training: true)
+        let logits = net.forward(x, layout: layout)
+        let means = layout.groups.enumerated().map { i, grp in
+            CrossEntropy.loss(rows: grp.range.count, classes: logits[i].shape[1], logits: logits[i].pointer, labels: Array(labels[grp.range]))
+        }
+        layout.lossWeights = [3.0 / 5, 2.0 / 5]
+        _ = net.forward(x, layout: layout)
+        let weighted = net.lossAndBackward(labels: labels, layout: layout).total
+        #expect(abs(weighted - (3 * means[0] + 2 * means[1]) / 5) < 1e-9, "\(weighted) vs \(means)")
+    }
+
     /// Merged (W + ΔW_t per group) and factorised (W, plus the rank-r path per group) are
     /// the same maths: same outputs and gradients to float32 rounding.
     @Test func mergedAndFactorisedAgree() {

@@ -61,6 +61,12 @@ import Testing
         }
         #expect(try TrainConfig.load("\(root)/configs/digits-fashion/mola-grad.yaml").adapters.alpha == 1)
         #expect(try TrainConfig.load("\(root)/configs/medmnist/mola-grad.yaml").adapters.ranks.allSatisfy { $0 == 8 })
+        // The reference's experiments: its adapter form, and its task weighting per path.
+        for set in ["medmnist", "radimagenet", "vlcs"] {
+            #expect(try TrainConfig.load("\(root)/configs/\(set)/mola-grad.yaml").adapters.form == .convLora)
+            #expect(try TrainConfig.load("\(root)/configs/\(set)/mola-grad.yaml").taskWeighting == nil)
+            #expect(try TrainConfig.load("\(root)/configs/\(set)/uniform.yaml").taskWeighting == .proportional)
+        }
     }
 
     @Test func unknownKeyNamesFileKeyAndFix() {

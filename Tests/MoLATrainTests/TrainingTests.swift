@@ -82,6 +82,19 @@ import Testing
         #expect { try TinyData.train(bad) } throws: { "\($0)".contains("shapes differ: conv1.weight is 4×3×7×7, the model's 8×1×7×7") }
     }
 
+    /// `selection: validation-loss` keeps the checkpoint of the lowest validation loss;
+    /// `loss: {task_weighting: proportional}` trains (the reference's uniform path).
+    @Test func selectionByValidationLossAndProportionalWeighting() throws {
+        let tmp = TempDir()
+        let config = TinyData.config(tmp, method: "uniform", steps: 24, evalEvery: 6, extra: "selection: validation-loss\nloss: {task_weighting: proportional}")
+        let (_, dir) = try TinyData.train(config)
+        let validations = metricsLines(dir).filter { $0["val_loss"] != nil }
+        let best = validations.min { ($0["val_loss"] as! Double) < ($1["val_loss"] as! Double) }!
+        #expect(try RunReport.read(dir).bestStep == best["step"] as! Int)
+        let losses = validations.compactMap { $0["train_loss"] as? Double }
+        #expect(losses.count == 4 && losses.last! < losses.first!, "\(losses)")
+    }
+
     /// `mola-train eval` on the training dataset reproduces the report's test figures.
     @Test(arguments: ["mola-grad", "single-task"])
     func evalReproducesTheReport(_ method: String) throws {
@@ -141,6 +154,9 @@ import Testing
             #expect(same(scalars["adapters/growth_\(k)"], zip(expected(nil, "val_average"), growth).map { [$0.0[0], Double(Float($0.1))] }))
             #expect(growth.count == 2 && growth.allSatisfy { $0 > 0 }, "\(growth)")
         }
+        // Per adapted layer too: the stem and every block conv, one value per task.
+        let perLayer = lines.compactMap { $0["adapter_growth_per_layer"] as? [String: [Double]] }.last ?? [:]
+        #expect(perLayer["stem"]?.count == 2 && perLayer.count == 7, "\(perLayer.keys.sorted())")
         #expect(scalars.keys.contains { $0.hasPrefix("val/") && $0 != "val/average" && $0 != "val/loss" }, "per-task accuracy")
     }
 
