@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""Writes the parity fixture of the pretrained-weights test (run once; the output is
-committed, CI has no PyTorch): a torchvision-layout ResNet-18 at width 4 (7×7 stride-2
-stem, max pool, four stages of two basic blocks, 1×1 downsample conv + BN) with seeded
-weights and non-trivial batch-norm statistics, saved as a state dict and converted by
-scripts/torch-to-safetensors.py; and an input batch with the eval-mode pooled features
-(the classifier is skipped by the loader, so features are what is compared).
+"""Writes the parity fixtures of the pretrained-weights tests (run once; the output is
+committed, CI has no PyTorch): torchvision-layout networks at widths 4 and 2 — a ResNet-18 (7×7
+stride-2 stem, max pool, four stages of two basic blocks, 1×1 downsample conv + BN) and a
+ResNet-50 (3-4-6-3 bottleneck blocks, stride on the 3×3, 4× expansion) — with seeded
+weights and non-trivial batch-norm statistics, saved as state dicts and converted by
+scripts/torch-to-safetensors.py; and for each an input batch with the eval-mode pooled
+features (the classifier is skipped by the loader, so features are what is compared).
 
     python3 scripts/make-parity-fixture.py Tests/Fixtures
 """
@@ -38,8 +39,32 @@ class BasicBlock(nn.Module):  # torchvision's layout and names
         return self.relu(out + (self.downsample(x) if self.downsample is not None else x))
 
 
+class Bottleneck(nn.Module):  # torchvision's v1.5 layout and names
+    expansion = 4
+
+    def __init__(self, cin, width, stride):
+        super().__init__()
+        cout = width * 4
+        self.conv1 = nn.Conv2d(cin, width, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = nn.Conv2d(width, width, 3, stride, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.conv3 = nn.Conv2d(width, cout, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(cout)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = None
+        if stride != 1 or cin != cout:
+            self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        return self.relu(out + (self.downsample(x) if self.downsample is not None else x))
+
+
 class ResNet(nn.Module):
-    def __init__(self, width, blocks=(2, 2, 2, 2), classes=10):
+    def __init__(self, width, blocks=(2, 2, 2, 2), classes=10, bottleneck=False):
         super().__init__()
         self.conv1 = nn.Conv2d(3, width, 7, 2, 3, bias=False)
         self.bn1 = nn.BatchNorm2d(width)
@@ -47,8 +72,13 @@ class ResNet(nn.Module):
         self.maxpool = nn.MaxPool2d(3, 2, 1)
         cin = width
         for i, n in enumerate(blocks):
-            cout = width * 2 ** i
-            layer = nn.Sequential(*[BasicBlock(cin if b == 0 else cout, cout, 2 if (i > 0 and b == 0) else 1) for b in range(n)])
+            inner = width * 2 ** i
+            cout = inner * 4 if bottleneck else inner
+            stride = lambda b: 2 if (i > 0 and b == 0) else 1
+            if bottleneck:
+                layer = nn.Sequential(*[Bottleneck(cin if b == 0 else cout, inner, stride(b)) for b in range(n)])
+            else:
+                layer = nn.Sequential(*[BasicBlock(cin if b == 0 else cout, cout, stride(b)) for b in range(n)])
             setattr(self, f"layer{i + 1}", layer)
             cin = cout
         self.avgpool = nn.AdaptiveAvgPool2d(1)
@@ -61,10 +91,8 @@ class ResNet(nn.Module):
         return torch.flatten(self.avgpool(x), 1)
 
 
-def main():
-    out = sys.argv[1] if len(sys.argv) > 1 else "Tests/Fixtures"
-    torch.manual_seed(0)
-    net = ResNet(width=4)
+def fixture(out, name, net):
+    torch.manual_seed(1)
     for m in net.modules():  # statistics and affine parameters away from their defaults
         if isinstance(m, nn.BatchNorm2d):
             m.running_mean.uniform_(-0.5, 0.5)
@@ -76,14 +104,22 @@ def main():
     with torch.no_grad():
         y = net.features(x)
     with tempfile.TemporaryDirectory() as tmp:
-        pth = os.path.join(tmp, "resnet18-w4.pth")
+        pth = os.path.join(tmp, name + ".pth")
         torch.save(net.state_dict(), pth)
         subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__), "torch-to-safetensors.py"), pth,
-                        os.path.join(out, "resnet18-w4.safetensors")], check=True)
+                        os.path.join(out, name + ".safetensors")], check=True)
     io = {"input_nchw": (tuple(x.shape), x.numpy().astype("<f4").tobytes()),
           "features": (tuple(y.shape), y.numpy().astype("<f4").tobytes())}
-    write_safetensors(io, os.path.join(out, "resnet18-w4-io.safetensors"), {"torch": torch.__version__})
-    print(f"features {tuple(y.shape)}, first values {y[0, :4].tolist()}")
+    write_safetensors(io, os.path.join(out, name + "-io.safetensors"), {"torch": torch.__version__})
+    print(f"{name}: features {tuple(y.shape)}, first values {y[0, :4].tolist()}")
+
+
+def main():
+    out = sys.argv[1] if len(sys.argv) > 1 else "Tests/Fixtures"
+    torch.manual_seed(0)
+    fixture(out, "resnet18-w4", ResNet(width=4))
+    torch.manual_seed(0)
+    fixture(out, "resnet50-w2", ResNet(width=2, blocks=(3, 4, 6, 3), bottleneck=True))
 
 
 if __name__ == "__main__":

@@ -34,6 +34,8 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         public var stem: String?
         /// torchvision-named safetensors weights to start from (`init:`).
         public var initWeights: String?
+        /// Bottleneck blocks (resnet50); nil: basic blocks.
+        public var bottleneck: Bool?
     }
     public struct Adapters: Codable, Equatable, Sendable {
         /// One rank per stage (a single number applies to all).
@@ -122,7 +124,8 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     }
 
     public var backboneConfig: BackboneConfig {
-        BackboneConfig(stemWidth: backbone.stemWidth, widths: backbone.widths, blocks: backbone.blocks, imagenetStem: backbone.stem == "imagenet")
+        BackboneConfig(stemWidth: backbone.stemWidth, widths: backbone.widths, blocks: backbone.blocks, imagenetStem: backbone.stem == "imagenet",
+                       bottleneck: backbone.bottleneck ?? false)
     }
 }
 
@@ -162,9 +165,10 @@ extension TrainConfig {
                 case "resnet-mini": break
                 case "resnet18":
                     c.backbone.stemWidth = 64; c.backbone.widths = [64, 128, 256, 512]; c.backbone.blocks = [2, 2, 2, 2]
-                case "resnet34":
+                case "resnet34", "resnet50":
                     c.backbone.stemWidth = 64; c.backbone.widths = [64, 128, 256, 512]; c.backbone.blocks = [3, 4, 6, 3]
-                default: throw n.error("unknown backbone '\(c.backbone.name)'", fix: "use resnet-mini, resnet18 or resnet34")
+                    c.backbone.bottleneck = c.backbone.name == "resnet50" ? true : nil
+                default: throw n.error("unknown backbone '\(c.backbone.name)'", fix: "use resnet-mini, resnet18, resnet34 or resnet50")
                 }
             }
             if let v = b["stem_width"] { c.backbone.stemWidth = try v.int(in: 1...4096) }

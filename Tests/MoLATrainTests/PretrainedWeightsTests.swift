@@ -11,18 +11,20 @@ import Testing
 @Suite struct PretrainedWeightsTests {
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures").path
 
-    static func backbone(widths: [Int] = [4, 8, 16, 32], blocks: [Int] = [2, 2, 2, 2]) -> (ParameterStore, ResNet) {
+    static func backbone(widths: [Int] = [4, 8, 16, 32], blocks: [Int] = [2, 2, 2, 2], bottleneck: Bool = false) -> (ParameterStore, ResNet) {
         let store = ParameterStore()
-        let net = ResNet(store, config: BackboneConfig(stemWidth: widths[0], widths: widths, blocks: blocks, imagenetStem: true),
+        let net = ResNet(store, config: BackboneConfig(stemWidth: widths[0], widths: widths, blocks: blocks, imagenetStem: true, bottleneck: bottleneck),
                          input: FeatureShape(height: 40, width: 40, channels: 3))
         store.allocate(seed: 0)
         return (store, net)
     }
 
-    @Test func forwardEqualsPyTorchOnTheFixture() throws {
-        let (store, net) = Self.backbone()
-        try PretrainedWeights.load(Self.fixtures + "/resnet18-w4.safetensors", into: store)
-        let io = try SafeTensors.decode([UInt8](try Data(contentsOf: URL(fileURLWithPath: Self.fixtures + "/resnet18-w4-io.safetensors"))), file: "io").0
+    /// ResNet-18 (basic blocks) and ResNet-50 (bottleneck blocks), torchvision's layouts.
+    @Test(arguments: ["resnet18-w4", "resnet50-w2"])
+    func forwardEqualsPyTorchOnTheFixture(_ name: String) throws {
+        let (store, net) = name == "resnet18-w4" ? Self.backbone() : Self.backbone(widths: [2, 4, 8, 16], blocks: [3, 4, 6, 3], bottleneck: true)
+        try PretrainedWeights.load(Self.fixtures + "/\(name).safetensors", into: store)
+        let io = try SafeTensors.decode([UInt8](try Data(contentsOf: URL(fileURLWithPath: Self.fixtures + "/\(name)-io.safetensors"))), file: "io").0
         let x = io.first { $0.name == "input_nchw" }!, want = io.first { $0.name == "features" }!
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         var nhwc = [Float](repeating: 0, count: x.values.count)

@@ -10,13 +10,16 @@ public struct BackboneConfig: Codable, Equatable, Sendable {
     public var widths: [Int]
     public var blocks: [Int]
     public var imagenetStem: Bool
+    /// Bottleneck blocks (ResNet-50): each stage's output is 4× its width.
+    public var bottleneck: Bool
 
-    public init(stemWidth: Int, widths: [Int], blocks: [Int], imagenetStem: Bool = false) {
+    public init(stemWidth: Int, widths: [Int], blocks: [Int], imagenetStem: Bool = false, bottleneck: Bool = false) {
         precondition(widths.count == blocks.count && !widths.isEmpty)
         self.stemWidth = stemWidth
         self.widths = widths
         self.blocks = blocks
         self.imagenetStem = imagenetStem
+        self.bottleneck = bottleneck
     }
 
     public static let resnetMini = BackboneConfig(stemWidth: 16, widths: [16, 32, 64], blocks: [1, 1, 1])
@@ -47,56 +50,80 @@ public struct AdapterConfig: Codable, Equatable, Sendable {
     }
 }
 
-/// A basic residual block: conv3×3 → BN → ReLU → conv3×3 → BN, plus the input (through a
-/// 1×1 conv + BN when the shape changes), then ReLU. The second BN adds the other branch
-/// and applies the ReLU as it normalises: its output is the block's.
-public final class BasicBlock {
-    let conv1: Conv, bn1: BatchNormLayer, conv2: Conv, bn2: BatchNormLayer
+/// A residual block: a chain of conv → BN (→ ReLU) layers, plus the input (through a 1×1
+/// conv + BN when the shape changes), then ReLU. Basic (ResNet-18/34): 3×3 (stride) → 3×3.
+/// Bottleneck (ResNet-50, torchvision's v1.5): 1×1 → 3×3 (stride) → 1×1 to 4× the width.
+/// The last BN adds the other branch and applies the ReLU as it normalises: its output is
+/// the block's. Layers are named conv1…, bn1… as torchvision's.
+public final class ResidualBlock {
+    let layers: [(conv: Conv, bn: BatchNormLayer)]
     let shortcut: (conv: Conv, bn: BatchNormLayer)?
     let inShape: FeatureShape
+    /// The input shape of each layer of the chain.
+    let shapes: [FeatureShape]
     public let outShape: FeatureShape
 
-    init(_ store: ParameterStore, name: String, input: FeatureShape, width: Int, stride: Int, adapters: (Int, Int, Float)?,
+    init(_ store: ParameterStore, name: String, input: FeatureShape, width: Int, stride: Int, bottleneck: Bool, adapters: (Int, Int, Float)?,
          shortcutAdapters: Bool, taskNorms: Int? = nil, form: AdapterForm = .factorised) {
         inShape = input
-        conv1 = Conv(store, name: "\(name).conv1", inChannels: input.channels, outChannels: width, kernel: 3, stride: stride, padding: 1, adapters: adapters, form: form)
-        bn1 = BatchNormLayer(store, name: "\(name).bn1", channels: width, relu: true, tasks: taskNorms)
-        conv2 = Conv(store, name: "\(name).conv2", inChannels: width, outChannels: width, kernel: 3, stride: 1, padding: 1, adapters: adapters, form: form)
-        bn2 = BatchNormLayer(store, name: "\(name).bn2", channels: width, relu: true, tasks: taskNorms)
-        if stride != 1 || input.channels != width {
-            shortcut = (Conv(store, name: "\(name).shortcut.conv", inChannels: input.channels, outChannels: width, kernel: 1, stride: stride,
+        // (kernel, stride, output channels) of each layer of the chain.
+        let plan = bottleneck ? [(1, 1, width), (3, stride, width), (1, 1, 4 * width)] : [(3, stride, width), (3, 1, width)]
+        var layers: [(conv: Conv, bn: BatchNormLayer)] = [], shapes: [FeatureShape] = [], shape = input
+        for (i, (k, st, out)) in plan.enumerated() {
+            let conv = Conv(store, name: "\(name).conv\(i + 1)", inChannels: shape.channels, outChannels: out, kernel: k, stride: st,
+                            padding: k / 2, adapters: adapters, form: form)
+            layers.append((conv, BatchNormLayer(store, name: "\(name).bn\(i + 1)", channels: out, relu: true, tasks: taskNorms)))
+            shapes.append(shape)
+            shape = conv.outputShape(shape)
+        }
+        self.layers = layers
+        self.shapes = shapes
+        outShape = shape
+        if stride != 1 || input.channels != shape.channels {
+            shortcut = (Conv(store, name: "\(name).shortcut.conv", inChannels: input.channels, outChannels: shape.channels, kernel: 1, stride: stride,
                              adapters: shortcutAdapters ? adapters : nil, form: form),
-                        BatchNormLayer(store, name: "\(name).shortcut.bn", channels: width, relu: false, tasks: taskNorms))
+                        BatchNormLayer(store, name: "\(name).shortcut.bn", channels: shape.channels, relu: false, tasks: taskNorms))
         } else {
             shortcut = nil
         }
-        outShape = conv1.outputShape(input)
     }
 
     func forward(_ x: Tensor, layout: BatchLayout, gates: AdapterGates?) -> Tensor {
-        let h = bn1.forward(conv1.forward(x, shape: inShape, layout: layout, gates: gates), training: layout.training, layout: layout)
         let side = shortcut.map {
             $0.bn.forward($0.conv.forward(x, shape: inShape, layout: layout, gates: gates), training: layout.training, layout: layout)
         } ?? x
-        return bn2.forward(conv2.forward(h, shape: outShape, layout: layout, gates: gates), training: layout.training, residual: side, layout: layout)
+        var h = x
+        for (i, l) in layers.enumerated() {
+            let last = i == layers.count - 1
+            h = l.bn.forward(l.conv.forward(h, shape: shapes[i], layout: layout, gates: gates), training: layout.training,
+                             residual: last ? side : nil, layout: layout)
+        }
+        return h
     }
 
     func backward(_ dy: Tensor) -> Tensor {
-        // Both branches see dy where the block's output (bn2's, after the ReLU) was positive.
-        // conv2's input gradient is dead once bn1 has it, and dy once the shortcut's BN has.
-        // The block's input gradient is summed into conv1's, which nothing else reads.
-        let dMain = conv1.backward(bn1.backward(conv2.backward(bn2.backward(dy))!, overwritingGradient: true))!
+        // Both branches see dy where the block's output (the last BN's, after the ReLU) was
+        // positive. Each conv's input gradient is dead once the BN before it has it, and dy
+        // once the shortcut's BN has. The block's input gradient is summed into the first
+        // conv's, which nothing else reads.
+        let lastOutput = layers[layers.count - 1].bn.output
+        var g = layers[layers.count - 1].bn.backward(dy)
+        for i in stride(from: layers.count - 1, through: 0, by: -1) {
+            g = layers[i].conv.backward(g)!
+            if i > 0 { g = layers[i - 1].bn.backward(g, overwritingGradient: true) }
+        }
+        let dMain = g
         let into = UnsafeMutablePointer(mutating: dMain.pointer)
         if let shortcut {
-            let dSide = shortcut.conv.backward(shortcut.bn.backward(dy, reluOutput: bn2.output, overwritingGradient: true))!
+            let dSide = shortcut.conv.backward(shortcut.bn.backward(dy, reluOutput: lastOutput, overwritingGradient: true))!
             Profile.measure(.elementwise) { Elementwise.add(dMain.count, dMain.pointer, dSide.pointer, into: into) }
         } else {
-            Profile.measure(.elementwise) { ReLU.addBackward(dy.count, y: bn2.output.pointer, dy: dy.pointer, to: dMain.pointer, into: into) }
+            Profile.measure(.elementwise) { ReLU.addBackward(dy.count, y: lastOutput.pointer, dy: dy.pointer, to: dMain.pointer, into: into) }
         }
         return dMain
     }
 
-    var convs: [Conv] { [conv1, conv2] + (shortcut.map { [$0.conv] } ?? []) }
+    var convs: [Conv] { layers.map(\.conv) + (shortcut.map { [$0.conv] } ?? []) }
 }
 
 /// The backbone: stem, residual stages, global average pooling → batch × features.
@@ -107,8 +134,8 @@ public final class ResNet {
     /// The ImageNet stem's max pooling (nil for the 3×3 stem), its argmax kept for backward.
     let stemPool: Pooling.Shape?
     private var pooledStem = Tensor(zeros: [0]), stemArgmax: [Int32] = [], gradStem = Tensor(zeros: [0])
-    let blocks: [BasicBlock]
-    public var features: Int { config.widths.last! }
+    let blocks: [ResidualBlock]
+    public var features: Int { config.widths.last! * (config.bottleneck ? 4 : 1) }
     private var pooled = Tensor(zeros: [0])
     private var lastShape = FeatureShape(height: 0, width: 0, channels: 0)
     private var gradLast = Tensor(zeros: [0])
@@ -137,11 +164,11 @@ public final class ResNet {
         } else {
             stemPool = nil
         }
-        var blocks: [BasicBlock] = []
+        var blocks: [ResidualBlock] = []
         for (s, (width, count)) in zip(config.widths, config.blocks).enumerated() {
             for b in 0..<count {
-                let block = BasicBlock(store, name: "\(prefix)stage\(s + 1).block\(b + 1)", input: shape, width: width,
-                                       stride: s > 0 && b == 0 ? 2 : 1, adapters: spec(stage: s), shortcutAdapters: adapters?.shortcuts ?? false,
+                let block = ResidualBlock(store, name: "\(prefix)stage\(s + 1).block\(b + 1)", input: shape, width: width,
+                                          stride: s > 0 && b == 0 ? 2 : 1, bottleneck: config.bottleneck, adapters: spec(stage: s), shortcutAdapters: adapters?.shortcuts ?? false,
                                        taskNorms: taskNorms, form: adapters?.form ?? .factorised)
                 blocks.append(block)
                 shape = block.outShape
