@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Writes the parity fixtures of the pretrained-weights tests (run once; the output is
 committed, CI has no PyTorch): torchvision-layout networks at widths 4 and 2 — a ResNet-18 (7×7
-stride-2 stem, max pool, four stages of two basic blocks, 1×1 downsample conv + BN) and a
-ResNet-50 (3-4-6-3 bottleneck blocks, stride on the 3×3, 4× expansion) — with seeded
+stride-2 stem, max pool, four stages of two basic blocks, 1×1 downsample conv + BN), a
+ResNet-50 (3-4-6-3 bottleneck blocks, stride on the 3×3, 4× expansion) and a ShuffleNet V2
+(torchvision's InvertedResidual units, 4-8-4 repeats, at stage widths 8/16/32) — with seeded
 weights and non-trivial batch-norm statistics, saved as state dicts and converted by
 scripts/torch-to-safetensors.py; and for each an input batch with the eval-mode pooled
 features (the classifier is skipped by the loader, so features are what is compared).
@@ -91,6 +92,48 @@ class ResNet(nn.Module):
         return torch.flatten(self.avgpool(x), 1)
 
 
+class InvertedResidual(nn.Module):  # torchvision's ShuffleNet V2 unit, same names
+    def __init__(self, inp, oup, stride):
+        super().__init__()
+        self.stride = stride
+        half = oup // 2
+        if stride > 1:
+            self.branch1 = nn.Sequential(nn.Conv2d(inp, inp, 3, stride, 1, bias=False, groups=inp), nn.BatchNorm2d(inp),
+                                         nn.Conv2d(inp, half, 1, 1, 0, bias=False), nn.BatchNorm2d(half), nn.ReLU(inplace=True))
+        else:
+            self.branch1 = nn.Sequential()
+        self.branch2 = nn.Sequential(nn.Conv2d(inp if stride > 1 else half, half, 1, 1, 0, bias=False), nn.BatchNorm2d(half), nn.ReLU(inplace=True),
+                                     nn.Conv2d(half, half, 3, stride, 1, bias=False, groups=half), nn.BatchNorm2d(half),
+                                     nn.Conv2d(half, half, 1, 1, 0, bias=False), nn.BatchNorm2d(half), nn.ReLU(inplace=True))
+
+    def forward(self, x):
+        if self.stride == 1:
+            x1, x2 = x.chunk(2, dim=1)
+            out = torch.cat((x1, self.branch2(x2)), dim=1)
+        else:
+            out = torch.cat((self.branch1(x), self.branch2(x)), dim=1)
+        b, c, h, w = out.shape  # channel shuffle, 2 groups
+        return out.view(b, 2, c // 2, h, w).transpose(1, 2).contiguous().view(b, c, h, w)
+
+
+class ShuffleNetV2(nn.Module):
+    def __init__(self, repeats=(4, 8, 4), channels=(24, 116, 232, 464, 1024), classes=10):
+        super().__init__()
+        self.conv1 = nn.Sequential(nn.Conv2d(3, channels[0], 3, 2, 1, bias=False), nn.BatchNorm2d(channels[0]), nn.ReLU(inplace=True))
+        self.maxpool = nn.MaxPool2d(3, 2, 1)
+        cin = channels[0]
+        for i, (n, cout) in enumerate(zip(repeats, channels[1:4])):
+            setattr(self, f"stage{i + 2}", nn.Sequential(*[InvertedResidual(cin if b == 0 else cout, cout, 2 if b == 0 else 1) for b in range(n)]))
+            cin = cout
+        self.conv5 = nn.Sequential(nn.Conv2d(cin, channels[4], 1, 1, 0, bias=False), nn.BatchNorm2d(channels[4]), nn.ReLU(inplace=True))
+        self.fc = nn.Linear(channels[4], classes)
+
+    def features(self, x):
+        x = self.maxpool(self.conv1(x))
+        x = self.stage4(self.stage3(self.stage2(x)))
+        return self.conv5(x).mean([2, 3])
+
+
 def fixture(out, name, net):
     torch.manual_seed(1)
     for m in net.modules():  # statistics and affine parameters away from their defaults
@@ -120,6 +163,8 @@ def main():
     fixture(out, "resnet18-w4", ResNet(width=4))
     torch.manual_seed(0)
     fixture(out, "resnet50-w2", ResNet(width=2, blocks=(3, 4, 6, 3), bottleneck=True))
+    torch.manual_seed(0)
+    fixture(out, "shufflenet-v2-small", ShuffleNetV2(channels=(8, 8, 16, 32, 64)))
 
 
 if __name__ == "__main__":

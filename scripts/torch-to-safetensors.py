@@ -8,6 +8,7 @@ names kept (torchvision's). Integer buffers (num_batches_tracked) are left out.
 Needs PyTorch (pip install torch); the safetensors package is not needed.
 """
 import json
+import os
 import struct
 import sys
 
@@ -40,7 +41,7 @@ def main():
         state = state["state_dict"]
     tensors = {name: (tuple(t.shape), t.detach().to(torch.float32).contiguous().numpy().astype("<f4").tobytes())
                for name, t in state.items() if t.is_floating_point()}
-    write_safetensors(tensors, sys.argv[2], {"source": sys.argv[1]})
+    write_safetensors(tensors, sys.argv[2], {"source": os.path.basename(sys.argv[1])})
     print(f"wrote {sys.argv[2]}: {len(tensors)} tensors")
 
 

@@ -5,18 +5,18 @@ import MoLATensor
 /// and single-task models are this without adapters; MoLA-Grad with per-task adapters.
 public final class Classifier: TaskModel {
     public let store: ParameterStore
-    public let backbone: ResNet
+    public let backbone: any Backbone
     public let heads: TaskHeads
     private var dLogits: [Tensor] = []
 
-    public init(store: ParameterStore, backbone: ResNet, classes: [Int]) {
+    public init(store: ParameterStore, backbone: any Backbone, classes: [Int]) {
         self.store = store
         self.backbone = backbone
         heads = TaskHeads(store, features: backbone.features, classes: classes)
     }
 
     public func forward(_ images: Tensor, layout: BatchLayout) -> [Tensor] {
-        let features = backbone.forward(images, layout: layout)
+        let features = backbone.forward(images, layout: layout, gates: nil)
         return Profile.measure(.loss) { heads.forward(features, layout: layout) }
     }
 
@@ -38,7 +38,7 @@ public final class Classifier: TaskModel {
 /// needs no task id (only the heads are chosen by task, as for every method).
 public final class RouterClassifier: TaskModel {
     public let store: ParameterStore
-    public let backbone: ResNet
+    public let backbone: any Backbone
     public let heads: TaskHeads
     public let router: ResNet
     public let routerHead: LinearLayer
@@ -48,7 +48,7 @@ public final class RouterClassifier: TaskModel {
     private var tasks: [Int32] = []
     private var dLogits: [Tensor] = []
 
-    public init(store: ParameterStore, backbone: ResNet, router: ResNet, classes: [Int], adapters: Int,
+    public init(store: ParameterStore, backbone: any Backbone, router: ResNet, classes: [Int], adapters: Int,
                 decorrelationWeight: Float = 0.1, temperature: Double = 1, projection: Int = 32) {
         self.store = store
         self.backbone = backbone

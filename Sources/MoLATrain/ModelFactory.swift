@@ -14,17 +14,20 @@ public enum ModelFactory {
         }
         let model: TaskModel
         let taskNorms = c.batchNorm == .perTask ? classes.count : nil
+        func backbone(_ a: AdapterConfig?) -> any Backbone {
+            c.backbone.name == "shufflenet-v2"
+                ? ShuffleNetV2(store, config: c.shuffleNetConfig, input: input, adapters: a, taskNorms: taskNorms)
+                : ResNet(store, config: c.backboneConfig, input: input, adapters: a, taskNorms: taskNorms)
+        }
         switch c.method {
         case .uniform, .singleTask:
-            model = Classifier(store: store, backbone: ResNet(store, config: c.backboneConfig, input: input, taskNorms: taskNorms), classes: classes)
+            model = Classifier(store: store, backbone: backbone(nil), classes: classes)
         case .molaGrad:
-            let a = adapters(stem: true, shortcuts: false)
-            model = Classifier(store: store, backbone: ResNet(store, config: c.backboneConfig, input: input, adapters: a, taskNorms: taskNorms),
-                               classes: classes)
+            model = Classifier(store: store, backbone: backbone(adapters(stem: true, shortcuts: false)), classes: classes)
         case .molaRouter:
             let a = adapters(stem: false, shortcuts: true)
             let routerConfig = BackboneConfig(stemWidth: c.router.widths[0], widths: c.router.widths, blocks: c.router.blocks)
-            model = RouterClassifier(store: store, backbone: ResNet(store, config: c.backboneConfig, input: input, adapters: a, taskNorms: taskNorms),
+            model = RouterClassifier(store: store, backbone: backbone(a),
                                      router: ResNet(store, name: "router", config: routerConfig, input: input), classes: classes,
                                      adapters: adapterCount, decorrelationWeight: c.router.twdWeight, temperature: c.router.temperature,
                                      projection: c.router.projection)

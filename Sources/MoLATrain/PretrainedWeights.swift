@@ -2,11 +2,12 @@ import Foundation
 import MoLAData
 import MoLATensor
 
-/// torchvision ResNet weights (`backbone: {init: file.safetensors}`) into our backbone:
-/// names mapped (`layer2.0.downsample.1.running_var` → `stage2.block1.shortcut.bn.running_var`),
-/// convolutions transposed from O×I×kh×kw to our kh×kw×I×O. The classifier (`fc.*`) and
-/// `num_batches_tracked` are skipped; anything else that does not fit is an error listing
-/// every missing, unexpected and mis-shaped tensor.
+/// torchvision ResNet or ShuffleNet V2 weights (`backbone: {init: file.safetensors}`) into
+/// our backbone: ResNet names mapped (`layer2.0.downsample.1.running_var` →
+/// `stage2.block1.shortcut.bn.running_var`; ShuffleNet's are torchvision's already),
+/// convolutions transposed from O×I×kh×kw to our kh×kw×I×O (depthwise C×1×k×k to k×k×C).
+/// The classifier (`fc.*`) and `num_batches_tracked` are skipped; anything else that does
+/// not fit is an error listing every missing, unexpected and mis-shaped tensor.
 public enum PretrainedWeights {
     /// Our parameter name for a torchvision one, or nil for tensors we skip.
     public static func ourName(_ torch: String) -> String? {
@@ -22,19 +23,27 @@ public enum PretrainedWeights {
         return head + parts[2...].joined(separator: ".")
     }
 
+    /// The main backbone's parameters: not heads, router, gates, experts or adapters.
+    static func isBackbone(_ name: String) -> Bool {
+        !["heads.", "router.", "twd.", "gates.", "expert"].contains { name.hasPrefix($0) } && !name.contains(".adapter.")
+    }
+
     /// Loads `file` into the backbone parameters of `store` (names without a prefix: the
     /// model's main backbone).
     public static func load(_ file: String, into store: ParameterStore) throws {
         let bytes = [UInt8](try FileIO.read(file))
         let (tensors, _) = try SafeTensors.decode(bytes, file: file, skipping: { $0.hasSuffix("num_batches_tracked") })
-        let backbone = store.entries.filter { ($0.name.hasPrefix("stem.") || $0.name.hasPrefix("stage")) && !$0.name.contains(".adapter.") }
+        let backbone = store.entries.filter { isBackbone($0.name) }
+        let resnet = store.entry(named: "stem.conv.weight") != nil
+        func ourName(_ torch: String) -> String? { resnet ? Self.ourName(torch) : (torch.hasPrefix("fc.") ? nil : torch) }
         let byName = Dictionary(uniqueKeysWithValues: backbone.map { ($0.name, $0) })
         var unexpected: [String] = [], misShaped: [String] = [], loaded = Set<String>()
         for t in tensors {
             guard let name = ourName(t.name) else { continue }
             guard let e = byName[name] else { unexpected.append(t.name); continue }
-            // Convolutions: O×I×kh×kw → kh×kw×I×O; everything else (BN vectors) as is.
-            let want = e.shape.count == 4 ? [e.shape[3], e.shape[2], e.shape[0], e.shape[1]] : e.shape
+            // Convolutions: O×I×kh×kw → kh×kw×I×O, depthwise C×1×k×k → k×k×C; BN vectors as is.
+            let want = e.shape.count == 4 ? [e.shape[3], e.shape[2], e.shape[0], e.shape[1]]
+                : e.shape.count == 3 ? [e.shape[2], 1, e.shape[0], e.shape[1]] : e.shape
             guard t.shape == want else {
                 loaded.insert(name)  // present, so not also "missing"
                 misShaped.append("\(t.name) is \(t.shape.map(String.init).joined(separator: "×")), the model's \(want.map(String.init).joined(separator: "×"))")
@@ -46,6 +55,9 @@ public enum PretrainedWeights {
                 for o in 0..<cout { for c in 0..<cin { for i in 0..<kh { for j in 0..<kw {
                     dst[((i * kw + j) * cin + c) * cout + o] = t.values[((o * cin + c) * kh + i) * kw + j]
                 } } } }
+            } else if e.shape.count == 3 {
+                let (kh, kw, c) = (e.shape[0], e.shape[1], e.shape[2])
+                for ch in 0..<c { for i in 0..<kh { for j in 0..<kw { dst[(i * kw + j) * c + ch] = t.values[(ch * kh + i) * kw + j] } } }
             } else {
                 t.values.withUnsafeBufferPointer { dst.update(from: $0.baseAddress!, count: e.count) }
             }

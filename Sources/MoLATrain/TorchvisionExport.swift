@@ -13,6 +13,10 @@ public enum TorchvisionExport {
     /// torchvision's name for one of our backbone parameters (inverse of
     /// `PretrainedWeights.ourName`); nil for parameters that are not the backbone's.
     public static func torchName(_ ours: String) -> String? {
+        // ShuffleNet V2's parameters carry torchvision's names already.
+        if ours.hasPrefix("conv1.") || ours.hasPrefix("conv5.") || ours.range(of: #"^stage\d+\.\d+\.branch"#, options: .regularExpression) != nil {
+            return ours
+        }
         if ours.hasPrefix("stem.conv.") { return "conv1." + ours.dropFirst("stem.conv.".count) }
         if ours.hasPrefix("stem.bn.") { return "bn1." + ours.dropFirst("stem.bn.".count) }
         let parts = ours.split(separator: ".").map(String.init)
@@ -58,6 +62,12 @@ public enum TorchvisionExport {
                 } } } }
                 values = t
                 shape = [cout, cin, kh, kw]
+            } else if e.shape.count == 3 {  // depthwise k×k×C → C×1×k×k
+                let (kh, kw, c) = (e.shape[0], e.shape[1], e.shape[2])
+                var t = [Float](repeating: 0, count: values.count)
+                for ch in 0..<c { for i in 0..<kh { for j in 0..<kw { t[(ch * kh + i) * kw + j] = values[(i * kw + j) * c + ch] } } }
+                values = t
+                shape = [c, 1, kh, kw]
             }
             out.append(.init(name: torch, shape: shape, values: values))
         }

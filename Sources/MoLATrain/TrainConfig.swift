@@ -36,6 +36,8 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         public var initWeights: String?
         /// Bottleneck blocks (resnet50); nil: basic blocks.
         public var bottleneck: Bool?
+        /// ShuffleNet V2's last 1×1 conv width (`last_width`; nil for ResNets).
+        public var lastWidth: Int?
     }
     public struct Adapters: Codable, Equatable, Sendable {
         /// One rank per stage (a single number applies to all).
@@ -116,6 +118,11 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         return Hash.sha256Hex(try! enc.encode(c))
     }
 
+    /// The ShuffleNet V2 this config describes (backbone.name shufflenet-v2).
+    public var shuffleNetConfig: ShuffleNetV2.Config {
+        ShuffleNetV2.Config(stem: backbone.stemWidth, widths: backbone.widths, repeats: backbone.blocks, last: backbone.lastWidth ?? 1024)
+    }
+
     /// What makes this run a variant of its method, for reports and compare.
     public var variant: String? {
         let parts = (adapters.form == .convLora && [.molaGrad, .molaRouter].contains(method) ? ["conv-lora"] : [])
@@ -158,7 +165,7 @@ extension TrainConfig {
         c.data.dataset = c.data.dataset.map(resolve)
         c.tasks = try top["tasks"]?.strings()
         if let m = top["method"] { c.method = try m.choice(Method.self) }
-        if let b = try top["backbone"]?.mapping(allowed: ["name", "stem_width", "widths", "blocks", "stem", "init"]) {
+        if let b = try top["backbone"]?.mapping(allowed: ["name", "stem_width", "widths", "blocks", "stem", "init", "last_width"]) {
             if let n = b["name"] {
                 c.backbone.name = try n.string()
                 switch c.backbone.name {
@@ -168,12 +175,23 @@ extension TrainConfig {
                 case "resnet34", "resnet50":
                     c.backbone.stemWidth = 64; c.backbone.widths = [64, 128, 256, 512]; c.backbone.blocks = [3, 4, 6, 3]
                     c.backbone.bottleneck = c.backbone.name == "resnet50" ? true : nil
-                default: throw n.error("unknown backbone '\(c.backbone.name)'", fix: "use resnet-mini, resnet18, resnet34 or resnet50")
+                case "shufflenet-v2":
+                    let v1 = ShuffleNetV2.Config.v1
+                    c.backbone.stemWidth = v1.stem; c.backbone.widths = v1.widths; c.backbone.blocks = v1.repeats; c.backbone.lastWidth = v1.last
+                    if c.method == .mmoe { throw n.error("MMoE builds its experts as ResNets", fix: "use a resnet backbone for mmoe") }
+                default: throw n.error("unknown backbone '\(c.backbone.name)'", fix: "use resnet-mini, resnet18, resnet34, resnet50 or shufflenet-v2")
                 }
             }
             if let v = b["stem_width"] { c.backbone.stemWidth = try v.int(in: 1...4096) }
             if let v = b["widths"] { c.backbone.widths = try v.list().map { try $0.int(in: 1...4096) } }
             if let v = b["blocks"] { c.backbone.blocks = try v.list().map { try $0.int(in: 1...64) } }
+            if let v = b["last_width"] {
+                guard c.backbone.name == "shufflenet-v2" else { throw v.error("backbone.last_width is ShuffleNet V2's conv5 width") }
+                c.backbone.lastWidth = try v.int(in: 1...8192)
+            }
+            if c.backbone.name == "shufflenet-v2", let odd = c.backbone.widths.first(where: { $0 % 2 != 0 }) {
+                throw b.owner.error("ShuffleNet V2 stage widths must be even (units split them in halves); \(odd) is odd")
+            }
             if let v = b["stem"] {
                 let stem = try v.string()
                 guard ["cifar", "imagenet"].contains(stem) else { throw v.error("backbone.stem is cifar (3×3, for small images) or imagenet (7×7 stride 2 + max pool)") }

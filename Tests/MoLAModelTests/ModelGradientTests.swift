@@ -8,16 +8,18 @@ import MoLATensor
 /// catches mistakes in how layers are put together.)
 @Suite struct ModelGradientTests {
     enum Kind: String, CaseIterable {
-        case plain, grad, gradFactorised, router, mmoe, plainTaskNorm, gradTaskNorm, gradConvLora, routerConvLora, imagenetStem, bottleneck
+        case plain, grad, gradFactorised, router, mmoe, plainTaskNorm, gradTaskNorm, gradConvLora, routerConvLora, imagenetStem, bottleneck, shuffle, shuffleGrad
         /// The ImageNet stem (stride 2, then stride-2 pooling) gets a larger image: at 6×5 the
         /// last stage would see 1×1 per image, batch norm over 5 values and pooling over a
         /// handful, and central differences at h = 1e-4 are then off by curvature (they
         /// moved towards the analytic value as h shrank); at 16×14 still by up to 18%.
-        /// The bottleneck net (inner widths 2 and 3) likewise gets 12×10.
+        /// The bottleneck net (inner widths 2 and 3) likewise gets 12×10, ShuffleNet (stride-2
+        /// stem and pooling, like the ImageNet stem) 32×30: at 24×22 its stem was off by 9%.
         var input: FeatureShape {
             switch self {
             case .imagenetStem: FeatureShape(height: 24, width: 22, channels: 2)
             case .bottleneck: FeatureShape(height: 12, width: 10, channels: 2)
+            case .shuffle, .shuffleGrad: FeatureShape(height: 32, width: 30, channels: 2)
             default: FeatureShape(height: 6, width: 5, channels: 2)
             }
         }
@@ -32,6 +34,11 @@ import MoLATensor
         case .imagenetStem:
             let stem = BackboneConfig(stemWidth: 4, widths: [4, 6], blocks: [1, 1], imagenetStem: true)
             model = Classifier(store: store, backbone: ResNet(store, config: stem, input: input), classes: [3, 4])
+        case .shuffle, .shuffleGrad:
+            let ad = AdapterConfig(count: 2, ranks: [2, 2], alpha: 4, stages: [0, 1], stem: true)
+            let net = ShuffleNetV2(store, config: .init(stem: 4, widths: [4, 8], repeats: [2, 2], last: 8), input: input,
+                                   adapters: kind == .shuffleGrad ? ad : nil)
+            model = Classifier(store: store, backbone: net, classes: [3, 4])
         case .bottleneck:
             let ad = AdapterConfig(count: 2, ranks: [2, 2], alpha: 4, stages: [0, 1], stem: true)
             let config = BackboneConfig(stemWidth: 4, widths: [2, 3], blocks: [2, 1], bottleneck: true)

@@ -19,10 +19,20 @@ import Testing
         return (store, net)
     }
 
-    /// ResNet-18 (basic blocks) and ResNet-50 (bottleneck blocks), torchvision's layouts.
-    @Test(arguments: ["resnet18-w4", "resnet50-w2"])
+    /// ResNet-18 (basic blocks), ResNet-50 (bottleneck blocks) and ShuffleNet V2 (depthwise
+    /// convolutions, channel split and shuffle), torchvision's layouts.
+    @Test(arguments: ["resnet18-w4", "resnet50-w2", "shufflenet-v2-small"])
     func forwardEqualsPyTorchOnTheFixture(_ name: String) throws {
-        let (store, net) = name == "resnet18-w4" ? Self.backbone() : Self.backbone(widths: [2, 4, 8, 16], blocks: [3, 4, 6, 3], bottleneck: true)
+        let (store, net): (ParameterStore, any Backbone)
+        switch name {
+        case "resnet18-w4": (store, net) = Self.backbone()
+        case "resnet50-w2": (store, net) = Self.backbone(widths: [2, 4, 8, 16], blocks: [3, 4, 6, 3], bottleneck: true)
+        default:
+            let s = ParameterStore()
+            let shuffle = ShuffleNetV2(s, config: .init(stem: 8, widths: [8, 16, 32], repeats: [4, 8, 4], last: 64), input: FeatureShape(height: 40, width: 40, channels: 3))
+            s.allocate(seed: 0)
+            (store, net) = (s, shuffle)
+        }
         try PretrainedWeights.load(Self.fixtures + "/\(name).safetensors", into: store)
         let io = try SafeTensors.decode([UInt8](try Data(contentsOf: URL(fileURLWithPath: Self.fixtures + "/\(name)-io.safetensors"))), file: "io").0
         let x = io.first { $0.name == "input_nchw" }!, want = io.first { $0.name == "features" }!
@@ -31,7 +41,7 @@ import Testing
         for i in 0..<n { for ch in 0..<c { for y in 0..<h { for xx in 0..<w {
             nhwc[((i * h + y) * w + xx) * c + ch] = x.values[((i * c + ch) * h + y) * w + xx]
         } } } }
-        let out = net.forward(Tensor(shape: [n, h, w, c], scalars: nhwc), layout: BatchLayout(tasks: [Int32](repeating: 0, count: n), training: false))
+        let out = net.forward(Tensor(shape: [n, h, w, c], scalars: nhwc), layout: BatchLayout(tasks: [Int32](repeating: 0, count: n), training: false), gates: nil)
         let got = Array(UnsafeBufferPointer(start: out.pointer, count: out.count))
         #expect(out.shape == want.shape)
         let worst = zip(got, want.values).map { abs($0 - $1) }.max()!

@@ -95,6 +95,24 @@ import Testing
         #expect(losses.count == 4 && losses.last! < losses.first!, "\(losses)")
     }
 
+    /// ShuffleNet V2 (the reference's RadImageNet backbone) trains with MoLA-Grad adapters
+    /// on its 1×1 convolutions, and its run exports as a torchvision state dict.
+    @Test func shuffleNetTrainsAndExports() throws {
+        let tmp = TempDir()
+        let file = TinyData.config(tmp, method: "mola-grad", steps: 40, evalEvery: 20)
+        let text = try String(contentsOfFile: file, encoding: .utf8).replacingOccurrences(
+            of: "backbone: {name: resnet-mini, stem_width: 8, widths: [8, 12, 16], blocks: [1, 1, 1]}",
+            with: "backbone: {name: shufflenet-v2, stem_width: 8, widths: [8, 16, 32], blocks: [1, 2, 1], last_width: 32}")
+        let (_, dir) = try TinyData.train(tmp.write("shuffle.yaml", text))
+        let losses = metricsLines(dir).compactMap { $0["train_loss"] as? Double }
+        #expect(losses.count == 2 && losses.last! < losses.first!, "\(losses)")
+        let report = try RunReport.read(dir)
+        #expect(report.parameters.adapters > 0 && report.test.average > 15, "\(report.test.perTask)")
+        let files = try TorchvisionExport.export(run: dir, to: tmp.path + "/out")
+        let names = try SafeTensors.decode([UInt8](Data(contentsOf: URL(fileURLWithPath: files[0]))), file: files[0]).0.map(\.name)
+        #expect(names.contains("stage2.0.branch1.0.weight") && names.contains("conv5.1.running_var") && names.contains("fc.weight"))
+    }
+
     /// `mola-train eval` on the training dataset reproduces the report's test figures.
     @Test(arguments: ["mola-grad", "single-task"])
     func evalReproducesTheReport(_ method: String) throws {
