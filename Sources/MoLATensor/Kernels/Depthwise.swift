@@ -12,6 +12,20 @@ public enum Depthwise {
         public var outWidth: Int { (width + 2 * padding - kernel) / stride + 1 }
     }
 
+    /// The filter taps of output pixel (oy, ox) that fall inside the image: tap index i·k + j
+    /// and input pixel iy·W + ix.
+    @inline(__always)
+    static func taps(_ s: Shape, _ oy: Int, _ ox: Int, _ body: (_ tap: Int, _ pixel: Int) -> Void) {
+        for i in 0..<s.kernel {
+            let iy = oy * s.stride - s.padding + i
+            guard iy >= 0, iy < s.height else { continue }
+            for j in 0..<s.kernel {
+                let ix = ox * s.stride - s.padding + j
+                if ix >= 0, ix < s.width { body(i * s.kernel + j, iy * s.width + ix) }
+            }
+        }
+    }
+
     /// y[n, oy, ox, c] = Σ_ij x[n, oy·s − p + i, ox·s − p + j, c]·w[i, j, c]; threads take whole images.
     public static func forward(_ s: Shape, x: UnsafePointer<Float>, w: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
                                threads: Int = Parallel.threads) {
@@ -21,15 +35,9 @@ public enum Depthwise {
                 for oy in 0..<oh { for ox in 0..<ow {
                     let out = y + ((n * oh + oy) * ow + ox) * c
                     out.update(repeating: 0, count: c)
-                    for i in 0..<s.kernel {
-                        let iy = oy * s.stride - s.padding + i
-                        guard iy >= 0, iy < s.height else { continue }
-                        for j in 0..<s.kernel {
-                            let ix = ox * s.stride - s.padding + j
-                            guard ix >= 0, ix < s.width else { continue }
-                            let xin = x + ((n * s.height + iy) * s.width + ix) * c, wk = w + (i * s.kernel + j) * c
-                            for ch in 0..<c { out[ch] += xin[ch] * wk[ch] }
-                        }
+                    taps(s, oy, ox) { k, pixel in
+                        let xin = x + (n * s.height * s.width + pixel) * c, wk = w + k * c
+                        for ch in 0..<c { out[ch] += xin[ch] * wk[ch] }
                     }
                 } }
             }
@@ -53,17 +61,11 @@ public enum Depthwise {
                     if let dx { (dx + n * s.height * s.width * c).update(repeating: 0, count: s.height * s.width * c) }
                     for oy in 0..<oh { for ox in 0..<ow {
                         let g = dy + ((n * oh + oy) * ow + ox) * c
-                        for i in 0..<s.kernel {
-                            let iy = oy * s.stride - s.padding + i
-                            guard iy >= 0, iy < s.height else { continue }
-                            for j in 0..<s.kernel {
-                                let ix = ox * s.stride - s.padding + j
-                                guard ix >= 0, ix < s.width else { continue }
-                                let offset = ((n * s.height + iy) * s.width + ix) * c, k = (i * s.kernel + j) * c
-                                let xin = x + offset, wk = w + k, dwk = dwPart + k
-                                for ch in 0..<c { dwk[ch] += xin[ch] * g[ch] }
-                                if let dx { let d = dx + offset; for ch in 0..<c { d[ch] += g[ch] * wk[ch] } }
-                            }
+                        taps(s, oy, ox) { k, pixel in
+                            let offset = (n * s.height * s.width + pixel) * c
+                            let xin = x + offset, wk = w + k * c, dwk = dwPart + k * c
+                            for ch in 0..<c { dwk[ch] += xin[ch] * g[ch] }
+                            if let dx { let d = dx + offset; for ch in 0..<c { d[ch] += g[ch] * wk[ch] } }
                         }
                     } }
                 }
