@@ -2,9 +2,10 @@
 # The collapse and its remedy (README, "The small-task collapse and per-task batch norm"):
 # on digits-fashion and digit-domains, MoLA-Grad at the paper's adapter scale (alpha 16)
 # with BatchNorm over the whole mixed batch (as designed) and with `batchnorm: per-task`,
-# in both adapter forms (factorised, and the reference's conv-lora), and uniform beside
-# them; 300 steps each, seeds 0 1 2 (or the arguments). Runs go to
-# runs/remedy-<data>-<variant>-s<seed> (finished runs are kept); one compare per data set.
+# in both adapter forms (factorised, and the reference's conv-lora), with task-balanced
+# sampling (temperature 2) instead, and uniform beside them; 300 steps each, seeds 0 1 2
+# (or the arguments). Runs go to runs/remedy-<data>-<variant>-s<seed> (finished runs are
+# kept); one compare per data set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seeds=("${@:-0 1 2}")
@@ -12,7 +13,7 @@ seeds=(${seeds[@]})
 swift build -c release --product mola-train
 for data in digits-fashion digit-domains; do
   for seed in "${seeds[@]}"; do
-    for variant in uniform mola-grad mola-grad-per-task-bn conv-lora conv-lora-per-task-bn; do
+    for variant in uniform mola-grad mola-grad-per-task-bn conv-lora conv-lora-per-task-bn mola-grad-sampling; do
       out=runs/remedy-$data-$variant-s$seed
       [ -f "$out/report.json" ] && continue
       case $variant in
@@ -21,6 +22,7 @@ for data in digits-fashion digit-domains; do
         mola-grad-per-task-bn) cfg=mola-grad; extra=(--set alpha=16 --set batchnorm=per-task) ;;
         conv-lora) cfg=mola-grad; extra=(--set alpha=16 --set adapters.form=conv-lora) ;;
         conv-lora-per-task-bn) cfg=mola-grad; extra=(--set alpha=16 --set adapters.form=conv-lora --set batchnorm=per-task) ;;
+        mola-grad-sampling) cfg=mola-grad; extra=(--set alpha=16 --set sampling.temperature=2) ;;
       esac
       .build/release/mola-train run "configs/$data/$cfg.yaml" --fresh --quiet "${extra[@]}" \
         --set epochs=8 --set max_steps=300 --set eval_every=100 \

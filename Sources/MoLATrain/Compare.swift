@@ -17,6 +17,8 @@ public struct Comparison: Codable, Equatable, Sendable {
         /// Δm% against single-task: mean over tasks of the relative accuracy change.
         public var deltaM: Double?
         public var trainSeconds: Double
+        /// Mean over seeds of the tasks' mean pairwise shared-gradient cosine (nil: not measured).
+        public var conflictCosine: Double?
     }
     public var tasks: [String]
     public var rows: [Row]
@@ -48,7 +50,8 @@ public struct Comparison: Codable, Equatable, Sendable {
             let avgs = rs.map { $0.1.test.average }
             return Row(method: m, runs: rs.map(\.0), seeds: rs.map(\.1.seed), mean: perTask.map(Self.mean), std: perTask.map(Self.std),
                        averageMean: Self.mean(avgs), averageStd: Self.std(avgs), parameters: rs[0].1.parameters, deltaM: nil,
-                       trainSeconds: Self.mean(rs.map(\.1.trainSeconds)))
+                       trainSeconds: Self.mean(rs.map(\.1.trainSeconds)),
+                       conflictCosine: rs.allSatisfy { $0.1.conflictCosine != nil } ? Self.mean(rs.compactMap(\.1.conflictCosine)) : nil)
         }
         if let st = rows.first(where: { $0.method == "single-task" }) {
             for i in rows.indices {
@@ -128,16 +131,18 @@ public struct Comparison: Codable, Equatable, Sendable {
         }
         let bestTask = tasks.indices.map { t in rows.map { $0.mean[t] }.max() ?? 0 }
         let bestAvg = rows.map(\.averageMean).max() ?? 0
-        var md = "| Method | " + tasks.joined(separator: " | ") + " | Avg | Δm% | Params (total) | Adapters | Router/gates | Seeds | Train s |\n"
-        md += "|---|" + String(repeating: "---:|", count: tasks.count + 7) + "\n"
+        var md = "| Method | " + tasks.joined(separator: " | ") + " | Avg | Δm% | Params (total) | Adapters | Router/gates | Seeds | Train s | Task cos |\n"
+        md += "|---|" + String(repeating: "---:|", count: tasks.count + 8) + "\n"
         for r in rows {
             md += "| \(r.method) | " + tasks.indices.map { cell(r.mean[$0], r.std[$0], best: r.mean[$0] == bestTask[$0]) }.joined(separator: " | ")
             md += " | " + cell(r.averageMean, r.averageStd, best: r.averageMean == bestAvg)
             md += " | " + (r.deltaM.map { String(format: "%+.2f", $0) } ?? "–")
-            md += " | \(r.parameters.total) | \(r.parameters.adapters) | \(r.parameters.router) | \(r.seeds.count) | \(String(format: "%.0f", r.trainSeconds)) |\n"
+            md += " | \(r.parameters.total) | \(r.parameters.adapters) | \(r.parameters.router) | \(r.seeds.count) | \(String(format: "%.0f", r.trainSeconds))"
+            md += " | " + (r.conflictCosine.map { String(format: "%.3f", $0) } ?? "–") + " |\n"
         }
         md += "\nTop-1 test accuracy (%), mean ± sample std over seeds; **bold** = best mean per column. "
-        md += "Each run's test figure comes from its best-on-validation checkpoint. Δm% = mean over tasks of (acc − acc_single-task)/acc_single-task.\n"
+        md += "Each run's test figure comes from its best-on-validation checkpoint. Δm% = mean over tasks of (acc − acc_single-task)/acc_single-task. "
+        md += "Task cos = mean pairwise cosine of the tasks' gradients of the shared parameters at the last evaluation (< 0: conflict).\n"
         return md
     }
 }

@@ -36,6 +36,20 @@ public struct RunReport: Codable, Equatable, Sendable {
     /// A setting that makes this run a variant of its method (`per-task BN`), so compare
     /// gives it its own row; nil for the method as designed.
     public var variant: String?
+    /// The conflict diagnostics of the last evaluation, per shared stage ("all": the whole
+    /// shared part); nil for one task, MoLA-Router and runs under mpirun.
+    public var conflict: [String: GradientBalancing.Conflict]?
+    /// Mean pairwise cosine of the tasks' shared gradients at the last evaluation.
+    public var conflictCosine: Double? { conflict?["all"].map { Trainer.meanOffDiagonal($0.cosine) } }
+
+    /// The last evaluation's conflict diagnostics in metrics.jsonl records.
+    static func lastConflict(_ metrics: [[String: Any]]) -> [String: GradientBalancing.Conflict]? {
+        guard let c = metrics.last(where: { $0["conflict"] != nil })?["conflict"] as? [String: [String: Any]] else { return nil }
+        return c.compactMapValues { d in
+            guard let cos = d["cosine"] as? [[Double]], let f = d["conflicting"] as? Double, let g = d["magnitude_similarity"] as? [[Double]] else { return nil }
+            return GradientBalancing.Conflict(cosine: cos, conflicting: f, magnitudeSimilarity: g)
+        }
+    }
     /// The row label of compare: the method, and its variant if any.
     public var label: String { variant.map { "\(method) + \($0)" } ?? method }
 
@@ -139,6 +153,10 @@ public struct RunReport: Codable, Equatable, Sendable {
         }
         try FileIO.writeAtomically(SVG.bars(title: "Test accuracy per task (%)", labels: tasks + ["Avg"],
                                             values: tasks.map { test.perTask[$0] ?? 0 } + [test.average]), to: dir + "/test-accuracy.svg")
+        if let all = conflict?["all"], all.cosine.count == tasks.count {
+            try FileIO.writeAtomically(SVG.heatmap(title: "Cosine of the tasks' shared gradients (last evaluation)", rows: tasks, columns: tasks,
+                                                   values: all.cosine, signed: true), to: dir + "/conflict.svg")
+        }
         if let w = routerWeights {
             try FileIO.writeAtomically(SVG.heatmap(title: "Mean router weight per task (test)", rows: tasks,
                                                    columns: (0..<(w.first?.count ?? 0)).map { "adapter \($0)" }, values: w), to: dir + "/router-weights.svg")
@@ -220,6 +238,17 @@ public struct RunReport: Codable, Equatable, Sendable {
                 md += "Singular values of each adapted layer (W and every W+ΔW_t, K99 marked):\n\n"
                 md += spectraPlots.enumerated().map { "![\($1.layer)](spectra/\(String(format: "%02d", $0))-\($1.layer).svg)" }.joined(separator: " ") + "\n\n"
             }
+        }
+        if let conflict, !conflict.isEmpty {
+            md += "## Task-gradient conflict (last evaluation; 32 training images per task)\n\n"
+            md += "| shared stage | mean cosine | conflicting pairs | mean magnitude similarity |\n|---|---:|---:|---:|\n"
+            for stage in conflict.keys.sorted(by: { ($0 == "all" ? 1 : 0, $0) < ($1 == "all" ? 1 : 0, $1) }) {
+                let c = conflict[stage]!
+                md += "| \(stage) | \(String(format: "%.3f", Trainer.meanOffDiagonal(c.cosine))) | \(String(format: "%.0f%%", 100 * c.conflicting)) | "
+                md += String(format: "%.3f", Trainer.meanOffDiagonal(c.magnitudeSimilarity)) + " |\n"
+            }
+            md += "\nCosine between the tasks' gradients of the shared parameters (< 0: they conflict); magnitude similarity "
+            md += "2|g_i||g_j|/(|g_i|²+|g_j|²).\n\n![conflict](conflict.svg)\n\n"
         }
         if let subRuns { md += "## Single-task models\n\n" + subRuns.map { "- [\($0)](\($0)/report.md)\n" }.joined() + "\n" }
         md += "![loss](loss.svg) ![accuracy](accuracy.svg) ![test accuracy](test-accuracy.svg)"

@@ -107,15 +107,17 @@ enum SVG {
         return frame(title, body)
     }
 
-    static func heatmap(title: String, rows: [String], columns: [String], values: [[Double]]) -> String {
+    /// `signed`: values in [-1, 1], red below 0 and blue above (cosines); else shades of blue up to the largest.
+    static func heatmap(title: String, rows: [String], columns: [String], values: [[Double]], signed: Bool = false) -> String {
         let cellW = (width - left - 40) / Double(max(1, columns.count)), cellH = (height - top - bottom) / Double(max(1, rows.count))
         let hi = max(values.flatMap { $0 }.max() ?? 1, 1e-9)
         var body = ""
         for (r, row) in values.enumerated() {
             body += "<text x=\"\(left - 4)\" y=\"\(top + cellH * (Double(r) + 0.5) + 4)\" text-anchor=\"end\">\(escape(rows[r]))</text>"
             for (c, v) in row.enumerated() {
-                let shade = Int(255 - 200 * v / hi)
-                body += "<rect x=\"\(left + cellW * Double(c))\" y=\"\(top + cellH * Double(r))\" width=\"\(cellW)\" height=\"\(cellH)\" fill=\"rgb(\(shade),\(shade),255)\" stroke=\"white\"/>"
+                let shade = Int(255 - 200 * min(1, abs(signed ? v : v / hi)))
+                let fill = signed && v < 0 ? "rgb(255,\(shade),\(shade))" : "rgb(\(shade),\(shade),255)"
+                body += "<rect x=\"\(left + cellW * Double(c))\" y=\"\(top + cellH * Double(r))\" width=\"\(cellW)\" height=\"\(cellH)\" fill=\"\(fill)\" stroke=\"white\"/>"
                 body += "<text x=\"\(left + cellW * (Double(c) + 0.5))\" y=\"\(top + cellH * (Double(r) + 0.5) + 4)\" text-anchor=\"middle\">\(String(format: "%.2f", v))</text>"
             }
         }

@@ -29,6 +29,7 @@ enum TensorBoard {
                 if let per = m["val_per_task"] as? [String: Double] {
                     for (task, v) in per.sorted(by: { $0.key < $1.key }) { values.append(("val/\(task)", v)) }
                 }
+                if let v = m["conflict_cosine"] as? Double { values.append(("conflict/task_cosine", v)) }
                 if let growth = m["adapter_growth"] as? [Double] {
                     for (k, v) in growth.enumerated() { values.append(("adapters/growth_\(k)", v)) }
                 }

@@ -94,6 +94,11 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     /// nil: task-mean. nil: validation-accuracy. (Defaults kept out of the config hash.)
     public var taskWeighting: TaskWeighting?
     public var selection: Selection?
+    /// Task-balanced sampling temperature (`sampling: {temperature: T}`; nil: records in plain
+    /// shuffled order, tasks in their own proportions).
+    public var samplingTemperature: Double?
+    /// A gradient balancer over the shared parameters (nil: plain summed gradients).
+    public var weighting: GradientBalancing.Weighting?
     public var augment = Augment()
     /// Evaluate on validation (and checkpoint) every this many steps; 0 = once per epoch.
     public var evalEvery = 0
@@ -126,7 +131,8 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     /// What makes this run a variant of its method, for reports and compare.
     public var variant: String? {
         let parts = (adapters.form == .convLora && [.molaGrad, .molaRouter].contains(method) ? ["conv-lora"] : [])
-            + (batchNorm == .perTask ? ["per-task BN"] : [])
+            + (batchNorm == .perTask ? ["per-task BN"] : []) + (weighting.map { [$0.rawValue] } ?? [])
+            + (samplingTemperature.map { [String(format: "sampling T=%g", $0)] } ?? [])
         return parts.isEmpty ? nil : parts.joined(separator: " + ")
     }
 
@@ -142,7 +148,7 @@ extension TrainConfig {
         let root = try ConfigValue.load(file: path).resolvingBase().overriding(overrides.map(expandAliases))
         let top = try root.mapping(allowed: ["name", "data", "tasks", "method", "backbone", "adapters", "router", "mmoe", "optimizer",
                                              "epochs", "batch_size", "seed", "threads", "augment", "eval_every", "log_every", "max_steps", "output",
-                                             "sync_batchnorm", "batchnorm", "loss", "selection"])
+                                             "sync_batchnorm", "batchnorm", "loss", "selection", "weighting", "sampling"])
         let fallbackName = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
         var c = TrainConfig(name: try top["name"]?.string() ?? fallbackName)
         let base = URL(fileURLWithPath: path).deletingLastPathComponent().path
@@ -267,6 +273,15 @@ extension TrainConfig {
         if let l = try top["loss"]?.mapping(allowed: ["task_weighting"]), let v = l["task_weighting"] {
             let w = try v.choice(TaskWeighting.self)
             c.taskWeighting = w == .taskMean ? nil : w
+        }
+        if let m = try top["sampling"]?.mapping(allowed: ["temperature"]), let v = m["temperature"] {
+            c.samplingTemperature = try v.double(in: 0.01...1e6)
+        }
+        if let v = top["weighting"] {
+            c.weighting = try v.choice(GradientBalancing.Weighting.self)
+            guard [.uniform, .molaGrad].contains(c.method) else {
+                throw v.error("weighting applies to uniform and mola-grad (one backbone, heads per task)", fix: "remove it or change the method")
+            }
         }
         if let v = top["selection"] {
             let s = try v.choice(Selection.self)

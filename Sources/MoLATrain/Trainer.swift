@@ -48,6 +48,8 @@ public final class Trainer {
     public var classes: [Int] = []
     /// Consecutive evaluations each task has spent within 2 points of chance.
     var nearChance: [Int] = []
+    /// The conflict diagnostics' fixed batch, made at the first evaluation.
+    var probe: PreparedBatch?
 
     public var stepsPerEpoch: Int { max(1, train.count / config.batchSize) }
     public var totalSteps: Int {
@@ -125,7 +127,8 @@ public final class Trainer {
         let started = Date()
         let baseSeconds = state.trainSeconds
         while state.step < totalSteps {
-            let order = EpochOrder(count: train.count, seed: config.seed, epoch: state.epoch)
+            let order = config.samplingTemperature.map { EpochOrder(tasks: train.tasks, seed: config.seed, epoch: state.epoch, temperature: $0) }
+                ?? EpochOrder(count: train.count, seed: config.seed, epoch: state.epoch)
             let batches = order.batches(size: config.batchSize, from: state.position, dropLast: true)
             if batches.isEmpty { state.epoch += 1; state.position = 0; continue }
             for records in batches {
@@ -134,9 +137,19 @@ public final class Trainer {
                 var rng = RandomGenerator(seed: config.seed, stream: 0xA06_0000_0000 &+ UInt64(state.step) &+ UInt64(parallel?.rank ?? 0) << 40)
                 var b = train.batch(parallel?.share(records) ?? records, training: true, augment: config.augment, rng: &rng)
                 b.layout.lossWeights = lossWeights(global: records, batch: b.layout)
-                model.store.zeroGradients()
-                let logits = model.forward(b.images, layout: b.layout)
-                var loss = model.lossAndBackward(labels: b.labels, layout: b.layout).total
+                let logits: [Tensor], lossValue: Double
+                if let weighting = config.weighting {
+                    guard parallel == nil else { throw TrainError(description: "weighting: \(weighting.rawValue) does not run under mpirun yet; train it in one process") }
+                    let r = GradientBalancing.perTaskGradients(model, images: b.images, labels: b.labels, layout: b.layout, tasks: taskNames.count)
+                    var balance = RandomGenerator(seed: config.seed, stream: 0xBA1_0000_0000 &+ UInt64(state.step))
+                    GradientBalancing.combine(r.grads, weighting: weighting, store: model.store, rng: &balance)
+                    (logits, lossValue) = (r.logits, r.loss)
+                } else {
+                    model.store.zeroGradients()
+                    logits = model.forward(b.images, layout: b.layout)
+                    lossValue = model.lossAndBackward(labels: b.labels, layout: b.layout).total
+                }
+                var loss = lossValue
                 var correct = correctInBatch(logits, b)
                 var stop = stopRequested.load(ordering: .relaxed) || stopAfterSteps.map { state.step + 1 >= $0 } ?? false
                 if let parallel { (loss, correct, stop) = parallel.reduceStep(model.store, loss: loss, correct: correct, stop: stop) }
@@ -251,6 +264,33 @@ public final class Trainer {
         return weights
     }
 
+    /// The tasks' gradients on a fixed probe (the first 32 training images of each task),
+    /// compared per shared stage; nil for one task and for MoLA-Router (whose TwD term would
+    /// sit in every task's gradient) and under mpirun (not computed there). Batch-norm
+    /// running statistics are put back after.
+    func conflictDiagnostics() throws -> [String: GradientBalancing.Conflict]? {
+        guard taskNames.count > 1, config.method != .molaRouter, parallel == nil else { return nil }
+        if probe == nil {
+            var taken = [Int](repeating: 0, count: taskNames.count), records: [Int] = []
+            for i in 0..<train.count where taken[Int(train.tasks[i])] < 32 { taken[Int(train.tasks[i])] += 1; records.append(i) }
+            var rng = RandomGenerator(seed: 0)
+            probe = train.batch(ArraySlice(records), training: true, rng: &rng)
+        }
+        guard let probe, probe.layout.groups.count > 1 else { return nil }
+        let store = model.store
+        let buffers = store.entries.filter { !$0.trainable }.map { ($0, Array(UnsafeBufferPointer(start: store.values + $0.offset, count: $0.count))) }
+        defer { for (e, v) in buffers { v.withUnsafeBufferPointer { (store.values + e.offset).update(from: $0.baseAddress!, count: e.count) } } }
+        let r = GradientBalancing.perTaskGradients(model, images: probe.images, labels: probe.labels, layout: probe.layout, tasks: taskNames.count)
+        store.zeroGradients()
+        return GradientBalancing.conflicts(r.grads, store: store)
+    }
+
+    static func meanOffDiagonal(_ m: [[Double]]) -> Double {
+        let n = m.count
+        guard n > 1 else { return 1 }
+        return (0..<n).flatMap { i in (0..<n).filter { $0 != i }.map { m[i][$0] } }.reduce(0, +) / Double(n * (n - 1))
+    }
+
     /// Correct predictions of a batch, every task group's.
     func correctInBatch(_ logits: [Tensor], _ b: PreparedBatch) -> Int {
         b.layout.groups.enumerated().reduce(0) { $0 + correctPredictions(logits[$1.offset], labels: Array(b.labels[$1.element.range])) }
@@ -268,6 +308,10 @@ public final class Trainer {
                                    "val_per_task": Dictionary(uniqueKeysWithValues: zip(taskNames, e.perTask)),
                                    "seconds": state.trainSeconds]
         if let w = e.routerWeights { line["router_weights"] = w }
+        if let conflict = try conflictDiagnostics() {
+            line["conflict"] = conflict.mapValues { ["cosine": $0.cosine, "conflicting": $0.conflicting, "magnitude_similarity": $0.magnitudeSimilarity] }
+            if let all = conflict["all"] { line["conflict_cosine"] = Self.meanOffDiagonal(all.cosine) }
+        }
         if let parallel {  // the weights every rank holds (checked equal above)
             line["ranks"] = parallel.size
             line["weights_fingerprint"] = String(format: "%016llx", DataParallel.fingerprint(model.store.values, count: model.store.count))

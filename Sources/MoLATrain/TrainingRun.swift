@@ -144,9 +144,11 @@ public struct TrainingRun {
         }
         parallel?.mpi.barrier()  // no rank reads a checkpoint rank 0 is about to replace
         guard try trainer.run() == .finished else { return (.interrupted, nil) }
-        let report = try Self.finalReport(model: model, description: d, directory: dir, state: trainer.state, val: val, test: test,
+        var report = try Self.finalReport(model: model, description: d, directory: dir, state: trainer.state, val: val, test: test,
                                           dataset: dataset, parallel: parallel)
-        if isLeader { try report.write(to: dir, metrics: Self.readMetrics(dir)) }
+        let metrics = Self.readMetrics(dir)
+        report.conflict = RunReport.lastConflict(metrics)
+        if isLeader { try report.write(to: dir, metrics: metrics) }
         return (.finished, report)
     }
 

@@ -207,3 +207,26 @@ import Testing
         #expect(Double(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines))! < 1e-5, "\(r.stdout)")
     }
 }
+
+/// Task-balanced sampling: p_t ∝ n_t^(1/T) over an epoch as long as the data.
+@Suite struct SamplingTests {
+    @Test func temperatureSetsTheTaskShares() {
+        let tasks = [Int32](repeating: 0, count: 900) + [Int32](repeating: 1, count: 90) + [Int32](repeating: 2, count: 10)
+        func shares(_ t: Double) -> [Double] {
+            let order = EpochOrder(tasks: tasks, seed: 1, epoch: 0, temperature: t)
+            #expect(order.indices.count == tasks.count)
+            var n = [0.0, 0.0, 0.0]
+            for i in order.indices { n[Int(tasks[i])] += 1 }
+            return n.map { $0 / Double(tasks.count) }
+        }
+        let proportional = shares(1), equal = shares(1e6), sqrt = shares(2)
+        #expect(abs(proportional[0] - 0.9) < 0.03 && abs(proportional[2] - 0.01) < 0.01, "\(proportional)")
+        #expect(equal.allSatisfy { abs($0 - 1.0 / 3) < 0.05 }, "\(equal)")
+        let want = [30.0, 90.0.squareRoot(), 10.0.squareRoot()].map { $0 / (30 + 90.0.squareRoot() + 10.0.squareRoot()) }
+        #expect(zip(sqrt, want).allSatisfy { abs($0 - $1) < 0.04 }, "\(sqrt) vs \(want)")
+        // A function of (seed, epoch) alone; the small task's records all appear, cycled.
+        let a = EpochOrder(tasks: tasks, seed: 1, epoch: 3, temperature: 2), b = EpochOrder(tasks: tasks, seed: 1, epoch: 3, temperature: 2)
+        #expect(a == b && a != EpochOrder(tasks: tasks, seed: 1, epoch: 4, temperature: 2))
+        #expect(Set(a.indices.filter { tasks[$0] == 2 }) == Set(990..<1000))
+    }
+}

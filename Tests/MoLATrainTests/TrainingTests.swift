@@ -82,6 +82,20 @@ import Testing
         #expect { try TinyData.train(bad) } throws: { "\($0)".contains("shapes differ: conv1.weight is 4×3×7×7, the model's 8×1×7×7") }
     }
 
+    /// Task-balanced sampling trains, and a run interrupted mid-epoch resumes to the same
+    /// weights (the order is a function of seed and epoch).
+    @Test func balancedSamplingTrainsAndResumesExactly() throws {
+        let tmp = TempDir()
+        let whole = TinyData.config(tmp, method: "mola-grad", steps: 16, evalEvery: 8, extra: "sampling: {temperature: 3}", output: "whole")
+        let parts = TinyData.config(tmp, method: "mola-grad", steps: 16, evalEvery: 8, extra: "sampling: {temperature: 3}", output: "parts")
+        let (_, a) = try TinyData.train(whole)
+        _ = try TinyData.train(parts, stopAfter: 5)
+        let (_, b) = try TinyData.train(parts, resume: true)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: a + "/checkpoints/latest/model.safetensors"))
+                == Data(contentsOf: URL(fileURLWithPath: b + "/checkpoints/latest/model.safetensors")))
+        #expect(try RunReport.read(a).variant == "sampling T=3")
+    }
+
     /// `selection: validation-loss` keeps the checkpoint of the lowest validation loss;
     /// `loss: {task_weighting: proportional}` trains (the reference's uniform path).
     @Test func selectionByValidationLossAndProportionalWeighting() throws {

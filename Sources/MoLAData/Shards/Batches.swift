@@ -1,3 +1,4 @@
+import Foundation
 import MoLATensor
 
 /// The order records are visited in an epoch: a permutation drawn from (seed, epoch) alone,
@@ -14,6 +15,36 @@ public struct EpochOrder: Equatable, Sendable {
             rng.shuffle(&order)
         }
         indices = world == 1 ? order : stride(from: rank, to: count, by: world).map { order[$0] }
+    }
+
+    /// Task-balanced order (`sampling: {temperature: T}`): each position's task is drawn with
+    /// probability p_t ∝ n_t^(1/T) — T = 1 the tasks' own proportions, large T equal shares —
+    /// and filled from that task's own shuffled records, cycling through them (a small task is
+    /// seen several times an epoch, a large one partly). As long as the plain order, and like
+    /// it a function of (seed, epoch) alone, so a resumed epoch continues at its position.
+    public init(tasks: [Int32], seed: UInt64, epoch: Int, temperature: Double) {
+        let count = tasks.count
+        let taskCount = Int(tasks.max() ?? -1) + 1
+        var members = [[Int]](repeating: [], count: taskCount)
+        for (i, t) in tasks.enumerated() { members[Int(t)].append(i) }
+        for t in 0..<taskCount {
+            var rng = RandomGenerator(seed: seed, stream: 0x7A5C_0000 &+ UInt64(epoch) &* 1024 &+ UInt64(t))
+            rng.shuffle(&members[t])
+        }
+        let weights = members.map { $0.isEmpty ? 0 : pow(Double($0.count), 1 / temperature) }
+        let total = weights.reduce(0, +)
+        var cumulative: [Double] = [], acc = 0.0
+        for w in weights { acc += w / total; cumulative.append(acc) }
+        var rng = RandomGenerator(seed: seed, stream: 0x5A3F_0000 &+ UInt64(epoch))
+        var cursor = [Int](repeating: 0, count: taskCount), order: [Int] = []
+        order.reserveCapacity(count)
+        for _ in 0..<count {
+            let u = Double(rng.uniform(0, 1))
+            let t = cumulative.firstIndex { u < $0 } ?? weights.lastIndex { $0 > 0 }!
+            order.append(members[t][cursor[t] % members[t].count])
+            cursor[t] += 1
+        }
+        indices = order
     }
 
     /// The batches of this order from record position `start` on (a resumed epoch starts

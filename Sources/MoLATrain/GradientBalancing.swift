@@ -1,0 +1,132 @@
+import Foundation
+import MoLAData
+import MoLAModel
+import MoLATensor
+
+/// Per-task gradients of the shared parameters, and what is computed from them: the
+/// gradient balancers of the paper's comparison table (`weighting:`) and the conflict
+/// diagnostics of every evaluation. Task t's gradient comes from a forward and backward
+/// of the batch with only task t's loss (T passes: the balancers' price).
+public enum GradientBalancing {
+    public enum Weighting: String, Codable, CaseIterable, Sendable {
+        /// Project each task's gradient off the others it conflicts with (Yu et al. 2020).
+        case pcgrad
+        /// The min-norm point of the convex hull of the task gradients (Sener & Koltun 2018).
+        case mgda
+    }
+
+    /// The shared parameters: trainable, not a task's head, gate or adapter. Their arena
+    /// ranges, in arena order, each with its stage (the name's first component: `stem`,
+    /// `stage2`, `conv5`).
+    static func sharedRanges(_ store: ParameterStore) -> [(range: Range<Int>, stage: String)] {
+        store.entries.filter { $0.trainable && !$0.name.hasPrefix("heads.") && !$0.name.hasPrefix("gates.") && !$0.name.contains(".adapter.") }
+            .map { ($0.offset..<($0.offset + $0.count), String($0.name.split(separator: ".")[0])) }
+    }
+
+    /// Each task group's gradient of the whole arena (only that task's loss), the summed
+    /// loss and the batch's correct predictions. Batch-norm running statistics move once
+    /// per pass (as in the reference, which runs its encoder once per task).
+    static func perTaskGradients(_ model: TaskModel, images: Tensor, labels: [Int32], layout: BatchLayout, tasks: Int)
+        -> (grads: [[Float]], taskIDs: [Int], loss: Double, logits: [Tensor]) {
+        let store = model.store
+        var grads: [[Float]] = [], ids: [Int] = [], loss = 0.0, logits: [Tensor] = []
+        for g in layout.groups {
+            var one = layout
+            one.lossWeights = (0..<tasks).map { t in t == g.task ? (layout.lossWeights?[t] ?? 1) : 0 }
+            store.zeroGradients()
+            let out = model.forward(images, layout: one)
+            if logits.isEmpty { logits = out.map { t in var c = Tensor(uninitialized: t.shape); c.mutablePointer().update(from: t.pointer, count: t.count); return c } }
+            loss += model.lossAndBackward(labels: labels, layout: one).total
+            grads.append(Array(UnsafeBufferPointer(start: store.gradients, count: store.count)))
+            ids.append(g.task)
+        }
+        return (grads, ids, loss, logits)
+    }
+
+    /// Writes the step's gradient into the store: task-specific parameters get the sum of
+    /// the tasks' gradients (each task's head and adapter only appear in its own), shared
+    /// ones the balancer's combination.
+    static func combine(_ grads: [[Float]], weighting: Weighting, store: ParameterStore, rng: inout RandomGenerator) {
+        let shared = sharedRanges(store)
+        for i in 0..<store.count { store.gradients[i] = grads.reduce(0) { $0 + $1[i] } }
+        let vectors = grads.map { g in shared.flatMap { g[$0.range] } }
+        let combined: [Float]
+        switch weighting {
+        case .pcgrad: combined = pcgrad(vectors, rng: &rng)
+        case .mgda:
+            let alpha = mgdaWeights(vectors)
+            combined = (0..<(vectors.first?.count ?? 0)).map { i in Float(zip(alpha, vectors).reduce(0.0) { $0 + $1.0 * Double($1.1[i]) }) }
+        }
+        var k = 0
+        for (range, _) in shared { for i in range { store.gradients[i] = combined[k]; k += 1 } }
+    }
+
+    static func dot(_ a: [Float], _ b: [Float]) -> Double { zip(a, b).reduce(0.0) { $0 + Double($1.0) * Double($1.1) } }
+
+    /// PCGrad: for each task i, its gradient with, for each other task j in random order,
+    /// the component along g_j removed when they conflict (g_i·g_j < 0); the results summed.
+    public static func pcgrad(_ grads: [[Float]], rng: inout RandomGenerator) -> [Float] {
+        var out = [Float](repeating: 0, count: grads.first?.count ?? 0)
+        for i in grads.indices {
+            var g = grads[i]
+            var others = grads.indices.filter { $0 != i }
+            for k in stride(from: others.count - 1, to: 0, by: -1) { others.swapAt(k, rng.nextInt(below: k + 1)) }
+            for j in others {
+                let d = dot(g, grads[j]), n = dot(grads[j], grads[j])
+                if d < 0, n > 0 { let f = Float(d / n); for k in g.indices { g[k] -= f * grads[j][k] } }
+            }
+            for k in out.indices { out[k] += g[k] }
+        }
+        return out
+    }
+
+    /// MGDA's weights: α on the simplex minimising |Σ α_t g_t|², by Frank–Wolfe on the
+    /// Gram matrix (exact line search; the two-task case is the closed form's first step).
+    public static func mgdaWeights(_ grads: [[Float]], iterations: Int = 250) -> [Double] {
+        let t = grads.count
+        guard t > 1 else { return Array(repeating: 1, count: t) }
+        let gram = (0..<t).map { i in (0..<t).map { j in dot(grads[i], grads[j]) } }
+        var alpha = [Double](repeating: 1 / Double(t), count: t)
+        for _ in 0..<iterations {
+            let grad = (0..<t).map { i in (0..<t).reduce(0.0) { $0 + gram[i][$1] * alpha[$1] } }  // G·α
+            let s = grad.indices.min { grad[$0] < grad[$1] }!
+            // Line search between α and the vertex e_s: minimise |(1−γ)v + γ g_s|².
+            let vv = zip(alpha, grad).reduce(0.0) { $0 + $1.0 * $1.1 }, vs = grad[s], ss = gram[s][s]
+            let denom = vv - 2 * vs + ss
+            guard denom > 1e-20 else { break }
+            let gamma = min(1, max(0, (vv - vs) / denom))
+            if gamma < 1e-12 { break }
+            for i in 0..<t { alpha[i] *= 1 - gamma }
+            alpha[s] += gamma
+        }
+        return alpha
+    }
+
+    /// Conflict diagnostics of one batch: per shared stage, the task × task cosine of the
+    /// task gradients, the fraction of conflicting pairs (cosine < 0) and the gradient
+    /// magnitude similarity 2|g_i||g_j| / (|g_i|² + |g_j|²); "all" is the whole shared part.
+    public struct Conflict: Codable, Equatable, Sendable {
+        public var cosine: [[Double]]
+        public var conflicting: Double
+        public var magnitudeSimilarity: [[Double]]
+    }
+
+    static func conflicts(_ grads: [[Float]], store: ParameterStore) -> [String: Conflict] {
+        let shared = sharedRanges(store)
+        var stages = Dictionary(grouping: shared, by: \.stage).mapValues { $0.map(\.range) }
+        stages["all"] = shared.map(\.range)
+        return stages.mapValues { ranges in
+            let v = grads.map { g in ranges.flatMap { g[$0] } }
+            let t = v.count, norms = v.map { dot($0, $0).squareRoot() }
+            var cos = [[Double]](repeating: [Double](repeating: 1, count: t), count: t), gms = cos
+            var pairs = 0, conflicting = 0
+            for i in 0..<t { for j in 0..<t where i != j {
+                cos[i][j] = norms[i] > 0 && norms[j] > 0 ? dot(v[i], v[j]) / (norms[i] * norms[j]) : 0
+                let sq = norms[i] * norms[i] + norms[j] * norms[j]
+                gms[i][j] = sq > 0 ? 2 * norms[i] * norms[j] / sq : 1
+                if i < j { pairs += 1; if cos[i][j] < 0 { conflicting += 1 } }
+            } }
+            return Conflict(cosine: cos, conflicting: pairs > 0 ? Double(conflicting) / Double(pairs) : 0, magnitudeSimilarity: gms)
+        }
+    }
+}
