@@ -13,6 +13,9 @@ public enum GradientBalancing {
         case pcgrad
         /// The min-norm point of the convex hull of the task gradients (Sener & Koltun 2018).
         case mgda
+        /// Conflict-averse: the mean gradient moved towards the worst-served task, within a
+        /// ball of radius c·|g₀| (Liu et al. 2021; c = 0.4).
+        case cagrad
     }
 
     /// The shared parameters: trainable, not a task's head, gate or adapter. Their arena
@@ -56,6 +59,8 @@ public enum GradientBalancing {
         case .mgda:
             let alpha = mgdaWeights(vectors)
             combined = (0..<(vectors.first?.count ?? 0)).map { i in Float(zip(alpha, vectors).reduce(0.0) { $0 + $1.0 * Double($1.1[i]) }) }
+        case .cagrad:
+            combined = cagrad(vectors)
         }
         var k = 0
         for (range, _) in shared { for i in range { store.gradients[i] = combined[k]; k += 1 } }
@@ -78,6 +83,45 @@ public enum GradientBalancing {
             for k in out.indices { out[k] += g[k] }
         }
         return out
+    }
+
+    /// CAGrad: with g₀ the mean of the task gradients and G their Gram matrix, w on the
+    /// simplex minimising w·G·(1/T) + c·|g₀|·√(w·G·w) (Frank–Wolfe, golden-section line
+    /// search); then d = (g₀ + c·|g₀|/|g_w|·g_w) / (1 + c²), g_w = Σ w_t g_t — LibMTL's
+    /// form, rescaled so that with no conflict d stays near g₀'s size.
+    public static func cagrad(_ grads: [[Float]], c: Double = 0.4, iterations: Int = 100) -> [Float] {
+        let t = grads.count, n = grads.first?.count ?? 0
+        guard t > 1 else { return grads.first ?? [] }
+        let gram = (0..<t).map { i in (0..<t).map { j in dot(grads[i], grads[j]) } }
+        let gb = (0..<t).map { i in gram[i].reduce(0, +) / Double(t) }           // G·b, b = 1/T
+        let g0Norm = max(0, gb.reduce(0, +) / Double(t)).squareRoot()             // |g₀|² = bᵀGb
+        func objective(_ w: [Double]) -> Double {
+            let ww = (0..<t).reduce(0.0) { acc, i in acc + w[i] * (0..<t).reduce(0.0) { $0 + gram[i][$1] * w[$1] } }
+            return zip(w, gb).reduce(0) { $0 + $1.0 * $1.1 } + c * g0Norm * max(0, ww).squareRoot()
+        }
+        var w = [Double](repeating: 1 / Double(t), count: t)
+        for _ in 0..<iterations {
+            let gw = (0..<t).map { i in (0..<t).reduce(0.0) { $0 + gram[i][$1] * w[$1] } }
+            let norm = max(1e-20, zip(w, gw).reduce(0) { $0 + $1.0 * $1.1 }).squareRoot()
+            let grad = (0..<t).map { gb[$0] + c * g0Norm * gw[$0] / norm }
+            let s = grad.indices.min { grad[$0] < grad[$1] }!
+            func point(_ gamma: Double) -> [Double] { (0..<t).map { (1 - gamma) * w[$0] + (s == $0 ? gamma : 0) } }
+            var (lo, hi) = (0.0, 1.0)
+            for _ in 0..<40 {  // golden section on the convex 1-D restriction
+                let a = hi - 0.618 * (hi - lo), b = lo + 0.618 * (hi - lo)
+                if objective(point(a)) < objective(point(b)) { hi = b } else { lo = a }
+            }
+            let next = point((lo + hi) / 2)
+            if objective(next) >= objective(w) - 1e-15 { break }
+            w = next
+        }
+        let gwNorm = max(1e-20, (0..<t).reduce(0.0) { acc, i in acc + w[i] * (0..<t).reduce(0.0) { $0 + gram[i][$1] * w[$1] } }).squareRoot()
+        let lambda = c * g0Norm / gwNorm
+        return (0..<n).map { k in
+            let g0 = grads.reduce(0.0) { $0 + Double($1[k]) } / Double(t)
+            let gwk = (0..<t).reduce(0.0) { $0 + w[$1] * Double(grads[$1][k]) }
+            return Float((g0 + lambda * gwk) / (1 + c * c))
+        }
     }
 
     /// MGDA's weights: α on the simplex minimising |Σ α_t g_t|², by Frank–Wolfe on the

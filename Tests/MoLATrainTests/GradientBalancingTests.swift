@@ -16,6 +16,24 @@ import Testing
         #expect(GradientBalancing.pcgrad([[1, 0], [-1, 1], [0, 0.5]], rng: &rng) == [0.5, 2])
     }
 
+    /// CAGrad on hand cases. Orthogonal unit gradients: by symmetry w = (½, ½), g_w = g₀,
+    /// so d = (1 + c)·g₀/(1 + c²). Opposed gradients (g, −g): g₀ = 0 and d = 0.
+    @Test func cagradHandCases() {
+        let c = 0.4
+        let d = GradientBalancing.cagrad([[1, 0], [0, 1]], c: c)
+        let want = Float((1 + c) * 0.5 / (1 + c * c))
+        #expect(d.allSatisfy { abs($0 - want) < 1e-5 }, "\(d) vs \(want)")
+        #expect(GradientBalancing.cagrad([[1, 2], [-1, -2]]).allSatisfy { abs($0) < 1e-6 })
+        // A conflicting pair: the result moves towards the task the mean serves worst.
+        let (g1, g2): ([Float], [Float]) = ([1, 0], [-0.5, 1])
+        let out = GradientBalancing.cagrad([g1, g2], c: 0.4)
+        let mean: [Float] = [0.25, 0.5]
+        func dot(_ a: [Float], _ b: [Float]) -> Float { zip(a, b).reduce(0) { $0 + $1.0 * $1.1 } }
+        let worst = min(dot(mean, g1), dot(mean, g2)) / (dot(mean, mean).squareRoot())
+        let improved = min(dot(out, g1), dot(out, g2)) / dot(out, out).squareRoot()
+        #expect(improved > worst, "the worst task's alignment rises: \(improved) vs \(worst)")
+    }
+
     /// MGDA's weights: the min-norm point of the convex hull.
     @Test func mgdaFindsTheMinNormPoint() {
         func close(_ a: [Double], _ b: [Double]) -> Bool { zip(a, b).allSatisfy { abs($0 - $1) < 1e-3 } }
@@ -36,7 +54,7 @@ import Testing
     @Test func balancersTrainAndConflictsAreReported() throws {
         let tmp = TempDir()
         var dirs: [String] = []
-        for (name, extra) in [("uniform", ""), ("pcgrad", "weighting: pcgrad"), ("mgda", "weighting: mgda")] {
+        for (name, extra) in [("uniform", ""), ("pcgrad", "weighting: pcgrad"), ("mgda", "weighting: mgda"), ("cagrad", "weighting: cagrad")] {
             let (_, dir) = try TinyData.train(TinyData.config(tmp, method: "uniform", steps: 24, evalEvery: 8, extra: extra, output: name))
             let lines = metricsLines(dir).filter { $0["val_average"] != nil }
             let losses = lines.compactMap { $0["train_loss"] as? Double }
@@ -52,7 +70,7 @@ import Testing
             dirs.append(dir)
         }
         let c = try Comparison(runDirectories: dirs)
-        #expect(c.rows.map(\.method) == ["uniform", "uniform + mgda", "uniform + pcgrad"])
+        #expect(c.rows.map(\.method) == ["uniform", "uniform + cagrad", "uniform + mgda", "uniform + pcgrad"])
         #expect(c.rows.allSatisfy { $0.conflictCosine != nil } && c.markdown.contains("Task cos"))
     }
 }
