@@ -41,10 +41,10 @@ public final class DataParallel {
     /// N·n_t(this rank)/n_t(global) per task: the global per-task counts follow from the
     /// global batch, which every rank knows (the same order on every rank), so no message
     /// is needed to make a rank holding 2 rows of a task weight them as 2 of n_t.
-    public func lossWeights(global: [Int32], mine: [Int32], tasks: Int) -> [Double] {
+    public func lossWeights(global: [Int32], mine: BatchLayout, tasks: Int) -> [Double] {
         var g = [Int](repeating: 0, count: tasks), m = g
         for t in global { g[Int(t)] += 1 }
-        for t in mine { m[Int(t)] += 1 }
+        for group in mine.groups { m[group.task] += group.range.count }
         return (0..<tasks).map { g[$0] > 0 ? Double(size) * Double(m[$0]) / Double(g[$0]) : 0 }
     }
 

@@ -19,7 +19,7 @@ public struct Evaluation: Codable, Equatable, Sendable {
     /// With `parallel`, each rank evaluates its 1/N of the split and the counts are summed
     /// (a split smaller than the rank count is evaluated whole on every rank).
     public static func run(_ model: TaskModel, on data: SplitData, tasks: Int, batchSize: Int = 256, parallel: DataParallel? = nil) -> Evaluation {
-        let split = parallel.map { data.count >= $0.size } ?? false ? parallel : nil
+        let split = parallel.flatMap { data.count >= $0.size ? $0 : nil }
         let rows = split?.evaluationRange(data.count) ?? 0..<data.count
         var e = Evaluation(correct: Array(repeating: 0, count: tasks), counts: Array(repeating: 0, count: tasks), loss: 0)
         var gateSums: [[Double]]? = nil

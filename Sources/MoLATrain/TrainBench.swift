@@ -21,8 +21,7 @@ public enum TrainBench {
         let batches = order.batches(size: config.batchSize, dropLast: true).prefix(8).map { records in
             var b = train.batch(parallel?.share(records) ?? records, training: true, rng: &rng)
             if let parallel {
-                b.layout.lossWeights = parallel.lossWeights(global: records.map { train.tasks[$0] }, mine: b.layout.groups.flatMap { g in
-                    Array(repeating: Int32(g.task), count: g.range.count) }, tasks: data.taskNames.count)
+                b.layout.lossWeights = parallel.lossWeights(global: records.map { train.tasks[$0] }, mine: b.layout, tasks: data.taskNames.count)
             }
             return b
         }

@@ -254,8 +254,7 @@ public final class Trainer {
     func lossWeights(global records: ArraySlice<Int>, batch: BatchLayout) -> [Double]? {
         guard parallel != nil || config.taskWeighting == .proportional else { return nil }
         let globalTasks = records.map { train.tasks[$0] }
-        var weights = parallel?.lossWeights(global: globalTasks, mine: batch.groups.flatMap { g in Array(repeating: Int32(g.task), count: g.range.count) },
-                                            tasks: taskNames.count) ?? Array(repeating: 1, count: taskNames.count)
+        var weights = parallel?.lossWeights(global: globalTasks, mine: batch, tasks: taskNames.count) ?? Array(repeating: 1, count: taskNames.count)
         if config.taskWeighting == .proportional {
             var counts = [Int](repeating: 0, count: taskNames.count)
             for t in globalTasks { counts[Int(t)] += 1 }

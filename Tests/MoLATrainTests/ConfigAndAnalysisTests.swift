@@ -74,6 +74,19 @@ import Testing
         #expect(e.contains("c.yaml") && e.contains("batch_sise") && e.contains("did you mean 'batch_size'"), "\(e)")
     }
 
+    /// The new keys' complaints name the key and what to do.
+    @Test func newKeysRefuseWhatCannotWork() {
+        let d = "data: {dataset: \(TinyData.directory)}\n"
+        let missing = error(d + "backbone: {name: resnet18, init: /nonexistent/w.safetensors}\n")
+        #expect(missing.contains("backbone.init: /nonexistent/w.safetensors not found") && missing.contains("torch-to-safetensors.py"), "\(missing)")
+        #expect(error(d + "method: mola-router\nweighting: pcgrad\n").contains("weighting applies to uniform and mola-grad"))
+        #expect(error(d + "weighting: pcgrd\n").contains("did you mean 'pcgrad'"))
+        #expect(error(d + "batchnorm: per-task\nsync_batchnorm: true\n").contains("cannot be combined with sync_batchnorm"))
+        #expect(error(d + "adapters: {form: lora}\n").contains("conv-lora"))
+        #expect(error(d + "backbone: {name: shufflenet-v2, widths: [8, 15, 32]}\n").contains("15 is odd"))
+        #expect(error(d + "selection: test-loss\n").contains("validation-loss"))
+    }
+
     @Test func missingDatasetSaysHowToMakeIt() {
         let e = error("data: {dataset: /nonexistent/ds}\n")
         #expect(e.contains("no prepared dataset") && e.contains("mola-prep ingest"), "\(e)")

@@ -131,9 +131,9 @@ public final class ResNet {
     public let config: BackboneConfig
     public let input: FeatureShape
     let stem: Conv, stemBN: BatchNormLayer
-    /// The ImageNet stem's max pooling (nil for the 3×3 stem), its argmax kept for backward.
-    let stemPool: Pooling.Shape?
-    private var pooledStem = Tensor(zeros: [0]), stemArgmax: [Int32] = [], gradStem = Tensor(zeros: [0])
+    /// The ImageNet stem's max pooling (nil for the 3×3 stem), and the shape it pools.
+    let stemPool: MaxPool?
+    let stemShape: FeatureShape
     let blocks: [ResidualBlock]
     public var features: Int { config.widths.last! * (config.bottleneck ? 4 : 1) }
     private var pooled = Tensor(zeros: [0])
@@ -156,14 +156,9 @@ public final class ResNet {
         stem = Conv(store, name: "\(prefix)stem.conv", inChannels: input.channels, outChannels: config.stemWidth, kernel: k, stride: stride,
                     padding: pad, adapters: stemAdapters, form: adapters?.form ?? .factorised)
         stemBN = BatchNormLayer(store, name: "\(prefix)stem.bn", channels: config.stemWidth, relu: true, tasks: taskNorms)
-        var shape = stem.outputShape(input)
-        if config.imagenetStem {
-            let pool = Pooling.Shape(batch: 1, height: shape.height, width: shape.width, channels: shape.channels, kernel: 3, stride: 2, padding: 1)
-            stemPool = pool
-            shape = FeatureShape(height: pool.outHeight, width: pool.outWidth, channels: shape.channels)
-        } else {
-            stemPool = nil
-        }
+        stemShape = stem.outputShape(input)
+        stemPool = config.imagenetStem ? MaxPool() : nil
+        var shape = stemPool?.outputShape(stemShape) ?? stemShape
         var blocks: [ResidualBlock] = []
         for (s, (width, count)) in zip(config.widths, config.blocks).enumerated() {
             for b in 0..<count {
@@ -189,14 +184,7 @@ public final class ResNet {
     /// layers mix their adapters by them (MoLA-Router) and add their gradients to them.
     public func forward(_ x: Tensor, layout: BatchLayout, gates: AdapterGates? = nil) -> Tensor {
         var h = stemBN.forward(stem.forward(x, shape: input, layout: layout, gates: gates), training: layout.training, layout: layout)
-        if var pool = stemPool {
-            pool.batch = layout.count
-            pooledStem.reuse([layout.count, pool.outHeight, pool.outWidth, pool.channels])
-            if stemArgmax.count != pool.outputCount { stemArgmax = [Int32](repeating: 0, count: pool.outputCount) }
-            let src = h
-            Profile.measure(.pooling) { Pooling.maxForward(pool, x: src.pointer, y: pooledStem.mutablePointer(), argmax: &stemArgmax) }
-            h = pooledStem
-        }
+        if let stemPool { h = stemPool.forward(h, shape: stemShape, batch: layout.count) }
         for b in blocks { h = b.forward(h, layout: layout, gates: gates) }
         pooled.reuse([layout.count, features])
         Profile.measure(.pooling) { Pooling.globalAverageForward(batch: layout.count, pixels: lastShape.pixels, channels: features, x: h.pointer, y: pooled.mutablePointer()) }
@@ -211,13 +199,7 @@ public final class ResNet {
         }
         var g = gradLast
         for b in blocks.reversed() { g = b.backward(g) }
-        if var pool = stemPool {
-            pool.batch = dPooled.shape[0]
-            gradStem.reuse([pool.batch, pool.height, pool.width, pool.channels])
-            let dy = g
-            Profile.measure(.pooling) { Pooling.maxBackward(pool, dy: dy.pointer, argmax: stemArgmax, dx: gradStem.mutablePointer()) }
-            g = gradStem
-        }
+        if let stemPool { g = stemPool.backward(g) }
         _ = stem.backward(stemBN.backward(g, overwritingGradient: true), needInputGradient: false)
     }
 }

@@ -33,11 +33,11 @@ public final class ShuffleNetV2: Backbone {
     public let config: Config
     public let input: FeatureShape
     let stem: Conv, stemBN: BatchNormLayer, conv5: Conv, conv5BN: BatchNormLayer
-    let stemPool: Pooling.Shape
+    let stemPool = MaxPool()
+    let stemShape: FeatureShape
     let units: [ShuffleUnit]
     let lastShape: FeatureShape
     public var features: Int { config.last }
-    private var pooledStem = Tensor(zeros: [0]), stemArgmax: [Int32] = [], gradStem = Tensor(zeros: [0])
     private var pooled = Tensor(zeros: [0]), gradLast = Tensor(zeros: [0])
 
     public init(_ store: ParameterStore, config: Config, input: FeatureShape, adapters: AdapterConfig? = nil, taskNorms: Int? = nil) {
@@ -48,9 +48,8 @@ public final class ShuffleNetV2: Backbone {
         stem = Conv(store, name: "conv1.0", inChannels: input.channels, outChannels: config.stem, kernel: 3, stride: 2, padding: 1,
                     adapters: stemAdapters, form: form)
         stemBN = BatchNormLayer(store, name: "conv1.1", channels: config.stem, relu: true, tasks: taskNorms)
-        var shape = stem.outputShape(input)
-        stemPool = Pooling.Shape(batch: 1, height: shape.height, width: shape.width, channels: shape.channels, kernel: 3, stride: 2, padding: 1)
-        shape = FeatureShape(height: stemPool.outHeight, width: stemPool.outWidth, channels: shape.channels)
+        stemShape = stem.outputShape(input)
+        var shape = stemPool.outputShape(stemShape)
         var units: [ShuffleUnit] = []
         for (s, (width, count)) in zip(config.widths, config.repeats).enumerated() {
             let spec: (Int, Int, Float)? = adapters.flatMap { $0.stages.contains(s) ? ($0.count, $0.ranks[s], $0.alpha) : nil }
@@ -73,12 +72,7 @@ public final class ShuffleNetV2: Backbone {
 
     public func forward(_ x: Tensor, layout: BatchLayout, gates: AdapterGates? = nil) -> Tensor {
         let h0 = stemBN.forward(stem.forward(x, shape: input, layout: layout, gates: gates), training: layout.training, layout: layout)
-        var pool = stemPool
-        pool.batch = layout.count
-        pooledStem.reuse([layout.count, pool.outHeight, pool.outWidth, pool.channels])
-        if stemArgmax.count != pool.outputCount { stemArgmax = [Int32](repeating: 0, count: pool.outputCount) }
-        Profile.measure(.pooling) { Pooling.maxForward(pool, x: h0.pointer, y: pooledStem.mutablePointer(), argmax: &stemArgmax) }
-        var h = pooledStem
+        var h = stemPool.forward(h0, shape: stemShape, batch: layout.count)
         for u in units { h = u.forward(h, layout: layout, gates: gates) }
         let unitsOut = FeatureShape(height: lastShape.height, width: lastShape.width, channels: conv5.inChannels)
         h = conv5BN.forward(conv5.forward(h, shape: unitsOut, layout: layout), training: layout.training, layout: layout)
@@ -97,12 +91,7 @@ public final class ShuffleNetV2: Backbone {
         }
         var g = conv5.backward(conv5BN.backward(gradLast))!
         for u in units.reversed() { g = u.backward(g) }
-        var pool = stemPool
-        pool.batch = batch
-        gradStem.reuse([batch, pool.height, pool.width, pool.channels])
-        let dy = g
-        Profile.measure(.pooling) { Pooling.maxBackward(pool, dy: dy.pointer, argmax: stemArgmax, dx: gradStem.mutablePointer()) }
-        _ = stem.backward(stemBN.backward(gradStem, overwritingGradient: true), needInputGradient: false)
+        _ = stem.backward(stemBN.backward(stemPool.backward(g), overwritingGradient: true), needInputGradient: false)
     }
 }
 

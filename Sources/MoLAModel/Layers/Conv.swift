@@ -320,15 +320,20 @@ public final class Conv {
     /// of the C_out×C_in×k×k reshape is element o·C_in·k² + c·k² + i·k + j of the flat
     /// (C_out·k)×(C_in·k) product.
     func convLoraMerged(_ t: Int, _ ad: Adapters) -> [Float] {
+        zip(convLoraDelta(t, ad), UnsafeBufferPointer(start: store.value(weight), count: patch * outChannels)).map(+)
+    }
+
+    /// scale·reshape(B_t·A_t) alone, in our layout.
+    func convLoraDelta(_ t: Int, _ ad: Adapters) -> [Float] {
         let (k, cin, cout, rk) = (kernel, inChannels, outChannels, ad.rank * kernel)
         var m = [Float](repeating: 0, count: cout * k * cin * k)
         GEMM.sgemm(m: cout * k, n: cin * k, k: rk, alpha: ad.scale, a: store.value(ad.b[t]), lda: rk, b: store.value(ad.a[t]), ldb: cin * k,
                    c: &m, ldc: cin * k)
-        var w = Array(UnsafeBufferPointer(start: store.value(weight), count: patch * cout))
+        var delta = [Float](repeating: 0, count: patch * cout)
         for o in 0..<cout { for c in 0..<cin { for i in 0..<k { for j in 0..<k {
-            w[((i * k + j) * cin + c) * cout + o] += m[((o * cin + c) * k + i) * k + j]
+            delta[((i * k + j) * cin + c) * cout + o] = m[((o * cin + c) * k + i) * k + j]
         } } } }
-        return w
+        return delta
     }
 
     /// From the gradient of a merged weight (our layout) to A_t's and B_t's: with dM the
@@ -383,8 +388,7 @@ public final class Conv {
     /// Gates: y = conv(x, W) + Σ_t g_t·conv(x, ΔW_t), each adapter's output kept.
     private func convLoraMixedForward(_ full: ConvShape, _ ad: Adapters, _ gates: AdapterGates, _ y: UnsafeMutablePointer<Float>) {
         Conv2D.forward(full, x: input.pointer, w: store.value(weight), y: y)
-        let w = Array(UnsafeBufferPointer(start: store.value(weight), count: patch * outChannels))
-        mergedWeights = (0..<ad.count).map { t in zip(convLoraMerged(t, ad), w).map { $0 - $1 } }  // ΔW_t alone
+        mergedWeights = (0..<ad.count).map { convLoraDelta($0, ad) }  // ΔW_t alone
         if adapterOutputs.count != ad.count { adapterOutputs = (0..<ad.count).map { _ in Tensor(zeros: [0]) } }
         let perImage = full.outHeight * full.outWidth * outChannels, k = ad.count, g = gates.weights.pointer
         for t in 0..<ad.count {

@@ -14,8 +14,7 @@ public final class BatchNormLayer {
     public let runningMeans: [ParameterRef], runningVars: [ParameterRef]
     public var runningMean: ParameterRef { runningMeans[0] }
     public var runningVar: ParameterRef { runningVars[0] }
-    public var perTask: Bool { taskStatistics }
-    private let taskStatistics: Bool
+    public let perTask: Bool
     public let relu: Bool
     let store: ParameterStore
     public var momentum: Float = 0.1
@@ -35,7 +34,7 @@ public final class BatchNormLayer {
         self.relu = relu
         gamma = store.add("\(name).weight", shape: [channels], zeroInit ? .zeros : .ones, decay: true)
         beta = store.add("\(name).bias", shape: [channels], .zeros, decay: true)
-        taskStatistics = tasks != nil
+        perTask = tasks != nil
         if let tasks {
             runningMeans = (0..<tasks).map { store.add("\(name).task\($0).running_mean", shape: [channels], .zeros, trainable: false) }
             runningVars = (0..<tasks).map { store.add("\(name).task\($0).running_var", shape: [channels], .ones, trainable: false) }
