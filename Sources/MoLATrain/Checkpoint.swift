@@ -27,6 +27,8 @@ public struct TrainState: Codable, Equatable, Sendable {
     public struct Running: Codable, Equatable, Sendable {
         public var loss = 0.0, correct = 0, count = 0, steps = 0
     }
+    /// FAMO's task-weight state (`weighting: famo` only).
+    public var famo: FAMO?
     /// MPI ranks of the run that wrote it (absent: one process).
     public var ranks: Int?
     /// SHA-256 of the checkpoint's tensor files, checked before they are loaded.

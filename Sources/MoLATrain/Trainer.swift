@@ -75,6 +75,7 @@ public final class Trainer {
         }
         state.configHash = config.hash
         state.seed = config.seed
+        if config.weighting == .famo { state.famo = FAMO(tasks: taskNames.count) }
     }
 
     /// Saves `latest` (rank 0; every rank first adopts rank 0's batch-norm statistics, so
@@ -138,7 +139,18 @@ public final class Trainer {
                 var b = train.batch(parallel?.share(records) ?? records, training: true, augment: config.augment, rng: &rng)
                 b.layout.lossWeights = lossWeights(global: records, batch: b.layout)
                 let logits: [Tensor], lossValue: Double
-                if let weighting = config.weighting {
+                if config.weighting == .famo {
+                    guard parallel == nil else { throw TrainError(description: "weighting: famo does not run under mpirun yet; train it in one process") }
+                    model.store.zeroGradients()
+                    logits = model.forward(b.images, layout: b.layout)
+                    let losses = taskLosses(logits, b)
+                    let famoWeights = state.famo!.weights(losses: losses)
+                    let base = b.layout.lossWeights
+                    b.layout.lossWeights = famoWeights.enumerated().map { (base?[$0.offset] ?? 1) * $0.element }
+                    _ = model.lossAndBackward(labels: b.labels, layout: b.layout)
+                    // Logged: the plain objective (Σ_t of the tasks' losses), comparable with uniform's.
+                    lossValue = losses.enumerated().reduce(0) { $0 + (base?[$1.offset] ?? 1) * ($1.element ?? 0) }
+                } else if let weighting = config.weighting {
                     guard parallel == nil else { throw TrainError(description: "weighting: \(weighting.rawValue) does not run under mpirun yet; train it in one process") }
                     let r = GradientBalancing.perTaskGradients(model, images: b.images, labels: b.labels, layout: b.layout, tasks: taskNames.count)
                     var balance = RandomGenerator(seed: config.seed, stream: 0xBA1_0000_0000 &+ UInt64(state.step))
@@ -290,6 +302,18 @@ public final class Trainer {
         return (0..<n).flatMap { i in (0..<n).filter { $0 != i }.map { m[i][$0] } }.reduce(0, +) / Double(n * (n - 1))
     }
 
+    /// Each task's mean cross-entropy in the batch (nil: no image of the task in it).
+    func taskLosses(_ logits: [Tensor], _ b: PreparedBatch) -> [Double?] {
+        var out = [Double?](repeating: nil, count: taskNames.count)
+        for (i, g) in b.layout.groups.enumerated() {
+            let loss = b.labels[g.range].withUnsafeBufferPointer { lb in
+                CrossEntropy.loss(rows: g.range.count, classes: logits[i].shape[1], logits: logits[i].pointer, labels: lb.baseAddress!)
+            }
+            out[g.task] = (out[g.task] ?? 0) + loss
+        }
+        return out
+    }
+
     /// Correct predictions of a batch, every task group's.
     func correctInBatch(_ logits: [Tensor], _ b: PreparedBatch) -> Int {
         b.layout.groups.enumerated().reduce(0) { $0 + correctPredictions(logits[$1.offset], labels: Array(b.labels[$1.element.range])) }
@@ -307,6 +331,7 @@ public final class Trainer {
                                    "val_per_task": Dictionary(uniqueKeysWithValues: zip(taskNames, e.perTask)),
                                    "seconds": state.trainSeconds]
         if let w = e.routerWeights { line["router_weights"] = w }
+        if let famo = state.famo { line["task_weights"] = Dictionary(uniqueKeysWithValues: zip(taskNames, famo.softmax)) }
         if let conflict = try conflictDiagnostics() {
             line["conflict"] = conflict.mapValues { ["cosine": $0.cosine, "conflicting": $0.conflicting, "magnitude_similarity": $0.magnitudeSimilarity] }
             if let all = conflict["all"] { line["conflict_cosine"] = Self.meanOffDiagonal(all.cosine) }

@@ -1,0 +1,56 @@
+import Foundation
+
+/// FAMO, fast adaptive multitask optimisation (Liu et al., NeurIPS 2023): one backward per
+/// step, the tasks' losses weighted so that their log-losses fall at similar rates.
+///
+/// Logits ξ (one per task), z = softmax(ξ). The step's objective is Σ_t z_t·log ℓ_t / c with
+/// c = Σ_t z_t/ℓ_t: its gradient weights task t's loss by z_t/(c·ℓ_t) (the weights sum to
+/// 1; here times T, so that equal losses give uniform's step and uniform's learning rate
+/// fits). ξ learns from how much each log-loss fell: δ_t = log ℓ_t(before) − log ℓ_t(after),
+/// ξ's gradient Jᵀδ (J the softmax's Jacobian), one Adam step (lr 0.025, L2 0.001, the
+/// paper's). As LibMTL's FAMO, "after" is the next step's batch (no extra forward).
+public struct FAMO: Codable, Equatable, Sendable {
+    public var logits: [Double]
+    var m: [Double], v: [Double]
+    var steps = 0
+    /// The losses the last weights were computed from (nil before the first step).
+    var previous: [Double]?
+    static let learningRate = 0.025, decay = 0.001, epsilon = 1e-8
+
+    public init(tasks: Int) {
+        logits = Array(repeating: 0, count: tasks)
+        m = logits; v = logits
+    }
+
+    public var softmax: [Double] {
+        let top = logits.max() ?? 0
+        let e = logits.map { exp($0 - top) }
+        let s = e.reduce(0, +)
+        return e.map { $0 / s }
+    }
+
+    /// Updates ξ from the fall of each task's loss since the last call, then returns this
+    /// step's loss weights (a task absent from the batch, loss nil, gets weight 0 and
+    /// leaves ξ's update out).
+    public mutating func weights(losses: [Double?]) -> [Double] {
+        let t = logits.count
+        if let previous {
+            let delta = (0..<t).map { i in losses[i].map { log(previous[i] + Self.epsilon) - log($0 + Self.epsilon) } ?? 0 }
+            let z = softmax
+            let mean = zip(z, delta).reduce(0) { $0 + $1.0 * $1.1 }
+            steps += 1
+            let (b1, b2) = (0.9, 0.999)
+            for i in 0..<t {
+                let g = z[i] * (delta[i] - mean) + Self.decay * logits[i]
+                m[i] = b1 * m[i] + (1 - b1) * g
+                v[i] = b2 * v[i] + (1 - b2) * g * g
+                let mHat = m[i] / (1 - pow(b1, Double(steps))), vHat = v[i] / (1 - pow(b2, Double(steps)))
+                logits[i] -= Self.learningRate * mHat / (vHat.squareRoot() + 1e-8)
+            }
+        }
+        previous = (0..<t).map { losses[$0] ?? previous?[$0] ?? 1 }
+        let z = softmax
+        let c = (0..<t).reduce(0.0) { acc, i in acc + (losses[i].map { z[i] / ($0 + Self.epsilon) } ?? 0) }
+        return (0..<t).map { i in losses[i].map { c > 0 ? Double(t) * z[i] / (c * ($0 + Self.epsilon)) : 0 } ?? 0 }
+    }
+}
