@@ -27,11 +27,14 @@ public enum GradientBalancing {
         var needsTaskGradients: Bool { self != .famo }
     }
 
-    /// The shared parameters: trainable, not a task's head, gate or adapter. Their arena
-    /// ranges, in arena order, each with its stage (the name's first component: `stem`,
-    /// `stage2`, `conv5`).
+    /// The shared parameters: trainable, not a task's head, gate, adapter or own expert
+    /// (CGC's `task…-expert…`). Their arena ranges, in arena order, each with its stage (the
+    /// name's first component: `stem`, `stage2`, `conv5`; `expert0`, `column1`).
     static func sharedRanges(_ store: ParameterStore) -> [(range: Range<Int>, stage: String)] {
-        store.entries.filter { $0.trainable && !$0.name.hasPrefix("heads.") && !$0.name.hasPrefix("gates.") && !$0.name.contains(".adapter.") }
+        store.entries.filter { e in
+            e.trainable && !e.name.hasPrefix("heads.") && !e.name.hasPrefix("gates.") && !e.name.contains(".adapter.")
+                && !(e.name.hasPrefix("task") && e.name.split(separator: ".")[0].contains("-expert"))
+        }
             .map { ($0.offset..<($0.offset + $0.count), String($0.name.split(separator: ".")[0])) }
     }
 

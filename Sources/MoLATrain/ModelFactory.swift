@@ -8,9 +8,9 @@ public enum ModelFactory {
     public static func make(_ c: TrainConfig, input: FeatureShape, classes: [Int], adapterCount: Int) -> TaskModel {
         let store = ParameterStore()
         // MOLA-NOTES: MoLA-Grad also adapts the stem, MoLA-Router the 1×1 shortcut convs.
-        func adapters(stem: Bool, shortcuts: Bool) -> AdapterConfig {
+        func adapters(stem: Bool, shortcuts: Bool, form: AdapterForm? = nil) -> AdapterConfig {
             AdapterConfig(count: adapterCount, ranks: c.adapters.ranks, alpha: c.adapters.alpha, stages: c.adapters.stages,
-                          stem: c.adapters.stem ?? stem, shortcuts: c.adapters.shortcuts ?? shortcuts, form: c.adapters.form ?? .factorised)
+                          stem: c.adapters.stem ?? stem, shortcuts: c.adapters.shortcuts ?? shortcuts, form: form ?? c.adapters.form ?? .factorised)
         }
         let model: TaskModel
         let taskNorms = c.batchNorm == .perTask ? classes.count : nil
@@ -24,15 +24,25 @@ public enum ModelFactory {
             model = Classifier(store: store, backbone: backbone(nil), classes: classes)
         case .molaGrad:
             model = Classifier(store: store, backbone: backbone(adapters(stem: true, shortcuts: false)), classes: classes)
-        case .molaRouter:
-            let a = adapters(stem: false, shortcuts: true)
+        case .molaRouter, .hydraLora:
+            // HydraLoRA: MoLA-Router's router and adapter placement, A shared per layer, no TwD.
+            let hydra = c.method == .hydraLora
+            let a = adapters(stem: false, shortcuts: true, form: hydra ? .sharedA : nil)
             let routerConfig = BackboneConfig(stemWidth: c.router.widths[0], widths: c.router.widths, blocks: c.router.blocks)
             model = RouterClassifier(store: store, backbone: backbone(a),
                                      router: ResNet(store, name: "router", config: routerConfig, input: input), classes: classes,
-                                     adapters: adapterCount, decorrelationWeight: c.router.twdWeight, temperature: c.router.temperature,
+                                     adapters: adapterCount, decorrelationWeight: hydra ? 0 : c.router.twdWeight, temperature: c.router.temperature,
                                      projection: c.router.projection)
         case .mmoe:
             model = MMoEClassifier(store: store, config: c.backboneConfig, input: input, classes: classes, experts: c.experts ?? adapterCount)
+        case .cgc:
+            model = MMoEClassifier(store: store, config: c.backboneConfig, input: input, classes: classes, experts: c.experts ?? 1,
+                                   taskExperts: c.taskExperts ?? 1)
+        case .dselectK:
+            model = MMoEClassifier(store: store, config: c.backboneConfig, input: input, classes: classes, experts: c.experts ?? 4,
+                                   gate: .dselect(k: c.selectK ?? 2, gamma: Float(c.selectGamma ?? 1)))
+        case .crossStitch:
+            model = CrossStitchClassifier(store: store, config: c.backboneConfig, input: input, classes: classes)
         }
         store.allocate(seed: c.seed)
         return model

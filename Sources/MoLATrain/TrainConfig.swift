@@ -8,6 +8,12 @@ import MoLATensor
 public struct TrainConfig: Codable, Equatable, Sendable {
     public enum Method: String, Codable, CaseIterable, Sendable {
         case uniform, singleTask = "single-task", molaGrad = "mola-grad", molaRouter = "mola-router", mmoe
+        /// The paper's table's other baselines: shared + task experts (PLE's CGC), DSelect-k
+        /// gates, one column per task with learned mixing, and HydraLoRA-style adapters (one
+        /// A per layer, a B per adapter) mixed by a router trained without task labels.
+        case cgc, dselectK = "dselect-k", crossStitch = "cross-stitch", hydraLora = "hydra-lora"
+        /// Methods built from several ResNet backbones (experts or columns).
+        public var severalBackbones: Bool { [.mmoe, .cgc, .dselectK, .crossStitch].contains(self) }
     }
     public enum OptimizerKind: String, Codable, CaseIterable, Sendable { case sgd, adamw }
     /// Batch-norm statistics over the whole mixed batch, or per task group (the collapse
@@ -80,7 +86,12 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     public var backbone = Backbone()
     public var adapters = Adapters()
     public var router = Router()
+    /// Experts (MMoE, DSelect-k; CGC's shared ones). nil: the method's default.
     public var experts: Int?
+    /// CGC: experts of each task's own. DSelect-k: k, and the smooth step's width γ.
+    public var taskExperts: Int?
+    public var selectK: Int?
+    public var selectGamma: Double?
     public var optimizer = Optimizer()
     public var epochs = 4
     public var batchSize = 128
@@ -130,7 +141,7 @@ public struct TrainConfig: Codable, Equatable, Sendable {
 
     /// What makes this run a variant of its method, for reports and compare.
     public var variant: String? {
-        let parts = (adapters.form == .convLora && [.molaGrad, .molaRouter].contains(method) ? ["conv-lora"] : [])
+        let parts = (adapters.form.map { [.molaGrad, .molaRouter].contains(method) ? [$0.rawValue] : [] } ?? [])
             + (batchNorm == .perTask ? ["per-task BN"] : []) + (weighting.map { [$0.rawValue] } ?? [])
             + (samplingTemperature.map { [String(format: "sampling T=%g", $0)] } ?? [])
         return parts.isEmpty ? nil : parts.joined(separator: " + ")
@@ -146,7 +157,7 @@ extension TrainConfig {
     /// Reads a config file; every complaint names the file, line and key.
     public static func load(_ path: String, overrides: [String] = []) throws -> TrainConfig {
         let root = try ConfigValue.load(file: path).resolvingBase().overriding(overrides.map(expandAliases))
-        let top = try root.mapping(allowed: ["name", "data", "tasks", "method", "backbone", "adapters", "router", "mmoe", "optimizer",
+        let top = try root.mapping(allowed: ["name", "data", "tasks", "method", "backbone", "adapters", "router", "mmoe", "experts", "optimizer",
                                              "epochs", "batch_size", "seed", "threads", "augment", "eval_every", "log_every", "max_steps", "output",
                                              "sync_batchnorm", "batchnorm", "loss", "selection", "weighting", "sampling"])
         let fallbackName = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
@@ -184,7 +195,7 @@ extension TrainConfig {
                 case "shufflenet-v2":
                     let v1 = ShuffleNetV2.Config.v1
                     c.backbone.stemWidth = v1.stem; c.backbone.widths = v1.widths; c.backbone.blocks = v1.repeats; c.backbone.lastWidth = v1.last
-                    if c.method == .mmoe { throw n.error("MMoE builds its experts as ResNets", fix: "use a resnet backbone for mmoe") }
+                    if c.method.severalBackbones { throw n.error("\(c.method.rawValue) builds its experts or columns as ResNets", fix: "use a resnet backbone") }
                 default: throw n.error("unknown backbone '\(c.backbone.name)'", fix: "use resnet-mini, resnet18, resnet34, resnet50 or shufflenet-v2")
                 }
             }
@@ -209,7 +220,7 @@ extension TrainConfig {
                     throw v.error("backbone.init: \(path) not found", fix: "convert torchvision weights with scripts/torch-to-safetensors.py")
                 }
                 c.backbone.initWeights = path
-                if c.method == .mmoe { throw v.error("backbone.init loads one backbone; MMoE has one per expert") }
+                if c.method.severalBackbones { throw v.error("backbone.init loads one backbone; \(c.method.rawValue) has several") }
             }
             guard c.backbone.widths.count == c.backbone.blocks.count, !c.backbone.widths.isEmpty else {
                 throw b.owner.error("backbone.widths and backbone.blocks need one entry per stage")
@@ -240,17 +251,41 @@ extension TrainConfig {
             if let v = a["form"] {
                 let form = try v.choice(AdapterForm.self)
                 c.adapters.form = form == .factorised ? nil : form
+                if c.method == .hydraLora, form != .sharedA { throw v.error("hydra-lora's adapters are shared-a (one A per layer)", fix: "remove adapters.form") }
             }
         }
         if let r = try top["router"]?.mapping(allowed: ["widths", "blocks", "twd_weight", "temperature", "projection"]) {
             if let v = r["widths"] { c.router.widths = try v.list().map { try $0.int(in: 1...4096) } }
             if let v = r["blocks"] { c.router.blocks = try v.list().map { try $0.int(in: 1...64) } }
-            if let v = r["twd_weight"] { c.router.twdWeight = Float(try v.double(in: 0...1e6)) }
+            if let v = r["twd_weight"] {
+                if c.method == .hydraLora { throw v.error("hydra-lora trains its router without task labels (no TwD)", fix: "remove router.twd_weight, or use mola-router") }
+                c.router.twdWeight = Float(try v.double(in: 0...1e6))
+            }
             if let v = r["temperature"] { c.router.temperature = try v.double(in: 1e-6...1e6) }
             if let v = r["projection"] { c.router.projection = try v.int(in: 1...4096) }
             guard c.router.widths.count == c.router.blocks.count else { throw r.owner.error("router.widths and router.blocks need one entry per stage") }
         }
         if let m = try top["mmoe"]?.mapping(allowed: ["experts"]) { c.experts = try m["experts"]?.int(in: 1...64) }
+        if let e = try top["experts"]?.mapping(allowed: ["count", "per_task", "k", "gamma"]) {
+            guard [.mmoe, .cgc, .dselectK].contains(c.method) else {
+                throw e.owner.error("experts: applies to mmoe, cgc and dselect-k", fix: "remove it or change the method")
+            }
+            if let v = e["count"] { c.experts = try v.int(in: c.method == .cgc ? 0...64 : 1...64) }
+            if let v = e["per_task"] {
+                guard c.method == .cgc else { throw v.error("experts.per_task is CGC's (each task's own experts)", fix: "use method: cgc") }
+                c.taskExperts = try v.int(in: 1...16)
+            }
+            for key in ["k", "gamma"] where e[key] != nil && c.method != .dselectK {
+                throw e[key]!.error("experts.\(key) is DSelect-k's", fix: "use method: dselect-k")
+            }
+            if let v = e["k"] { c.selectK = try v.int(in: 1...64) }
+            if let v = e["gamma"] { c.selectGamma = try v.double(in: 1e-3...1e3) }
+            if c.method == .dselectK {
+                let n = c.experts ?? 4
+                guard n >= 2, n & (n - 1) == 0 else { throw (e["count"] ?? e.owner).error("DSelect-k selects among a power-of-two number of experts; \(n) is not", fix: "use 2, 4, 8 or 16") }
+                if let k = c.selectK, k > n { throw e["k"]!.error("k = \(k) selectors for \(n) experts", fix: "use k ≤ experts.count") }
+            }
+        }
         if let o = try top["optimizer"]?.mapping(allowed: ["name", "lr", "momentum", "weight_decay", "schedule", "warmup_steps"]) {
             if let v = o["name"] {
                 c.optimizer.kind = try v.choice(OptimizerKind.self)
@@ -269,7 +304,11 @@ extension TrainConfig {
         if let v = top["batch_size"] { c.batchSize = try v.int(in: 1...65536) }
         if let v = top["seed"] { c.seed = UInt64(try v.int(in: 0...Int.max)) }
         if let v = top["threads"] { c.threads = try v.int(in: 1...256) }
-        if let v = top["sync_batchnorm"] { c.syncBatchNorm = try v.bool() }
+        if let v = top["sync_batchnorm"] {
+            c.syncBatchNorm = try v.bool()
+            // A rank may hold no image of a task, so its own experts would skip the all-reduce.
+            if c.syncBatchNorm == true, c.method == .cgc { throw v.error("sync_batchnorm cannot run CGC's task experts (a rank may hold none of a task's images)") }
+        }
         if let l = try top["loss"]?.mapping(allowed: ["task_weighting"]), let v = l["task_weighting"] {
             let w = try v.choice(TaskWeighting.self)
             c.taskWeighting = w == .taskMean ? nil : w
@@ -293,7 +332,7 @@ extension TrainConfig {
             if mode == .perTask, c.syncBatchNorm == true {
                 throw v.error("batchnorm: per-task cannot be combined with sync_batchnorm (a rank may hold no rows of a task)")
             }
-            if mode == .perTask, c.method == .mmoe { throw v.error("batchnorm: per-task applies to one shared backbone; MMoE has several experts") }
+            if mode == .perTask, c.method.severalBackbones { throw v.error("batchnorm: per-task applies to one shared backbone; \(c.method.rawValue) has several") }
         }
         if let a = try top["augment"]?.mapping(allowed: ["crop_padding", "flip"]) {
             if let v = a["crop_padding"] { c.augment.cropPadding = try v.int(in: 0...64) }

@@ -276,11 +276,12 @@ public final class Trainer {
     }
 
     /// The tasks' gradients on a fixed probe (the first 32 training images of each task),
-    /// compared per shared stage; nil for one task and for MoLA-Router (whose TwD term would
-    /// sit in every task's gradient) and under mpirun (not computed there). Batch-norm
-    /// running statistics are put back after.
+    /// compared per shared stage; nil for one task and under mpirun (not computed there).
+    /// The gradients are of the tasks' classification losses: MoLA-Router's TwD term, which
+    /// would sit in every task's gradient, is left out. Batch-norm running statistics are
+    /// put back after.
     func conflictDiagnostics() throws -> [String: GradientBalancing.Conflict]? {
-        guard taskNames.count > 1, config.method != .molaRouter, parallel == nil else { return nil }
+        guard taskNames.count > 1, parallel == nil else { return nil }
         if probe == nil {
             var taken = [Int](repeating: 0, count: taskNames.count), records: [Int] = []
             for i in 0..<train.count where taken[Int(train.tasks[i])] < 32 { taken[Int(train.tasks[i])] += 1; records.append(i) }
@@ -291,6 +292,9 @@ public final class Trainer {
         let store = model.store
         let buffers = store.entries.filter { !$0.trainable }.map { ($0, Array(UnsafeBufferPointer(start: store.values + $0.offset, count: $0.count))) }
         defer { for (e, v) in buffers { v.withUnsafeBufferPointer { (store.values + e.offset).update(from: $0.baseAddress!, count: e.count) } } }
+        let router = model as? RouterClassifier, twd = router?.decorrelationWeight
+        router?.decorrelationWeight = 0
+        defer { if let twd { router?.decorrelationWeight = twd } }
         let r = GradientBalancing.perTaskGradients(model, images: probe.images, labels: probe.labels, layout: probe.layout, tasks: taskNames.count)
         store.zeroGradients()
         return GradientBalancing.conflicts(r.grads, store: store)

@@ -12,8 +12,9 @@ struct MolaTrain: ParsableCommand {
         abstract: "Train MoLA-Grad, MoLA-Router and baselines on prepared datasets; evaluate and compare runs.",
         discussion: """
             A config (configs/*.yaml) names the data (a manifest or a dataset folder), the tasks, \
-            the method (uniform, single-task, mola-grad, mola-router, mmoe), the backbone, adapters, \
-            optimiser and schedule. `run` writes runs/<name>/ with checkpoints, metrics.jsonl, \
+            the method (uniform, single-task, mola-grad, mola-router, and the comparison baselines \
+            mmoe, cgc, dselect-k, cross-stitch, hydra-lora), a gradient balancer (`weighting:` pcgrad, \
+            mgda, cagrad, aligned-mtl, famo), the backbone, adapters, optimiser and schedule. `run` writes runs/<name>/ with checkpoints, metrics.jsonl, \
             report.md/json and SVG plots; `compare` tabulates several runs.
             """,
         version: MoLAVersion.string,

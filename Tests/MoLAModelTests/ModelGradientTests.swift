@@ -8,7 +8,8 @@ import MoLATensor
 /// catches mistakes in how layers are put together.)
 @Suite struct ModelGradientTests {
     enum Kind: String, CaseIterable {
-        case plain, grad, gradFactorised, router, mmoe, plainTaskNorm, gradTaskNorm, gradConvLora, routerConvLora, imagenetStem, bottleneck, shuffle, shuffleGrad
+        case plain, grad, gradFactorised, router, mmoe, plainTaskNorm, gradTaskNorm, gradConvLora, routerConvLora, imagenetStem, bottleneck, shuffle, shuffleGrad,
+             routerSharedA, cgc, dselect, crossStitch
         /// The ImageNet stem (stride 2, then stride-2 pooling) gets a larger image: at 6×5 the
         /// last stage would see 1×1 per image, batch norm over 5 values and pooling over a
         /// handful, and central differences at h = 1e-4 are then off by curvature (they
@@ -52,14 +53,24 @@ import MoLATensor
             // MoLA-Grad runs each layer merged (here, at this size) or factorised: test both.
             for c in backbone.convolutions { c.conv.factorisedThreshold = kind == .grad ? 0 : 1000 }
             model = Classifier(store: store, backbone: backbone, classes: [3, 4])
-        case .router, .routerConvLora:
+        case .router, .routerConvLora, .routerSharedA:
             let ad = AdapterConfig(count: 3, ranks: [2, 2], alpha: 4, stages: [0, 1], stem: false, shortcuts: true,
-                                   form: kind == .routerConvLora ? .convLora : .factorised)
+                                   form: kind == .routerConvLora ? .convLora : kind == .routerSharedA ? .sharedA : .factorised)
             model = RouterClassifier(store: store, backbone: ResNet(store, config: config, input: input, adapters: ad),
                                      router: ResNet(store, name: "router", config: BackboneConfig(stemWidth: 3, widths: [4], blocks: [1]), input: input),
                                      classes: [3, 4], adapters: 3, decorrelationWeight: 0.5, projection: 5)
         case .mmoe:
             model = MMoEClassifier(store: store, config: config, input: input, classes: [3, 4], experts: 2)
+        case .cgc:
+            model = MMoEClassifier(store: store, config: config, input: input, classes: [3, 4], experts: 1, taskExperts: 2)
+        case .dselect:
+            // Wiring only (two experts: at four, the experts' small gradients sat at the Float32
+            // noise floor of this check); the gate itself is checked at 4 experts in
+            // `dselectGateMatchesFiniteDifferences`. γ wide enough that the selectors sit
+            // inside the smooth step at this init.
+            model = MMoEClassifier(store: store, config: config, input: input, classes: [3, 4], experts: 2, gate: .dselect(k: 2, gamma: 8))
+        case .crossStitch:
+            model = CrossStitchClassifier(store: store, config: config, input: input, classes: [3, 4])
         }
         store.allocate(seed: 7)
         // B starts at zero (so the model starts as the plain backbone); give it values so
@@ -108,6 +119,41 @@ import MoLATensor
             checked += 1
         }
         #expect(checked > 15)
+    }
+
+    /// The DSelect-k gate alone (8 experts: 3 bits, k = 3 selectors) against central
+    /// differences of L = Σ v·w, and its defining properties: each row of weights sums to 1,
+    /// and with the selectors' bits saturated it is k-sparse.
+    @Test func dselectGateMatchesFiniteDifferences() {
+        let store = ParameterStore()
+        let gate = DSelectGate(store, name: "gate", inputs: 5, experts: 8, k: 3, gamma: 6)
+        store.allocate(seed: 4)
+        var g = RandomGenerator(seed: 5)
+        let x = Tensor(shape: [4, 5], scalars: (0..<20).map { _ in g.uniform(-1, 1) })
+        let v = (0..<32).map { _ in g.uniform(-1, 1) }
+        func loss() -> Double { zip(gate.forward(x), v).reduce(0.0) { $0 + Double($1.0) * Double($1.1) } }
+        let w = gate.forward(x)
+        for row in 0..<4 { #expect(abs(w[(row * 8)..<(row * 8 + 8)].reduce(0, +) - 1) < 1e-5) }
+        store.zeroGradients()
+        gate.backward(v)
+        var checked = 0
+        for e in store.entries {
+            for i in 0..<e.count {
+                let keep = store.values[e.offset + i], h: Float = 1e-2
+                store.values[e.offset + i] = keep + h; let up = loss()
+                store.values[e.offset + i] = keep - h; let down = loss()
+                store.values[e.offset + i] = keep
+                let numeric = (up - down) / (2 * Double(h)), analytic = Double(store.gradients[e.offset + i])
+                #expect(abs(numeric - analytic) < 2e-3 * max(1, abs(numeric)), "\(e.name)[\(i)]: \(analytic) vs \(numeric)")
+                checked += 1
+            }
+        }
+        #expect(checked == 5 * 12 + 12)
+        // Saturate every bit (z far outside ±γ/2): each selector is one-hot, so ≤ k experts.
+        let b = store.entries.first { $0.name == "gate.bias" }!
+        for i in 0..<9 { store.values[b.offset + i] = i % 2 == 0 ? 50 : -50 }
+        let sparse = gate.forward(x)
+        #expect(DSelectGate.activeExperts(sparse, experts: 8).allSatisfy { $0 >= 1 && $0 <= 3 })
     }
 
     /// Batch norm per task: a task group's outputs do not depend on the other tasks'

@@ -85,6 +85,34 @@ import Testing
         #expect(error(d + "adapters: {form: lora}\n").contains("conv-lora"))
         #expect(error(d + "backbone: {name: shufflenet-v2, widths: [8, 15, 32]}\n").contains("15 is odd"))
         #expect(error(d + "selection: test-loss\n").contains("validation-loss"))
+        // The comparison baselines' settings.
+        #expect(error(d + "method: dselect-k\nexperts: {count: 3}\n").contains("power-of-two number of experts; 3 is not"))
+        #expect(error(d + "method: dselect-k\nexperts: {count: 2, k: 3}\n").contains("k = 3 selectors for 2 experts"))
+        #expect(error(d + "method: mmoe\nexperts: {per_task: 1}\n").contains("experts.per_task is CGC's"))
+        #expect(error(d + "method: cgc\nexperts: {gamma: 2}\n").contains("experts.gamma is DSelect-k's"))
+        #expect(error(d + "method: uniform\nexperts: {count: 2}\n").contains("applies to mmoe, cgc and dselect-k"))
+        #expect(error(d + "method: hydra-lora\nrouter: {twd_weight: 0.1}\n").contains("without task labels"))
+        #expect(error(d + "method: hydra-lora\nadapters: {form: conv-lora}\n").contains("shared-a"))
+        #expect(error(d + "method: cross-stitch\nbackbone: {name: shufflenet-v2}\n").contains("cross-stitch builds its experts or columns as ResNets"))
+        #expect(error(d + "method: cgc\nbatchnorm: per-task\n").contains("cgc has several"))
+        #expect(error(d + "weighting: famous\n").contains("did you mean 'famo'"))
+    }
+
+    /// HydraLoRA's adapters: one A per adapted layer (no per-adapter index), a B per adapter;
+    /// so fewer adapter parameters than MoLA-Router's at the same rank and count.
+    @Test func hydraLoraSharesOneAPerLayer() throws {
+        let d = "data: {dataset: \(TinyData.directory)}\nbackbone: {name: resnet-mini, stem_width: 8, widths: [8, 12, 16], blocks: [1, 1, 1]}\n"
+        let tmp = TempDir()
+        func model(_ method: String) throws -> ParameterStore {
+            let c = try TrainConfig.load(tmp.write("\(method).yaml", d + "method: \(method)\n"))
+            return ModelFactory.make(c, input: FeatureShape(height: 12, width: 12, channels: 1), classes: [10, 10], adapterCount: 2).store
+        }
+        let hydra = try model("hydra-lora"), router = try model("mola-router")
+        let names = hydra.entries.map(\.name)
+        #expect(names.contains("stage1.block1.conv1.adapter.a") && names.contains("stage1.block1.conv1.adapter.1.b"))
+        #expect(!names.contains { $0.contains("adapter.0.a") || $0.contains("adapter.1.a") })
+        let a = hydra.entries.filter { $0.name.hasSuffix("adapter.a") }.reduce(0) { $0 + $1.count }
+        #expect(ParameterCounts(router).adapters - ParameterCounts(hydra).adapters == a, "one A per layer instead of two")
     }
 
     @Test func missingDatasetSaysHowToMakeIt() {

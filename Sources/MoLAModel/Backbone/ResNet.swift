@@ -183,23 +183,51 @@ public final class ResNet {
     /// x: batch × input (channels last). Returns batch × features. With `gates`, adapted
     /// layers mix their adapters by them (MoLA-Router) and add their gradients to them.
     public func forward(_ x: Tensor, layout: BatchLayout, gates: AdapterGates? = nil) -> Tensor {
-        var h = stemBN.forward(stem.forward(x, shape: input, layout: layout, gates: gates), training: layout.training, layout: layout)
-        if let stemPool { h = stemPool.forward(h, shape: stemShape, batch: layout.count) }
-        for b in blocks { h = b.forward(h, layout: layout, gates: gates) }
-        pooled.reuse([layout.count, features])
-        Profile.measure(.pooling) { Pooling.globalAverageForward(batch: layout.count, pixels: lastShape.pixels, channels: features, x: h.pointer, y: pooled.mutablePointer()) }
-        return pooled
+        pool(forwardBlocks(blocks.indices, forwardStem(x, layout: layout, gates: gates), layout: layout, gates: gates), batch: layout.count)
     }
 
     public func backward(_ dPooled: Tensor) {
+        backwardStem(backwardBlocks(blocks.indices, unpool(dPooled)))
+    }
+
+    // The pieces of forward and backward, for models that work between stages (Cross-Stitch).
+
+    /// Each stage's blocks, as index ranges of `blocks`.
+    var stageBlocks: [Range<Int>] {
+        var start = 0
+        return config.blocks.map { n in defer { start += n }; return start..<(start + n) }
+    }
+
+    func forwardStem(_ x: Tensor, layout: BatchLayout, gates: AdapterGates? = nil) -> Tensor {
+        let h = stemBN.forward(stem.forward(x, shape: input, layout: layout, gates: gates), training: layout.training, layout: layout)
+        return stemPool?.forward(h, shape: stemShape, batch: layout.count) ?? h
+    }
+
+    func forwardBlocks(_ range: Range<Int>, _ x: Tensor, layout: BatchLayout, gates: AdapterGates? = nil) -> Tensor {
+        blocks[range].reduce(x) { $1.forward($0, layout: layout, gates: gates) }
+    }
+
+    func pool(_ h: Tensor, batch: Int) -> Tensor {
+        pooled.reuse([batch, features])
+        Profile.measure(.pooling) { Pooling.globalAverageForward(batch: batch, pixels: lastShape.pixels, channels: features, x: h.pointer, y: pooled.mutablePointer()) }
+        return pooled
+    }
+
+    func unpool(_ dPooled: Tensor) -> Tensor {
         gradLast.reuse([dPooled.shape[0], lastShape.height, lastShape.width, features])
         Profile.measure(.pooling) {
             Pooling.globalAverageBackward(batch: dPooled.shape[0], pixels: lastShape.pixels, channels: features, dy: dPooled.pointer,
                                           dx: gradLast.mutablePointer())
         }
-        var g = gradLast
-        for b in blocks.reversed() { g = b.backward(g) }
-        if let stemPool { g = stemPool.backward(g) }
+        return gradLast
+    }
+
+    func backwardBlocks(_ range: Range<Int>, _ dy: Tensor) -> Tensor {
+        blocks[range].reversed().reduce(dy) { $1.backward($0) }
+    }
+
+    func backwardStem(_ dy: Tensor) {
+        let g = stemPool?.backward(dy) ?? dy
         _ = stem.backward(stemBN.backward(g, overwritingGradient: true), needInputGradient: false)
     }
 }

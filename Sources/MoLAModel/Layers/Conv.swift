@@ -76,11 +76,14 @@ public final class Conv {
             self.adapters = Adapters(rank: ad.rank, scale: ad.alpha / Float(ad.rank), a: a, b: b, form: .convLora)
         } else if let ad = adapters {
             precondition(ad.rank >= 1 && ad.rank <= min(k, outChannels), "adapter rank \(ad.rank) exceeds the layer's size")
-            let a = (0..<ad.count).map {
-                store.add("\(name).adapter.\($0).a", shape: [kernel, kernel, inChannels, ad.rank], .kaimingUniform(fanIn: k, a: Float(5).squareRoot()))
+            func makeA(_ label: String) -> ParameterRef {
+                store.add("\(name).adapter.\(label)a", shape: [kernel, kernel, inChannels, ad.rank], .kaimingUniform(fanIn: k, a: Float(5).squareRoot()))
             }
+            // Shared A: every adapter refers to the one tensor, so each adapter's code path is
+            // unchanged and A's gradient is the sum over the adapters.
+            let a = form == .sharedA ? Array(repeating: makeA(""), count: ad.count) : (0..<ad.count).map { makeA("\($0).") }
             let b = (0..<ad.count).map { store.add("\(name).adapter.\($0).b", shape: [ad.rank, outChannels], .zeros) }
-            self.adapters = Adapters(rank: ad.rank, scale: ad.alpha / Float(ad.rank), a: a, b: b)
+            self.adapters = Adapters(rank: ad.rank, scale: ad.alpha / Float(ad.rank), a: a, b: b, form: form)
         } else {
             self.adapters = nil
         }
@@ -432,4 +435,7 @@ public enum AdapterForm: String, Codable, CaseIterable, Sendable {
     case factorised
     /// loralib's ConvLoRA, as the reference: ΔW = reshape(B·A), rank ≤ r·k.
     case convLora = "conv-lora"
+    /// HydraLoRA's asymmetric form: the factorised adapters with one A per layer shared by
+    /// all of them, a B per adapter (ΔW_t = scale·A·B_t).
+    case sharedA = "shared-a"
 }

@@ -10,6 +10,8 @@ public enum Initializer: Equatable, Sendable {
     /// Normal with standard deviation gain/√fan (He init for ReLU networks: gain √2, fan-out).
     case kaimingNormal(fan: Int, gain: Float)
     case uniform(bound: Float)
+    /// These exact values (a small tensor with a designed start, as Cross-Stitch's units).
+    case values([Float])
 }
 
 /// A handle on one tensor of a `ParameterStore`.
@@ -72,6 +74,9 @@ public final class ParameterStore {
             switch e.initializer {
             case .zeros: p.initialize(repeating: 0, count: e.count)
             case .ones: p.initialize(repeating: 1, count: e.count)
+            case .values(let v):
+                precondition(v.count == e.count, "\(e.name): \(v.count) initial values for \(e.count) elements")
+                v.withUnsafeBufferPointer { p.initialize(from: $0.baseAddress!, count: e.count) }
             case .kaimingUniform(let fanIn, let a):
                 let bound = (2 / (1 + a * a)).squareRoot() * (3 / Float(max(1, fanIn))).squareRoot()
                 for i in 0..<e.count { p[i] = rng.uniform(-bound, bound) }
