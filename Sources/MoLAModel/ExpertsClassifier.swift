@@ -116,6 +116,21 @@ public final class MMoEClassifier: TaskModel {
         return BatchLoss(classification: loss, auxiliary: 0)
     }
 
+    /// Per image of the last forward, its task gate's weight on each expert: the shared
+    /// ones, then every task's own (zero for other tasks' experts). Batch × experts.
+    public var lastGates: Tensor? {
+        let per = taskExperts.first?.count ?? 0, shared = experts.count, total = shared + taskExperts.count * per
+        var out = Tensor(zeros: [layout.count, total])
+        let o = out.mutablePointer()
+        for (gi, g) in layout.groups.enumerated() where gi < weights.count {
+            let e = shared + per
+            for (row, i) in g.range.enumerated() {
+                for ex in 0..<e { o[i * total + (ex < shared ? ex : shared + g.task * per + ex - shared)] = weights[gi][row * e + ex] }
+            }
+        }
+        return out
+    }
+
     public var convolutions: [(name: String, conv: Conv)] {
         experts.enumerated().flatMap { e, r in r.convolutions.map { ("expert\(e).\($0.name)", $0.conv) } }
             + taskExperts.enumerated().flatMap { t, list in

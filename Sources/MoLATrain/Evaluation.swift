@@ -9,7 +9,7 @@ public struct Evaluation: Codable, Equatable, Sendable {
     public var correct: [Int]
     public var counts: [Int]
     public var loss: Double
-    /// task × K mean adapter weights (MoLA-Router only).
+    /// task × K mean adapter weights (MoLA-Router, HydraLoRA), or expert gate weights (MMoE, CGC, DSelect-k).
     public var routerWeights: [[Double]]?
 
     public var perTask: [Double] { zip(correct, counts).map { $1 > 0 ? 100 * Double($0) / Double($1) : 0 } }

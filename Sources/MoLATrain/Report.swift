@@ -50,6 +50,9 @@ public struct RunReport: Codable, Equatable, Sendable {
             return GradientBalancing.Conflict(cosine: cos, conflicting: f, magnitudeSimilarity: g)
         }
     }
+    /// Whether `routerWeights` are expert gates (MMoE, CGC, DSelect-k) rather than adapter routes.
+    var gatesMixExperts: Bool { ["mmoe", "cgc", "dselect-k"].contains(method) }
+
     /// The row label of compare: the method, and its variant if any.
     public var label: String { variant.map { "\(method) + \($0)" } ?? method }
 
@@ -158,8 +161,9 @@ public struct RunReport: Codable, Equatable, Sendable {
                                                    values: all.cosine, signed: true), to: dir + "/conflict.svg")
         }
         if let w = routerWeights {
-            try FileIO.writeAtomically(SVG.heatmap(title: "Mean router weight per task (test)", rows: tasks,
-                                                   columns: (0..<(w.first?.count ?? 0)).map { "adapter \($0)" }, values: w), to: dir + "/router-weights.svg")
+            try FileIO.writeAtomically(SVG.heatmap(title: "Mean \(gatesMixExperts ? "gate" : "router") weight per task (test)", rows: tasks,
+                                                   columns: (0..<(w.first?.count ?? 0)).map { "\(gatesMixExperts ? "expert" : "adapter") \($0)" }, values: w),
+                                       to: dir + "/router-weights.svg")
         }
         if !spectra.isEmpty {
             var series = [("shared W", spectra.map { Double($0.shared.k99) })]
@@ -221,7 +225,10 @@ public struct RunReport: Codable, Equatable, Sendable {
         md += "## Parameters\n\n| total | shared backbone | adapters | router / gates | heads |\n|---:|---:|---:|---:|---:|\n"
         md += "| \(parameters.total) | \(parameters.backbone) | \(parameters.adapters) | \(parameters.router) | \(parameters.heads) |\n\n"
         if let w = routerWeights {
-            md += "## Mean router weights per task (test)\n\n| task | " + (0..<(w.first?.count ?? 0)).map { "a\($0)" }.joined(separator: " | ") + " |\n|---|"
+            md += gatesMixExperts
+                ? "## Mean gate weights per task (test)\n\nExperts e0… are the shared ones, then each task's own (CGC).\n\n| task | "
+                    + (0..<(w.first?.count ?? 0)).map { "e\($0)" }.joined(separator: " | ") + " |\n|---|"
+                : "## Mean router weights per task (test)\n\n| task | " + (0..<(w.first?.count ?? 0)).map { "a\($0)" }.joined(separator: " | ") + " |\n|---|"
             md += String(repeating: "---:|", count: w.first?.count ?? 0) + "\n"
             for (t, row) in zip(tasks, w) { md += "| \(t) | " + row.map { String(format: "%.3f", $0) }.joined(separator: " | ") + " |\n" }
             md += "\n![router weights](router-weights.svg)\n\n"

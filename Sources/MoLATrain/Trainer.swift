@@ -335,6 +335,7 @@ public final class Trainer {
                                    "val_per_task": Dictionary(uniqueKeysWithValues: zip(taskNames, e.perTask)),
                                    "seconds": state.trainSeconds]
         if let w = e.routerWeights { line["router_weights"] = w }
+        if let stitch = model as? CrossStitchClassifier { line["stitch"] = stitch.stitchWeights.map { $0.map(Double.init) } }
         if let famo = state.famo { line["task_weights"] = Dictionary(uniqueKeysWithValues: zip(taskNames, famo.softmax)) }
         if let conflict = try conflictDiagnostics() {
             line["conflict"] = conflict.mapValues { ["cosine": $0.cosine, "conflicting": $0.conflicting, "magnitude_similarity": $0.magnitudeSimilarity] }

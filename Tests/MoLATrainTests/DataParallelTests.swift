@@ -74,7 +74,7 @@ import Testing
 
     /// Every method trains under two ranks: rank 0 writes the run, the ranks' weights are
     /// compared (by hash) at every evaluation, and the loss falls.
-    @Test(arguments: ["uniform", "single-task", "mola-grad", "mola-router", "mmoe"])
+    @Test(arguments: ["uniform", "single-task", "mola-grad", "mola-router", "mmoe", "cgc", "dselect-k", "cross-stitch", "hydra-lora"])
     func everyMethodTrainsOnTwoRanks(_ method: String) throws {
         try Self.requireMPI()
         let tmp = TempDir()

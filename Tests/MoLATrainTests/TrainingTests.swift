@@ -21,7 +21,15 @@ import Testing
         #expect((report.parameters.adapters > 0) == adapted)
         #expect((report.parameters.router > 0) == !["uniform", "single-task", "mola-grad"].contains(method))
         #expect(!report.spectra.isEmpty)
-        #expect((report.routerWeights != nil) == ["mola-router", "hydra-lora"].contains(method))
+        #expect((report.routerWeights != nil) == ["mola-router", "hydra-lora", "mmoe", "cgc", "dselect-k"].contains(method))
+        if method == "cross-stitch" {  // α (one T×T unit after the stem and after stages 1, 2) moved from its start
+            let stitch = try #require(metricsLines(dir).last { $0["stitch"] != nil }?["stitch"] as? [[Double]])
+            #expect(stitch.count == 3 && stitch.allSatisfy { $0.count == 4 } && stitch[0] != [0.9, 0.1, 0.1, 0.9].map { Double(Float($0)) }, "\(stitch)")
+        }
+        if let w = report.routerWeights {  // each task's mean weights sum to 1; CGC's task experts only serve their task
+            #expect(w.allSatisfy { abs($0.reduce(0, +) - 1) < 1e-4 }, "\(w)")
+            if method == "cgc" { #expect(w.count == 2 && w[0].count == 3 && w[0][2] == 0 && w[1][1] == 0, "\(w)") }
+        }
         // Adapted layers: their singular-value distributions, W's and every W+ΔW_t's.
         let adaptedLayers = report.spectra.filter { !$0.adapted.isEmpty }
         #expect(adaptedLayers.allSatisfy { layer in
