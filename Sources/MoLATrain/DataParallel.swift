@@ -50,16 +50,48 @@ public final class DataParallel {
 
     /// Averages the gradients over ranks (one all-reduce of the arena), and sums the
     /// step's statistics: [loss, correct, stop flag] → (mean loss, total correct, any stop).
-    public func reduceStep(_ store: ParameterStore, loss: Double, correct: Int, stop: Bool) -> (loss: Double, correct: Int, stop: Bool) {
-        let start = DispatchTime.now().uptimeNanoseconds
-        mpi.allReduceSum(store.gradients, count: store.count)
-        let inverse = 1 / Float(size)
-        for i in 0..<store.count { store.gradients[i] *= inverse }
-        allReduceSeconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        allReduces += 1
+    /// `gradientsReduced`: the gradients are already the global batch's (a balancer combined
+    /// the ranks' per-task gradients), so only the statistics are summed.
+    public func reduceStep(_ store: ParameterStore, loss: Double, correct: Int, stop: Bool, gradientsReduced: Bool = false)
+        -> (loss: Double, correct: Int, stop: Bool) {
+        if !gradientsReduced {
+            let start = DispatchTime.now().uptimeNanoseconds
+            averageOverRanks(store.gradients, count: store.count)
+            allReduceSeconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            allReduces += 1
+        }
         var stats = [loss, Double(correct), stop ? 1 : 0]
         mpi.allReduceSum(&stats)
         return (stats[0] / Double(size), Int(stats[1]), stats[2] > 0)
+    }
+
+    func averageOverRanks(_ p: UnsafeMutablePointer<Float>, count: Int) {
+        mpi.allReduceSum(p, count: count)
+        let inverse = 1 / Float(size)
+        for i in 0..<count { p[i] *= inverse }
+    }
+
+    /// Each task's gradient over the global batch: the ranks' averaged, one all-reduce per
+    /// task (each rank's lossWeights make its share count as n_t(rank) of n_t). Through our
+    /// own buffer: Swift array storage handed to MPI lost the sums in release builds.
+    func reduceTaskGradients(_ grads: [[Float]]) -> [[Float]] {
+        guard let count = grads.first?.count else { return grads }
+        let buffer = UnsafeMutablePointer<Float>.allocate(capacity: count)
+        defer { buffer.deallocate() }
+        return grads.map { g in
+            g.withUnsafeBufferPointer { buffer.update(from: $0.baseAddress!, count: count) }
+            averageOverRanks(buffer, count: count)
+            return Array(UnsafeBufferPointer(start: buffer, count: count))
+        }
+    }
+
+    /// Each task's mean loss over the global batch from the ranks' means and row counts
+    /// (nil: no rank holds the task).
+    func globalTaskLosses(_ local: [Double?], rows: [Int]) -> [Double?] {
+        let t = local.count
+        var v = (0..<t).map { (local[$0] ?? 0) * Double(rows[$0]) } + rows.map(Double.init)
+        mpi.allReduceSum(&v)
+        return (0..<t).map { v[t + $0] > 0 ? v[$0] / v[t + $0] : nil }
     }
 
     /// Rank 0's batch-norm running statistics to every rank. Without sync_batchnorm each

@@ -38,22 +38,25 @@ public enum GradientBalancing {
             .map { ($0.offset..<($0.offset + $0.count), String($0.name.split(separator: ".")[0])) }
     }
 
-    /// Each task group's gradient of the whole arena (only that task's loss), the summed
-    /// loss and the batch's correct predictions. Batch-norm running statistics move once
-    /// per pass (as in the reference, which runs its encoder once per task).
-    static func perTaskGradients(_ model: TaskModel, images: Tensor, labels: [Int32], layout: BatchLayout, tasks: Int)
+    /// Each task's gradient of the whole arena (only that task's loss), the summed loss and
+    /// the batch's logits; for the tasks of the batch's groups, or of `taskList` (a
+    /// data-parallel rank computes every task of the global batch, one pass each even for a
+    /// task it holds no image of: synchronised batch norm needs every rank in every pass).
+    /// Batch-norm running statistics move once per pass (as in the reference, which runs
+    /// its encoder once per task).
+    static func perTaskGradients(_ model: TaskModel, images: Tensor, labels: [Int32], layout: BatchLayout, tasks: Int, taskList: [Int]? = nil)
         -> (grads: [[Float]], taskIDs: [Int], loss: Double, logits: [Tensor]) {
         let store = model.store
         var grads: [[Float]] = [], ids: [Int] = [], loss = 0.0, logits: [Tensor] = []
-        for g in layout.groups {
+        for task in taskList ?? layout.groups.map(\.task) {
             var one = layout
-            one.lossWeights = (0..<tasks).map { t in t == g.task ? (layout.lossWeights?[t] ?? 1) : 0 }
+            one.lossWeights = (0..<tasks).map { t in t == task ? (layout.lossWeights?[t] ?? 1) : 0 }
             store.zeroGradients()
             let out = model.forward(images, layout: one)
             if logits.isEmpty { logits = out.map { t in var c = Tensor(uninitialized: t.shape); c.mutablePointer().update(from: t.pointer, count: t.count); return c } }
             loss += model.lossAndBackward(labels: labels, layout: one).total
             grads.append(Array(UnsafeBufferPointer(start: store.gradients, count: store.count)))
-            ids.append(g.task)
+            ids.append(task)
         }
         return (grads, ids, loss, logits)
     }

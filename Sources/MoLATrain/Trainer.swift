@@ -139,20 +139,25 @@ public final class Trainer {
                 var b = train.batch(parallel?.share(records) ?? records, training: true, augment: config.augment, rng: &rng)
                 b.layout.lossWeights = lossWeights(global: records, batch: b.layout)
                 let logits: [Tensor], lossValue: Double
+                // The tasks of the global batch (every rank the same list).
+                let globalTasks = Set(records.map { Int(train.tasks[$0]) }).sorted()
                 if config.weighting == .famo {
-                    guard parallel == nil else { throw TrainError(description: "weighting: famo does not run under mpirun yet; train it in one process") }
                     model.store.zeroGradients()
                     logits = model.forward(b.images, layout: b.layout)
-                    let losses = taskLosses(logits, b)
-                    let famoWeights = state.famo!.weights(losses: losses)
+                    let local = taskLosses(logits, b)
+                    var rows = [Int](repeating: 0, count: taskNames.count)
+                    for g in b.layout.groups { rows[g.task] += g.range.count }
+                    // FAMO sees the global batch's task losses, so every rank weights alike.
+                    let famoWeights = state.famo!.weights(losses: parallel?.globalTaskLosses(local, rows: rows) ?? local)
                     let base = b.layout.lossWeights
                     b.layout.lossWeights = famoWeights.enumerated().map { (base?[$0.offset] ?? 1) * $0.element }
                     _ = model.lossAndBackward(labels: b.labels, layout: b.layout)
                     // Logged: the plain objective (Σ_t of the tasks' losses), comparable with uniform's.
-                    lossValue = losses.enumerated().reduce(0) { $0 + (base?[$1.offset] ?? 1) * ($1.element ?? 0) }
+                    lossValue = local.enumerated().reduce(0) { $0 + (base?[$1.offset] ?? 1) * ($1.element ?? 0) }
                 } else if let weighting = config.weighting {
-                    guard parallel == nil else { throw TrainError(description: "weighting: \(weighting.rawValue) does not run under mpirun yet; train it in one process") }
-                    let r = GradientBalancing.perTaskGradients(model, images: b.images, labels: b.labels, layout: b.layout, tasks: taskNames.count)
+                    var r = GradientBalancing.perTaskGradients(model, images: b.images, labels: b.labels, layout: b.layout, tasks: taskNames.count,
+                                                               taskList: parallel == nil ? nil : globalTasks)
+                    if let parallel { r.grads = parallel.reduceTaskGradients(r.grads) }
                     var balance = RandomGenerator(seed: config.seed, stream: 0xBA1_0000_0000 &+ UInt64(state.step))
                     GradientBalancing.combine(r.grads, weighting: weighting, store: model.store, rng: &balance)
                     (logits, lossValue) = (r.logits, r.loss)
@@ -164,7 +169,10 @@ public final class Trainer {
                 var loss = lossValue
                 var correct = correctInBatch(logits, b)
                 var stop = stopRequested.load(ordering: .relaxed) || stopAfterSteps.map { state.step + 1 >= $0 } ?? false
-                if let parallel { (loss, correct, stop) = parallel.reduceStep(model.store, loss: loss, correct: correct, stop: stop) }
+                if let parallel {
+                    (loss, correct, stop) = parallel.reduceStep(model.store, loss: loss, correct: correct, stop: stop,
+                                                                gradientsReduced: config.weighting.map { $0 != .famo } ?? false)
+                }
                 guard loss.isFinite else {
                     let last = Checkpoint.existing(latestDir).map { "the last good checkpoint is \($0) (step \(lastCheckpointStep()))" } ?? "no checkpoint was saved yet"
                     throw TrainError(description: "loss is \(loss) at step \(state.step + 1) (epoch \(state.epoch + 1)); training stopped. \(last). Lower optimizer.lr or check the data.")
