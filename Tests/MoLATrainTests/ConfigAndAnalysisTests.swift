@@ -59,6 +59,18 @@ import Testing
                 #expect(c.method.rawValue == method && c.name.hasSuffix(method) && c.data.manifest != nil, "\(file)")
             }
         }
+        // Every config the two digit pipelines train loads, and is the method or weighting it is named after.
+        for set in ["digits-fashion", "digit-domains"] {
+            let names = try FileManager.default.contentsOfDirectory(atPath: "\(root)/configs/\(set)").filter { $0.hasSuffix(".yaml") && $0 != "common.yaml" }
+            #expect(names.count == 14, "\(names)")
+            for name in names {
+                let c = try TrainConfig.load("\(root)/configs/\(set)/\(name)")
+                let item = String(name.dropLast(5))
+                #expect(c.method.rawValue == item || c.weighting?.rawValue == item, "\(set)/\(name)")
+                let pipeline = try String(contentsOfFile: "\(root)/pipelines/\(set).yaml", encoding: .utf8)
+                #expect(["[\(item),", " \(item),", " \(item)]"].contains { pipeline.contains($0) }, "\(set) pipeline runs \(item)")
+            }
+        }
         #expect(try TrainConfig.load("\(root)/configs/digits-fashion/mola-grad.yaml").adapters.alpha == 1)
         #expect(try TrainConfig.load("\(root)/configs/medmnist/mola-grad.yaml").adapters.ranks.allSatisfy { $0 == 8 })
         // The reference's experiments: its adapter form, and its task weighting per path.
