@@ -71,19 +71,19 @@ public enum GradientBalancing {
         let combined: [Float]
         switch weighting {
         case .pcgrad: combined = pcgrad(vectors, rng: &rng)
-        case .mgda:
-            let alpha = mgdaWeights(vectors)
-            combined = (0..<(vectors.first?.count ?? 0)).map { i in Float(zip(alpha, vectors).reduce(0.0) { $0 + $1.0 * Double($1.1[i]) }) }
-        case .cagrad:
-            combined = cagrad(vectors)
-        case .alignedMTL:
-            let alpha = alignedMTLWeights(vectors)
-            combined = (0..<(vectors.first?.count ?? 0)).map { i in Float(zip(alpha, vectors).reduce(0.0) { $0 + $1.0 * Double($1.1[i]) }) }
+        case .mgda: combined = weightedSum(mgdaWeights(vectors), vectors)
+        case .cagrad: combined = cagrad(vectors)
+        case .alignedMTL: combined = weightedSum(alignedMTLWeights(vectors), vectors)
         case .famo:
             preconditionFailure("FAMO weights the losses; it has no per-task gradients to combine")
         }
         var k = 0
         for (range, _) in shared { for i in range { store.gradients[i] = combined[k]; k += 1 } }
+    }
+
+    /// Σ_t alpha_t·g_t, summed in Double.
+    static func weightedSum(_ alpha: [Double], _ grads: [[Float]]) -> [Float] {
+        (0..<(grads.first?.count ?? 0)).map { i in Float(zip(alpha, grads).reduce(0.0) { $0 + $1.0 * Double($1.1[i]) }) }
     }
 
     static func dot(_ a: [Float], _ b: [Float]) -> Double { zip(a, b).reduce(0.0) { $0 + Double($1.0) * Double($1.1) } }
@@ -166,7 +166,7 @@ public enum GradientBalancing {
 
     /// Eigenvalues and eigenvectors (columns) of a small symmetric matrix, by cyclic Jacobi
     /// rotations (exact enough for T × T Gram matrices; T is the task count).
-    static func symmetricEigen(_ m: [[Double]]) -> (values: [Double], vectors: [[Double]]) {
+    public static func symmetricEigen(_ m: [[Double]]) -> (values: [Double], vectors: [[Double]]) {
         let n = m.count
         var a = m, v = (0..<n).map { i in (0..<n).map { $0 == i ? 1.0 : 0 } }
         for _ in 0..<100 {
@@ -193,8 +193,6 @@ public enum GradientBalancing {
         }
         return ((0..<n).map { a[$0][$0] }, v)
     }
-
-    public static func symmetricEigenForTesting(_ m: [[Double]]) -> (values: [Double], vectors: [[Double]]) { symmetricEigen(m) }
 
     /// MGDA's weights: α on the simplex minimising |Σ α_t g_t|², by Frank–Wolfe on the
     /// Gram matrix (exact line search; the two-task case is the closed form's first step).

@@ -139,28 +139,10 @@ public final class Trainer {
                 var b = train.batch(parallel?.share(records) ?? records, training: true, augment: config.augment, rng: &rng)
                 b.layout.lossWeights = lossWeights(global: records, batch: b.layout)
                 let logits: [Tensor], lossValue: Double
-                // The tasks of the global batch (every rank the same list).
-                let globalTasks = Set(records.map { Int(train.tasks[$0]) }).sorted()
                 if config.weighting == .famo {
-                    model.store.zeroGradients()
-                    logits = model.forward(b.images, layout: b.layout)
-                    let local = taskLosses(logits, b)
-                    var rows = [Int](repeating: 0, count: taskNames.count)
-                    for g in b.layout.groups { rows[g.task] += g.range.count }
-                    // FAMO sees the global batch's task losses, so every rank weights alike.
-                    let famoWeights = state.famo!.weights(losses: parallel?.globalTaskLosses(local, rows: rows) ?? local)
-                    let base = b.layout.lossWeights
-                    b.layout.lossWeights = famoWeights.enumerated().map { (base?[$0.offset] ?? 1) * $0.element }
-                    _ = model.lossAndBackward(labels: b.labels, layout: b.layout)
-                    // Logged: the plain objective (Σ_t of the tasks' losses), comparable with uniform's.
-                    lossValue = local.enumerated().reduce(0) { $0 + (base?[$1.offset] ?? 1) * ($1.element ?? 0) }
+                    (logits, lossValue) = famoStep(&b)
                 } else if let weighting = config.weighting {
-                    var r = GradientBalancing.perTaskGradients(model, images: b.images, labels: b.labels, layout: b.layout, tasks: taskNames.count,
-                                                               taskList: parallel == nil ? nil : globalTasks)
-                    if let parallel { r.grads = parallel.reduceTaskGradients(r.grads) }
-                    var balance = RandomGenerator(seed: config.seed, stream: 0xBA1_0000_0000 &+ UInt64(state.step))
-                    GradientBalancing.combine(r.grads, weighting: weighting, store: model.store, rng: &balance)
-                    (logits, lossValue) = (r.logits, r.loss)
+                    (logits, lossValue) = balancedStep(b, weighting: weighting, records: records)
                 } else {
                     model.store.zeroGradients()
                     logits = model.forward(b.images, layout: b.layout)
@@ -171,7 +153,7 @@ public final class Trainer {
                 var stop = stopRequested.load(ordering: .relaxed) || stopAfterSteps.map { state.step + 1 >= $0 } ?? false
                 if let parallel {
                     (loss, correct, stop) = parallel.reduceStep(model.store, loss: loss, correct: correct, stop: stop,
-                                                                gradientsReduced: config.weighting.map { $0 != .famo } ?? false)
+                                                                gradientsReduced: config.weighting?.needsTaskGradients ?? false)
                 }
                 guard loss.isFinite else {
                     let last = Checkpoint.existing(latestDir).map { "the last good checkpoint is \($0) (step \(lastCheckpointStep()))" } ?? "no checkpoint was saved yet"
@@ -314,14 +296,41 @@ public final class Trainer {
         return (0..<n).flatMap { i in (0..<n).filter { $0 != i }.map { m[i][$0] } }.reduce(0, +) / Double(n * (n - 1))
     }
 
-    /// Each task's mean cross-entropy in the batch (nil: no image of the task in it).
+    /// A step with FAMO's loss weights (on this rank's share, from the global batch's task
+    /// losses, so every rank weights alike). Returns the logits and the plain objective Σ_t
+    /// of the tasks' losses, comparable with uniform's.
+    func famoStep(_ b: inout PreparedBatch) -> (logits: [Tensor], loss: Double) {
+        model.store.zeroGradients()
+        let logits = model.forward(b.images, layout: b.layout)
+        let local = taskLosses(logits, b)
+        var rows = [Int](repeating: 0, count: taskNames.count)
+        for g in b.layout.groups { rows[g.task] = g.range.count }
+        let weights = state.famo!.weights(losses: parallel?.globalTaskLosses(local, rows: rows) ?? local)
+        let base = b.layout.lossWeights
+        b.layout.lossWeights = weights.enumerated().map { (base?[$0.offset] ?? 1) * $0.element }
+        _ = model.lossAndBackward(labels: b.labels, layout: b.layout)
+        return (logits, local.enumerated().reduce(0) { $0 + (base?[$1.offset] ?? 1) * ($1.element ?? 0) })
+    }
+
+    /// A step with a gradient balancer: every task's gradient (under mpirun for every task of
+    /// the global batch, averaged over the ranks), combined into the store.
+    func balancedStep(_ b: PreparedBatch, weighting: GradientBalancing.Weighting, records: ArraySlice<Int>) -> (logits: [Tensor], loss: Double) {
+        let globalTasks = parallel.map { _ in Set(records.map { Int(train.tasks[$0]) }).sorted() }
+        var r = GradientBalancing.perTaskGradients(model, images: b.images, labels: b.labels, layout: b.layout, tasks: taskNames.count, taskList: globalTasks)
+        if let parallel { r.grads = parallel.reduceTaskGradients(r.grads) }
+        var balance = RandomGenerator(seed: config.seed, stream: 0xBA1_0000_0000 &+ UInt64(state.step))
+        GradientBalancing.combine(r.grads, weighting: weighting, store: model.store, rng: &balance)
+        return (r.logits, r.loss)
+    }
+
+    /// Each task's mean cross-entropy in the batch (nil: no image of the task in it; a batch
+    /// holds one group per task).
     func taskLosses(_ logits: [Tensor], _ b: PreparedBatch) -> [Double?] {
         var out = [Double?](repeating: nil, count: taskNames.count)
         for (i, g) in b.layout.groups.enumerated() {
-            let loss = b.labels[g.range].withUnsafeBufferPointer { lb in
+            out[g.task] = b.labels[g.range].withUnsafeBufferPointer { lb in
                 CrossEntropy.loss(rows: g.range.count, classes: logits[i].shape[1], logits: logits[i].pointer, labels: lb.baseAddress!)
             }
-            out[g.task] = (out[g.task] ?? 0) + loss
         }
         return out
     }

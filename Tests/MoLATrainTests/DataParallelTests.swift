@@ -40,26 +40,32 @@ import Testing
         return Dictionary(uniqueKeysWithValues: try SafeTensors.decode(bytes, file: dir).0.map { ($0.name, $0.values) })
     }
 
+    /// The same config trained in one process (`one`) and under two ranks (`two`), one
+    /// thread each; returns the largest difference of any tensor of the two models, relative
+    /// to that tensor's largest magnitude.
+    static func trainOnOneAndTwoRanks(_ tmp: TempDir, method: String, extra: String) throws -> Double {
+        let one = TinyData.config(tmp, method: method, steps: 8, evalEvery: 4, extra: extra, output: "one")
+        let two = TinyData.config(tmp, method: method, steps: 8, evalEvery: 4, extra: extra, output: "two")
+        let r1 = try run(executable("mola-train"), ["run", one, "--quiet", "--set", "threads=1"])
+        try #require(r1.status == 0, "\(r1.stderr)")
+        let r2 = try mpirun(2, ["run", two, "--quiet", "--set", "threads=1"])
+        try #require(r2.status == 0, "\(r2.stdout)")
+        let (a, b) = (try weights(tmp.path + "/one"), try weights(tmp.path + "/two"))
+        #expect(a.keys.sorted() == b.keys.sorted())
+        var worst = 0.0
+        for (name, va) in a {
+            let scale = Double(va.map { abs($0) }.max() ?? 1) + 1e-3
+            worst = max(worst, zip(va, b[name] ?? []).map { Double(abs($0 - $1)) / scale }.max() ?? 0)
+        }
+        return worst
+    }
+
     /// With synchronised batch norm and no augmentation, two ranks each holding half of
     /// every batch train the same model as one process holding all of it.
     @Test func twoRanksTrainTheSameModelAsOne() throws {
         try Self.requireMPI()
         let tmp = TempDir()
-        let extra = "sync_batchnorm: true\nlog_every: 2"
-        let one = TinyData.config(tmp, method: "mola-grad", steps: 8, evalEvery: 4, extra: extra, output: "one")
-        let two = TinyData.config(tmp, method: "mola-grad", steps: 8, evalEvery: 4, extra: extra, output: "two")
-        let r1 = try run(executable("mola-train"), ["run", one, "--quiet", "--set", "threads=1"])
-        try #require(r1.status == 0, "\(r1.stderr)")
-        let r2 = try Self.mpirun(2, ["run", two, "--quiet", "--set", "threads=1"])
-        try #require(r2.status == 0, "\(r2.stdout)")
-        let (a, b) = (try Self.weights(tmp.path + "/one"), try Self.weights(tmp.path + "/two"))
-        #expect(a.keys.sorted() == b.keys.sorted())
-        var worst = 0.0
-        for (name, va) in a {
-            let vb = b[name]!
-            let scale = Double(va.map { abs($0) }.max() ?? 1) + 1e-3
-            worst = max(worst, zip(va, vb).map { Double(abs($0 - $1)) / scale }.max() ?? 0)
-        }
+        let worst = try Self.trainOnOneAndTwoRanks(tmp, method: "mola-grad", extra: "sync_batchnorm: true\nlog_every: 2")
         // Float sums in another order (two halves, then the all-reduce): not bit-equal.
         #expect(worst < 1e-4, "largest difference relative to the tensor's scale: \(worst)")
         // The logged losses are those of the global batch.
@@ -84,19 +90,7 @@ import Testing
     func weightingOnTwoRanksEqualsOne(_ weighting: String, _ tolerance: Double) throws {
         try Self.requireMPI()
         let tmp = TempDir()
-        let extra = "sync_batchnorm: true\nweighting: \(weighting)"
-        let one = TinyData.config(tmp, method: "uniform", steps: 8, evalEvery: 4, extra: extra, output: "one")
-        let two = TinyData.config(tmp, method: "uniform", steps: 8, evalEvery: 4, extra: extra, output: "two")
-        let r1 = try run(executable("mola-train"), ["run", one, "--quiet", "--set", "threads=1"])
-        try #require(r1.status == 0, "\(r1.stderr)")
-        let r2 = try Self.mpirun(2, ["run", two, "--quiet", "--set", "threads=1"])
-        try #require(r2.status == 0, "\(r2.stdout)")
-        let (a, b) = (try Self.weights(tmp.path + "/one"), try Self.weights(tmp.path + "/two"))
-        var worst = 0.0
-        for (name, va) in a {
-            let scale = Double(va.map { abs($0) }.max() ?? 1) + 1e-3
-            worst = max(worst, zip(va, b[name]!).map { Double(abs($0 - $1)) / scale }.max() ?? 0)
-        }
+        let worst = try Self.trainOnOneAndTwoRanks(tmp, method: "uniform", extra: "sync_batchnorm: true\nweighting: \(weighting)")
         #expect(worst < tolerance, "\(weighting): largest difference relative to the tensor's scale: \(worst)")
         if weighting == "famo" {
             let w1 = metricsLines(tmp.path + "/one").compactMap { $0["task_weights"] as? [String: Double] }

@@ -46,7 +46,7 @@ import Testing
         let result = (0..<3).map { i in zip(alpha, g).reduce(0.0) { $0 + $1.0 * Double($1.1[i]) } }
         // With B's columns b_j, G·b_j are orthogonal and equal-normed, so |Σ_j G·b_j|² = T·λ_min.
         let gram = (0..<3).map { i in (0..<3).map { j in zip(g[i], g[j]).reduce(0.0) { $0 + Double($1.0) * Double($1.1) } } }
-        let (values, vectors) = GradientBalancing.symmetricEigenForTesting(gram)
+        let (values, vectors) = GradientBalancing.symmetricEigen(gram)
         for k in 0..<3 {  // M v = λ v
             let mv = (0..<3).map { i in (0..<3).reduce(0.0) { $0 + gram[i][$1] * vectors[$1][k] } }
             #expect(zip(mv, vectors.map { $0[k] * values[k] }).allSatisfy { abs($0 - $1) < 1e-9 })
