@@ -69,6 +69,28 @@ import Testing
         return tmp.write(v.label + "-config.yaml", text)
     }
 
+    /// The config hash (what a resumed run checks its checkpoint against) of every variant
+    /// stays as it was, so runs made before a change still resume after it. The dataset
+    /// path, a temporary folder, is fixed first.
+    @Test func configHashesStay() throws {
+        let tmp = TempDir()
+        var hashes: [String: String] = [:]
+        for v in Self.variants {
+            var c = try TrainConfig.load(Self.config(tmp, v))
+            c.data.dataset = "datasets/tiny"
+            hashes[v.label] = c.hash
+        }
+        let file = Self.fixture.replacingOccurrences(of: "method-weights-20-steps", with: "config-hashes")
+        if ProcessInfo.processInfo.environment["MOLA_UPDATE_FIXTURES"] == "1" {
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try (enc.encode(hashes) + Data("\n".utf8)).write(to: URL(fileURLWithPath: file))
+            return
+        }
+        let want = try JSONDecoder().decode([String: String].self, from: Data(contentsOf: URL(fileURLWithPath: file)))
+        for v in Self.variants { #expect(hashes[v.label] == want[v.label], "\(v.label): the config hash changed") }
+    }
+
     @Test func everyMethodReachesTheFixtureWeights() throws {
         let tmp = TempDir()
         var hashes: [String: String] = [:]
