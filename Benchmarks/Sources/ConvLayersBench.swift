@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import MoLASupport
 import MoLATensor
 
 /// GFLOP/s of the three convolution passes on every distinct layer shape of a CIFAR-style

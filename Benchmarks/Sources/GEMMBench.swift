@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import MoLASupport
 import MoLATensor
 
 /// GFLOP/s of our SGEMM next to numpy's float32 matmul (OpenBLAS), same shapes, same run:

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import MoLASupport
 import MoLATensor
 
 @main

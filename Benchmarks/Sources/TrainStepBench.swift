@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MoLAModel
+import MoLASupport
 import MoLATensor
 
 /// Train steps/s of a ResNet under uniform or MoLA-Grad training, next to the identical

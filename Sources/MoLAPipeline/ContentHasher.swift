@@ -1,5 +1,5 @@
 import Foundation
-import MoLAData
+import MoLASupport
 
 /// Content hashes of deps and outs. Files are streamed (never read whole) and remembered by
 /// (path, size, mtime, inode) in a cache file, so unchanged gigabytes are not re-read; a

@@ -1,5 +1,5 @@
 import Foundation
-import MoLAData
+import MoLASupport
 import Yams
 
 /// `<pipeline>.lock`: for each stage that last succeeded, what it ran with. YAML with

@@ -1,5 +1,5 @@
 import Foundation
-import MoLAData
+import MoLASupport
 import Yams
 
 /// A pipeline file (`pipelines/*.yaml`): stages with a command, the files they read (`deps`),

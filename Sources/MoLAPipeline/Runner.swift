@@ -1,5 +1,5 @@
 import Foundation
-import MoLAData
+import MoLASupport
 
 /// Decides which stages are stale (by content: deps, command, selected params, tool
 /// version, outs on disk) and runs them in dependency order, `jobs` at a time.

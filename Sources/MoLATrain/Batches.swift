@@ -1,5 +1,6 @@
 import MoLAData
 import MoLAModel
+import MoLASupport
 import MoLATensor
 
 /// One batch as the model wants it: records grouped by task, images scaled to [-1, 1].

@@ -1,5 +1,6 @@
 import Foundation
 import MoLAData
+import MoLASupport
 import MoLATensor
 
 /// Where training stands: with the model and optimiser tensors, enough to continue exactly.

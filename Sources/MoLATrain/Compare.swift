@@ -1,5 +1,6 @@
 import Foundation
 import MoLAData
+import MoLASupport
 
 /// `mola-train compare`: one table in the paper's shape from finished runs. Runs of one
 /// method (several seeds) become one row of mean ± standard deviation.

@@ -1,6 +1,7 @@
 import Foundation
 import MoLAData
 import MoLAModel
+import MoLASupport
 import MoLATensor
 
 /// Top-1 accuracy per task (in %) of a model on a split, in eval mode (BatchNorm running

@@ -1,5 +1,6 @@
 import Foundation
 import MoLAData
+import MoLASupport
 import MoLATensor
 
 /// `mola-train eval`: a saved run's checkpoint on any prepared dataset holding its tasks.

@@ -1,6 +1,7 @@
 import Foundation
 import MoLAData
 import MoLAModel
+import MoLASupport
 import MoLATensor
 
 /// Per-task gradients of the shared parameters, and what is computed from them: the

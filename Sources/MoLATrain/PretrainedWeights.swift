@@ -1,5 +1,6 @@
 import Foundation
 import MoLAData
+import MoLASupport
 import MoLATensor
 
 /// torchvision ResNet or ShuffleNet V2 weights (`backbone: {init: file.safetensors}`) into

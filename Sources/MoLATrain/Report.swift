@@ -1,5 +1,6 @@
 import Foundation
 import MoLAData
+import MoLASupport
 
 /// `report.json` of a run: what `compare` reads and the Markdown report shows.
 public struct RunReport: Codable, Equatable, Sendable {

@@ -1,5 +1,6 @@
 import Foundation
 import MoLAData
+import MoLASupport
 
 /// `mola-train runs`: one row per run folder under a directory (like `dvc exp show`): name,
 /// method, data, the config values that differ between the runs, status, steps, best

@@ -1,5 +1,6 @@
 import Foundation
 import MoLAData
+import MoLASupport
 
 /// The safetensors format (huggingface/safetensors): an 8-byte little-endian header length,
 /// a JSON header `{name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__": {…}}`

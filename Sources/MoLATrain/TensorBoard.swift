@@ -1,5 +1,6 @@
 import Foundation
 import MoLAData
+import MoLASupport
 
 /// `tb/events.out.tfevents.*` of a run, so `tensorboard --logdir runs` shows every run: the
 /// scalars of metrics.jsonl (training loss, accuracy and learning rate every `log_every`

@@ -1,6 +1,7 @@
 import Foundation
 import MoLAData
 import MoLAModel
+import MoLASupport
 import MoLATensor
 
 /// `mola-train export RUN --torchvision DIR`: a run's best checkpoint as torchvision state

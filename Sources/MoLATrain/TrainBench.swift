@@ -1,5 +1,6 @@
 import Foundation
 import MoLAData
+import MoLASupport
 import MoLATensor
 
 /// `mola-train bench`: train steps/s of a config's model on the first batches of its data.

@@ -1,6 +1,7 @@
 import Foundation
 import MoLAData
 import MoLAModel
+import MoLASupport
 import MoLATensor
 
 /// A training run's settings, read from YAML (`configs/*.yaml`). Every key is optional

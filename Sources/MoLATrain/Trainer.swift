@@ -1,6 +1,7 @@
 import Foundation
 import MoLAData
 import MoLAModel
+import MoLASupport
 import MoLATensor
 import Synchronization
 
@@ -21,7 +22,7 @@ public enum StopSignals {
     public static func reset() { stopRequested.store(false, ordering: .relaxed) }
 }
 
-public struct TrainError: Error, CustomStringConvertible {
+public struct TrainError: MoLAError {
     public var description: String
 }
 

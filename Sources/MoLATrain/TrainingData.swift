@@ -1,6 +1,7 @@
 import Foundation
 import MoLAData
 import MoLAModel
+import MoLASupport
 
 /// The dataset of a run: resolved from the config (ingesting the manifest when its dataset
 /// is missing or stale), restricted to the config's tasks, which are renumbered 0..<T in the

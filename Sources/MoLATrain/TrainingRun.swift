@@ -1,6 +1,7 @@
 import Foundation
 import MoLAData
 import MoLAModel
+import MoLASupport
 import MoLATensor
 
 /// What a run folder records about its model, so `eval` can rebuild it: `run.json`.

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
-import MoLAData
 import MoLAPipeline
+import MoLASupport
 
 @main
 struct MolaPipeline: ParsableCommand {

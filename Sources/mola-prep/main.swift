@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MoLAData
+import MoLASupport
 import MoLATensor
 
 @main

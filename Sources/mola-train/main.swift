@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import MoLAData
 import MoLAModel
+import MoLASupport
 import MoLATensor
 import MoLATrain
 

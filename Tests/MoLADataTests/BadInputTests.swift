@@ -1,6 +1,7 @@
 import Foundation
-import Testing
 import MoLAData
+import MoLASupport
+import Testing
 
 /// Every kind of bad input stops the ingest with the file (and row/member) named and leaves
 /// no dataset behind; `--skip-bad` skips bad records and counts them.

@@ -1,6 +1,7 @@
 import Foundation
-import Testing
 import MoLAData
+import MoLASupport
+import Testing
 
 @Suite struct IngestBehaviourTests {
     /// A small CSV dataset: 3 classes × 40 rows of 4×4 pixels.

@@ -1,6 +1,7 @@
 import Foundation
-import Testing
 import MoLAData
+import MoLASupport
+import Testing
 
 @Suite struct ManifestTests {
     func error(_ yaml: String, env: [String: String] = [:]) -> DataError? {

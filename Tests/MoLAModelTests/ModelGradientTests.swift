@@ -1,6 +1,7 @@
-import Testing
 import MoLAModel
+import MoLASupport
 import MoLATensor
+import Testing
 
 /// The whole network's backward, layer wiring included, against finite differences of its
 /// own forward: for each parameter tensor a random direction v, (L(θ+hv) − L(θ−hv))/2h

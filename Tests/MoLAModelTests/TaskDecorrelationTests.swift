@@ -1,7 +1,8 @@
 import Foundation
-import Testing
 import MoLAModel
+import MoLASupport
 import MoLATensor
+import Testing
 
 /// The TwD loss against a plain Float64 transcription of its formula, and its gradients
 /// (logits, projection) against central finite differences of that transcription.

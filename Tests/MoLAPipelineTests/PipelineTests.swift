@@ -1,6 +1,7 @@
 import Foundation
 import MoLAData
 import MoLAPipeline
+import MoLASupport
 import Testing
 
 /// A scratch project: files, a params file and a pipeline of small shell stages.

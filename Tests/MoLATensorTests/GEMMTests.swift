@@ -1,5 +1,6 @@
-import Testing
+import MoLASupport
 import MoLATensor
+import Testing
 
 /// Products against a plain triple loop in Float64, on odd shapes that exercise every edge.
 @Suite struct GEMMTests {

@@ -1,5 +1,6 @@
-import Testing
+import MoLASupport
 import MoLATensor
+import Testing
 
 /// End to end on raw kernels: conv3×3 → ReLU → conv3×3/2 → ReLU → linear, SGD with
 /// momentum, must fit 64 random images with random labels perfectly.

@@ -1,5 +1,6 @@
-import Testing
+import MoLASupport
 import MoLATensor
+import Testing
 
 /// The AVX-512 kernel must give the AVX2 kernel's results bit for bit: training results
 /// must not depend on which of them the CPU runs.

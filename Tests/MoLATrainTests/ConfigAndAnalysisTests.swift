@@ -1,6 +1,7 @@
 import Foundation
 import MoLAData
 import MoLAModel
+import MoLASupport
 import MoLATensor
 import MoLATrain
 import Testing

@@ -1,5 +1,6 @@
 import Foundation
 import MoLAData
+import MoLASupport
 import MoLATensor
 import MoLATrain
 import Testing

@@ -1,10 +1,5 @@
-import Crypto
 import Foundation
-import MoLATensor
-
-public enum MoLAVersion {
-    public static let string = "0.1.0"
-}
+import MoLASupport
 
 /// Turns a manifest's sources into a dataset folder of checksummed shards.
 ///
@@ -160,13 +155,13 @@ public struct Ingest {
     }
 
     func inputFingerprint() throws -> String {
-        var h = SHA256()
-        h.update(data: Array("\(DatasetIndex.schema)\n\(MoLAVersion.string)\n\(manifest.sha256)\nskip-bad:\(options.skipBad)\n".utf8))
+        var h = Hash.Stream()
+        h.update(Array("\(DatasetIndex.schema)\n\(MoLAVersion.string)\n\(manifest.sha256)\nskip-bad:\(options.skipBad)\n".utf8))
         for f in try inputFiles() {
             let s = FileIO.stamp(f)
-            h.update(data: Array("\(f)\t\(s?.size ?? -1)\t\(s?.mtime ?? -1)\n".utf8))
+            h.update(Array("\(f)\t\(s?.size ?? -1)\t\(s?.mtime ?? -1)\n".utf8))
         }
-        return h.finalize().hex
+        return h.finalize()
     }
 
     // MARK: - Building

@@ -1,5 +1,5 @@
-import Crypto
 import Foundation
+import MoLASupport
 
 public enum Split: String, Codable, CaseIterable, Comparable, Sendable {
     case train, val, test
@@ -96,7 +96,7 @@ public struct Manifest {
         PathExpansion.preloadPythonPackages(in: text)
         let root = try ConfigValue.load(file: path, text: text)
         file = path
-        sha256 = SHA256.hash(data: bytes).hex
+        sha256 = Hash.sha256Hex(bytes)
         let baseDir = URL(fileURLWithPath: path).deletingLastPathComponent().path
         let top = try root.mapping(allowed: Self.topKeys)
         let stem = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
@@ -242,12 +242,4 @@ public struct Manifest {
 
 extension Double {
     var mibBytes: Int { Int(self * 1_048_576) }
-}
-
-extension Sequence where Element == UInt8 {
-    public var hex: String { map { String(format: "%02x", $0) }.joined() }
-}
-
-extension SHA256.Digest {
-    public var hex: String { Array(self).hex }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import MoLASupport
 
 extension Ingest {
     /// Joins the parts of a partitioned ingest (`<directory>.parts/part-i-of-n`) into the

@@ -1,4 +1,4 @@
-import MoLATensor
+import MoLASupport
 
 /// Carves splits out of sources that do not fix them, stratified by class and seeded, so
 /// every class keeps its share in every split and the same seed gives the same split.

@@ -1,4 +1,5 @@
 import Foundation
+import MoLASupport
 
 /// CSV pixel tables: one image per row, pixel values in row-major order, and a label column.
 /// Parsed from bytes (no String per field), so 5,000 rows of 785 values take milliseconds.

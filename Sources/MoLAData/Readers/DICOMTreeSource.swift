@@ -1,4 +1,5 @@
 import Foundation
+import MoLASupport
 
 /// A folder tree of DICOM files, one folder per class: `root/<class>/**/*.dcm`, or files
 /// without an extension that carry the `DICM` preamble (as scanners and PACS exports

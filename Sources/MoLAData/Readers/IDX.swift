@@ -1,3 +1,4 @@
+import MoLASupport
 /// IDX files (the MNIST family: `*-images-idx3-ubyte[.gz]`, `*-labels-idx1-ubyte[.gz]`):
 /// a big-endian header of magic (0, 0, type, dims) and dimension sizes, then the data.
 public struct IDXArray {

@@ -1,3 +1,4 @@
+import MoLASupport
 /// One labelled record of a source: its class index, the split its file fixes (if any),
 /// where it lives (for messages) and a problem found while indexing it.
 struct SourceRecord {

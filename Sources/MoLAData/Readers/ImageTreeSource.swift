@@ -1,4 +1,5 @@
 import Foundation
+import MoLASupport
 
 /// A folder tree of images, one folder per class: `root/<class>/**/*.{png,jpg,jpeg}` (any
 /// case). RadImageNet's `root/<modality>/<anatomy>/<class>/*.png` is this with root at an

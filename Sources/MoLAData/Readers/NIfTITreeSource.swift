@@ -1,4 +1,5 @@
 import Foundation
+import MoLASupport
 
 /// NIfTI volumes in class folders (`root/<class>/**/*.nii[.gz]`) as 2-D slices: across
 /// `slices.axis`, every `slices.every`-th, of every volume of a 4-D file, skipping slices

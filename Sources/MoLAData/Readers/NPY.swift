@@ -1,4 +1,5 @@
 import Foundation
+import MoLASupport
 
 /// The header of a `.npy` array (format versions 1-3): dtype, memory order and shape.
 public struct NPYHeader: Equatable, Sendable {
@@ -111,7 +112,7 @@ public struct NPYHeader: Equatable, Sendable {
     private func fix<T: FixedWidthInteger>(_ v: T) -> T { bigEndian ? T(bigEndian: v) : T(littleEndian: v) }
 }
 
-public struct NPYFailure: Error, CustomStringConvertible {
+public struct NPYFailure: MoLAError {
     public var message: String
     public var description: String { message }
 }

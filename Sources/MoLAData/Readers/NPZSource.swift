@@ -1,4 +1,5 @@
 import Foundation
+import MoLASupport
 
 /// A `.npz` archive. MedMNIST archives hold `train_images`, `train_labels`, `val_*` and
 /// `test_*` and so carry their own splits; a plain archive with `images` and `labels`

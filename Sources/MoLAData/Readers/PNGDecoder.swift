@@ -1,5 +1,6 @@
 import CPNG
 import Foundation
+import MoLASupport
 
 /// PNG decoding and encoding through libpng's simplified API.
 ///
@@ -81,7 +82,7 @@ public enum PNGCodec {
     }
 }
 
-public struct PNGFailure: Error, CustomStringConvertible {
+public struct PNGFailure: MoLAError {
     public var message: String
     public var description: String { message }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import MoLASupport
 
 /// `labels: table.csv` on a tree source: each file's class from a `file,label` table
 /// instead of its class folder (as research volumes and DICOM exports usually come: one

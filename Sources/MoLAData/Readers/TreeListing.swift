@@ -1,5 +1,5 @@
 import Foundation
-import MoLATensor
+import MoLASupport
 
 /// What the tree sources (images, DICOM, NIfTI) share: finding files under class folders
 /// and checking that every class they name belongs to the task.

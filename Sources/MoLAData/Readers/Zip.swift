@@ -1,6 +1,6 @@
 import CZlib
-import Crypto
 import Foundation
+import MoLASupport
 
 /// Reads the members of a zip archive (as `numpy.savez` writes: stored or deflated,
 /// zip64 extensions allowed) from memory, usually a memory-mapped file.
@@ -221,7 +221,7 @@ public final class ZipFileWriter {
     public let path: String
     private let tmp: String
     private let fd: Int32
-    private var hasher = SHA256()
+    private var hasher = Hash.Stream()
     private var written = 0
     private var central: [UInt8] = []
     private var count = 0
@@ -251,7 +251,7 @@ public final class ZipFileWriter {
             }
             off += n
         }
-        hasher.update(bufferPointer: bytes)
+        hasher.update(UnsafeRawBufferPointer(bytes))
         written += bytes.count
     }
 
@@ -302,7 +302,7 @@ public final class ZipFileWriter {
         try write(end)
         guard fsync(fd) == 0 else { throw DataError(file: path, "cannot flush to disk: \(String(cString: strerror(errno)))") }
         try FileIO.rename(tmp, path)
-        return (written, hasher.finalize().hex)
+        return (written, hasher.finalize())
     }
 }
 

@@ -1,6 +1,6 @@
 import CZlib
 import Foundation
-import MoLATensor
+import MoLASupport
 
 /// Thin, safe wrappers over zlib: whole-buffer inflate (gzip, zlib or raw deflate) and
 /// deflate/inflate in independent chunks so both cores can work on one member.
@@ -231,7 +231,7 @@ public enum Zlib {
 }
 
 /// A zlib failure; the caller wraps it in a `DataError` naming the file.
-public struct ZlibFailure: Error, CustomStringConvertible {
+public struct ZlibFailure: MoLAError {
     public var message: String
     public var description: String { message }
 }

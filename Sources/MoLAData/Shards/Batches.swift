@@ -1,5 +1,5 @@
 import Foundation
-import MoLATensor
+import MoLASupport
 
 /// The order records are visited in an epoch: a permutation drawn from (seed, epoch) alone,
 /// so any process can recompute it, resume mid-epoch from a position, or take its rank's

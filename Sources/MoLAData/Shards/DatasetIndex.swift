@@ -1,4 +1,5 @@
 import Foundation
+import MoLASupport
 
 /// `index.json`: everything about a prepared dataset a reader needs, in one file.
 /// The README's "Formats" section documents every field.

@@ -1,6 +1,5 @@
-import Crypto
 import Foundation
-import MoLATensor
+import MoLASupport
 
 /// The records of one split held in memory: uint8 pixels (N×H×W×C), labels and task ids.
 public struct SplitData: Sendable {
@@ -80,7 +79,7 @@ public struct DatasetReader {
         }
         let data = try FileIO.read(path)
         if verifyHash {
-            let digest = SHA256.hash(data: data).hex
+            let digest = Hash.sha256Hex(data)
             guard digest == shard.sha256 else {
                 throw DataError(file: path, "SHA-256 mismatch: index.json says \(shard.sha256), file hashes to \(digest)", fix: rebuild)
             }

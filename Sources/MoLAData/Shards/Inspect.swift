@@ -1,4 +1,5 @@
 import Foundation
+import MoLASupport
 
 /// What `mola-prep inspect` reports: counts per split, task and class, the image shape,
 /// bytes on disk and how well the shards compress.

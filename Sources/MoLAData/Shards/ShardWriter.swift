@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 
 /// Writes one shard: a standard `.npz` (zip, deflate) of `images.npy` (uint8 N×H×W×C),

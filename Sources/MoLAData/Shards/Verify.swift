@@ -1,4 +1,5 @@
 import Foundation
+import MoLASupport
 
 /// Checks a dataset folder end to end: every shard's size and SHA-256, every member's
 /// CRC-32 and header, every label and task id, and every count against `index.json`.

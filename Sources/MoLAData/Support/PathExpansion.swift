@@ -1,4 +1,5 @@
 import Foundation
+import MoLASupport
 
 /// Expands the paths written in manifests and configs:
 /// `~` (home), `$NAME` / `${NAME}` (environment), `${python:pkg}` (the directory of an

@@ -1,3 +1,4 @@
+import MoLASupport
 /// ReLU forward and backward over n values; either may run in place.
 public enum ReLU {
     /// y = max(x, 0).

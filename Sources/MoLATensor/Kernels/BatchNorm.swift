@@ -1,4 +1,5 @@
 import Foundation
+import MoLASupport
 
 /// Batch normalisation over the rows of a rows×channels matrix (channels-last images
 /// flattened: rows = N·H·W), optionally fused with a following ReLU.

@@ -1,3 +1,4 @@
+import MoLASupport
 /// The sizes of a 2-D convolution over channels-last images.
 /// Weights are `kh×kw×cin×cout` (row-major: the K×N matrix of im2col·W, K = kh·kw·cin).
 public struct ConvShape: Equatable, Hashable, Sendable {

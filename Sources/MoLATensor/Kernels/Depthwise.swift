@@ -1,3 +1,4 @@
+import MoLASupport
 /// Depthwise convolution (one k×k filter per channel, ShuffleNet's spatial layer) over
 /// channels-last images, weights k×k×C. Every loop's innermost index is the channel, which
 /// is contiguous in both the image and the weight, so the compiler vectorises it.

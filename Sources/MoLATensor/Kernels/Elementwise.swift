@@ -1,3 +1,4 @@
+import MoLASupport
 /// Element-wise arithmetic and moving rows of a batch (splitting a batch by task and
 /// merging it back). Gradients: add passes dy to both inputs; scale by s multiplies dy by s;
 /// a gather's gradient is the scatter-add of dy, and the reverse.

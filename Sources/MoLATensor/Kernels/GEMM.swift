@@ -1,3 +1,4 @@
+import MoLASupport
 /// Matrix products on the 5×16 micro-kernel, BLIS-style: B is packed into 16-column panels
 /// (L1-sized) and blocks (L2-sized); A is read in place, rows or (transposed) columns; the
 /// rows of C are split between threads.

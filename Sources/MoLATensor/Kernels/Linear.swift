@@ -1,3 +1,4 @@
+import MoLASupport
 /// A fully connected layer y = x·W + b, with W stored in×out (the GEMM's B as is).
 public enum Linear {
     public static func forward(rows: Int, inputs: Int, outputs: Int, x: UnsafePointer<Float>, w: UnsafePointer<Float>,

@@ -1,3 +1,4 @@
+import MoLASupport
 /// The low-rank adapter update of a weight matrix W (K×N, a convolution's im2col weights):
 /// W' = W + scale·A·B with A K×r and B r×N, scale = alpha / r.
 ///

@@ -1,4 +1,5 @@
 import Foundation
+import MoLASupport
 
 /// Winograd F(2×2, 3×3) for stride-1, padding-1 3×3 convolutions (every 3×3 conv of a
 /// ResNet block but the first of a stage): each 2×2 block of output pixels comes from a

@@ -1,4 +1,5 @@
 import Foundation
+import MoLASupport
 
 /// Updates a store's trainable values from its gradients.
 public protocol Optimizer {
@@ -8,7 +9,7 @@ public protocol Optimizer {
     mutating func restore(_ state: [String: [Float]]) throws
 }
 
-public struct OptimizerStateError: Error, CustomStringConvertible {
+public struct OptimizerStateError: MoLAError {
     public var description: String
 }
 

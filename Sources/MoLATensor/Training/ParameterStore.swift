@@ -1,4 +1,5 @@
 import Foundation
+import MoLASupport
 
 /// How a parameter starts.
 public enum Initializer: Equatable, Sendable {

@@ -1,5 +1,6 @@
-import Testing
+import MoLASupport
 import MoLATensor
+import Testing
 
 /// Checks analytic gradients against central finite differences of a Float64 reference.
 ///

@@ -1,5 +1,5 @@
 import Testing
-import MoLATensor
+import MoLASupport
 
 @Suite struct RandomTests {
     @Test func sameSeedSameSequenceAndStreamsDiffer() {

@@ -1,9 +1,14 @@
+/// What every error of the tools is: a message a person can act on — what went wrong,
+/// where, and what to do. The executables print any of them as `error: <description>`
+/// and exit with status 1; anything else is a bug and keeps Swift's own report.
+public protocol MoLAError: Error, CustomStringConvertible, Sendable {}
+
 /// An error about one input or output file, saying where and what to do about it.
 ///
 /// Printed as `path[: location]: message` and, when known, `fix: …` on the next line, so the
 /// user sees at once which file (and which row, member, key or shard) is wrong and how to
 /// repair it.
-public struct DataError: Error, CustomStringConvertible, Equatable, Sendable {
+public struct DataError: MoLAError, Equatable {
     public var file: String
     public var location: String?
     public var message: String
