@@ -53,8 +53,10 @@ public final class RouterClassifier: TaskModel {
         self.store = store
         self.backbone = backbone
         self.router = router
-        routerHead = LinearLayer(store, name: "router.head", inputs: router.features, outputs: adapters)
-        decorrelation = TaskDecorrelation(store, inputs: adapters, projection: projection, temperature: temperature)
+        (routerHead, decorrelation) = store.registering(as: .router) {
+            (LinearLayer(store, name: "router.head", inputs: router.features, outputs: adapters),
+             TaskDecorrelation(store, inputs: adapters, projection: projection, temperature: temperature))
+        }
         self.decorrelationWeight = decorrelationWeight
         heads = TaskHeads(store, features: backbone.features, classes: classes)
     }

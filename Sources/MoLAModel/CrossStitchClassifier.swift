@@ -22,7 +22,7 @@ public final class CrossStitchClassifier: TaskModel {
         let t = classes.count
         columns = (0..<t).map { ResNet(store, name: "column\($0)", config: config, input: input) }
         let start = (0..<(t * t)).map { $0 / t == $0 % t ? Float(0.9) : t > 1 ? 0.1 / Float(t - 1) : 0 }
-        units = (0..<config.blocks.count).map { store.add("gates.stitch\($0)", shape: [t, t], .values(start), decay: false) }
+        units = (0..<config.blocks.count).map { store.add("gates.stitch\($0)", shape: [t, t], .values(start), decay: false, role: .gate) }
         heads = TaskHeads(store, features: columns[0].features, classes: classes)
     }
 

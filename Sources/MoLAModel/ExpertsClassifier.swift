@@ -33,18 +33,20 @@ public final class MMoEClassifier: TaskModel {
                 gate: GateKind = .softmax) {
         self.store = store
         self.experts = (0..<experts).map { ResNet(store, name: "expert\($0)", config: config, input: input) }
-        self.taskExperts = classes.indices.map { t in (0..<taskExperts).map { ResNet(store, name: "task\(t)-expert\($0)", config: config, input: input) } }
+        self.taskExperts = store.registering(as: .task) {
+            classes.indices.map { t in (0..<taskExperts).map { ResNet(store, name: "task\(t)-expert\($0)", config: config, input: input) } }
+        }
         let factor = max(1, (max(input.height, input.width) + 7) / 8)
         poolShape = factor > 1 ? Pooling.Shape(batch: 1, height: input.height, width: input.width, channels: input.channels,
                                               kernel: factor, stride: factor) : nil
         let gateInputs = poolShape.map { $0.outHeight * $0.outWidth * input.channels } ?? input.count
         self.gateInputs = gateInputs
-        gates = classes.indices.map { t in
+        gates = store.registering(as: .gate) { classes.indices.map { t in
             switch gate {
             case .softmax: SoftmaxGate(store, name: "gates.\(t)", inputs: gateInputs, experts: experts + taskExperts)
             case let .dselect(k, gamma): DSelectGate(store, name: "gates.\(t)", inputs: gateInputs, experts: experts + taskExperts, k: k, gamma: gamma)
             }
-        }
+        } }
         heads = TaskHeads(store, features: self.experts.first?.features ?? self.taskExperts[0][0].features, classes: classes)
     }
 

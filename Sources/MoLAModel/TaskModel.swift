@@ -11,6 +11,8 @@ public struct BatchLoss: Sendable {
 /// (uniform, single-task, MoLA-Grad), MoLA-Router, and MMoE.
 public protocol TaskModel: AnyObject {
     var store: ParameterStore { get }
+    /// One classification head per task.
+    var heads: TaskHeads { get }
     /// Logits of each task group of the batch (the batch grouped by task).
     func forward(_ images: Tensor, layout: BatchLayout) -> [Tensor]
     /// After a training `forward`: the loss and its gradients into `store`.

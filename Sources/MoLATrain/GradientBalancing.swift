@@ -28,15 +28,11 @@ public enum GradientBalancing {
         var needsTaskGradients: Bool { self != .famo }
     }
 
-    /// The shared parameters: trainable, not a task's head, gate, adapter or own expert
-    /// (CGC's `task…-expert…`). Their arena ranges, in arena order, each with its stage (the
-    /// name's first component: `stem`, `stage2`, `conv5`; `expert0`, `column1`).
+    /// The shared parameters (by role: the backbone and a router), their arena ranges in
+    /// arena order, each with its stage for the per-stage diagnostics (the name's first
+    /// component: `stem`, `stage2`, `conv5`; `expert0`, `column1`).
     static func sharedRanges(_ store: ParameterStore) -> [(range: Range<Int>, stage: String)] {
-        store.entries.filter { e in
-            e.trainable && !e.name.hasPrefix("heads.") && !e.name.hasPrefix("gates.") && !e.name.contains(".adapter.")
-                && !(e.name.hasPrefix("task") && e.name.split(separator: ".")[0].contains("-expert"))
-        }
-            .map { ($0.offset..<($0.offset + $0.count), String($0.name.split(separator: ".")[0])) }
+        store.ranges { $0.isShared }.map { ($0.range, String($0.entry.name.split(separator: ".")[0])) }
     }
 
     /// Each task's gradient of the whole arena (only that task's loss), the summed loss and

@@ -30,7 +30,7 @@ public enum ModelFactory {
             let a = adapters(stem: false, shortcuts: true, form: hydra ? .sharedA : nil)
             let routerConfig = BackboneConfig(stemWidth: c.router.widths[0], widths: c.router.widths, blocks: c.router.blocks)
             model = RouterClassifier(store: store, backbone: backbone(a),
-                                     router: ResNet(store, name: "router", config: routerConfig, input: input), classes: classes,
+                                     router: store.registering(as: .router) { ResNet(store, name: "router", config: routerConfig, input: input) }, classes: classes,
                                      adapters: adapterCount, decorrelationWeight: hydra ? 0 : c.router.twdWeight, temperature: c.router.temperature,
                                      projection: c.router.projection)
         case .mmoe:
@@ -55,14 +55,17 @@ public struct ParameterCounts: Codable, Equatable, Sendable {
 
     public init() {}
 
+    /// Counts by role: shared and task-specific modules as backbone, routers and gates together.
     public init(_ store: ParameterStore) {
         for e in store.entries where e.trainable {
             let n = e.count
             total += n
-            if e.name.hasPrefix("heads.") { heads += n }
-            else if e.name.hasPrefix("router.") || e.name.hasPrefix("twd.") || e.name.hasPrefix("gates.") { router += n }
-            else if e.name.contains(".adapter.") { adapters += n }
-            else { backbone += n }
+            switch e.role {
+            case .head: heads += n
+            case .router, .gate: router += n
+            case .adapter: adapters += n
+            case .shared, .task: backbone += n
+            }
         }
     }
 

@@ -33,23 +33,24 @@ public enum TorchvisionExport {
         let store = model.store
         let convs = Dictionary(uniqueKeysWithValues: model.convolutions.map { ($0.conv.weight.offset, $0.conv) })
         var out: [SafeTensors.Tensor] = []
-        for e in store.entries where !e.name.contains(".adapter.") {
+        let head = task.map { (weight: model.heads.weights[$0].offset, bias: model.heads.biases[$0].offset) }
+        for e in store.entries where e.role != .adapter {
+            if e.role == .head {  // the task's own head becomes fc; the other tasks' are left out
+                let values = Array(UnsafeBufferPointer(start: store.values + e.offset, count: e.count))
+                if e.offset == head?.weight {
+                    let (features, classes) = (e.shape[0], e.shape[1])
+                    out.append(.init(name: "fc.weight", shape: [classes, features], values: (0..<(classes * features)).map { values[($0 % features) * classes + $0 / features] }))
+                } else if e.offset == head?.bias {
+                    out.append(.init(name: "fc.bias", shape: e.shape, values: values))
+                }
+                continue
+            }
             // Per-task statistics (`x.task2.running_mean`): this task's, under the plain name.
             var name = e.name
             let parts = name.split(separator: ".").map(String.init)
             if parts.count >= 2, let t = parts[parts.count - 2].hasPrefix("task") ? Int(parts[parts.count - 2].dropFirst(4)) : nil {
                 guard t == task else { continue }
                 name = (parts.dropLast(2) + [parts.last!]).joined(separator: ".")
-            }
-            if let task, name == "heads.\(task).weight" {
-                let (features, classes) = (e.shape[0], e.shape[1])
-                let w = UnsafeBufferPointer(start: store.values + e.offset, count: e.count)
-                out.append(.init(name: "fc.weight", shape: [classes, features], values: (0..<(classes * features)).map { w[($0 % features) * classes + $0 / features] }))
-                continue
-            }
-            if let task, name == "heads.\(task).bias" {
-                out.append(.init(name: "fc.bias", shape: e.shape, values: Array(UnsafeBufferPointer(start: store.values + e.offset, count: e.count))))
-                continue
             }
             guard let torch = torchName(name) else { continue }
             var values = Array(UnsafeBufferPointer(start: store.values + e.offset, count: e.count))

@@ -70,19 +70,19 @@ public final class Conv {
             // columns, B zero.
             let (rk, n) = (ad.rank * kernel, ad.count)
             let a = (0..<n).map {
-                store.add("\(name).adapter.\($0).a", shape: [rk, inChannels * kernel], .kaimingUniform(fanIn: inChannels * kernel, a: Float(5).squareRoot()))
+                store.add("\(name).adapter.\($0).a", shape: [rk, inChannels * kernel], .kaimingUniform(fanIn: inChannels * kernel, a: Float(5).squareRoot()), role: .adapter)
             }
-            let b = (0..<n).map { store.add("\(name).adapter.\($0).b", shape: [outChannels * kernel, rk], .zeros) }
+            let b = (0..<n).map { store.add("\(name).adapter.\($0).b", shape: [outChannels * kernel, rk], .zeros, role: .adapter) }
             self.adapters = Adapters(rank: ad.rank, scale: ad.alpha / Float(ad.rank), a: a, b: b, form: .convLora)
         } else if let ad = adapters {
             precondition(ad.rank >= 1 && ad.rank <= min(k, outChannels), "adapter rank \(ad.rank) exceeds the layer's size")
             func makeA(_ label: String) -> ParameterRef {
-                store.add("\(name).adapter.\(label)a", shape: [kernel, kernel, inChannels, ad.rank], .kaimingUniform(fanIn: k, a: Float(5).squareRoot()))
+                store.add("\(name).adapter.\(label)a", shape: [kernel, kernel, inChannels, ad.rank], .kaimingUniform(fanIn: k, a: Float(5).squareRoot()), role: .adapter)
             }
             // Shared A: every adapter refers to the one tensor, so each adapter's code path is
             // unchanged and A's gradient is the sum over the adapters.
             let a = form == .sharedA ? Array(repeating: makeA(""), count: ad.count) : (0..<ad.count).map { makeA("\($0).") }
-            let b = (0..<ad.count).map { store.add("\(name).adapter.\($0).b", shape: [ad.rank, outChannels], .zeros) }
+            let b = (0..<ad.count).map { store.add("\(name).adapter.\($0).b", shape: [ad.rank, outChannels], .zeros, role: .adapter) }
             self.adapters = Adapters(rank: ad.rank, scale: ad.alpha / Float(ad.rank), a: a, b: b, form: form)
         } else {
             self.adapters = nil

@@ -19,10 +19,10 @@ public final class TaskHeads {
         self.features = features
         self.classes = classes
         weights = classes.enumerated().map { t, c in
-            store.add("\(name).\(t).weight", shape: [features, c], .kaimingUniform(fanIn: features, a: Float(5).squareRoot()))
+            store.add("\(name).\(t).weight", shape: [features, c], .kaimingUniform(fanIn: features, a: Float(5).squareRoot()), role: .head)
         }
         biases = classes.enumerated().map { t, c in
-            store.add("\(name).\(t).bias", shape: [c], .uniform(bound: 1 / Float(features).squareRoot()), decay: true)
+            store.add("\(name).\(t).bias", shape: [c], .uniform(bound: 1 / Float(features).squareRoot()), decay: true, role: .head)
         }
     }
 

@@ -15,6 +15,28 @@ public enum Initializer: Equatable, Sendable {
     case values([Float])
 }
 
+/// What a parameter is for, given when it is registered. Parameter counts, gradient
+/// balancers, conflict probes and export read the role, never the name.
+public enum ParameterRole: String, Codable, CaseIterable, Sendable {
+    /// The backbone the tasks share (also each expert or column of the multi-backbone methods).
+    case shared
+    /// One task's own module (CGC's task experts, MTAN's attention): only its images reach it.
+    case task
+    /// A low-rank adapter: one task's ΔW, or one of those a router mixes per image.
+    case adapter
+    /// MoLA-Router's router (its CNN, head and TwD projection): every task's loss trains it,
+    /// so balancers treat it as shared; tables count it apart.
+    case router
+    /// A task's gate over experts (MMoE, CGC, DSelect-k) or a Cross-Stitch mixing unit.
+    case gate
+    /// A task's classification head.
+    case head
+
+    /// Whether the tasks share it: gradient balancers combine the tasks' gradients of these
+    /// and conflict probes compare them; every other parameter takes the plain sum.
+    public var isShared: Bool { self == .shared || self == .router }
+}
+
 /// A handle on one tensor of a `ParameterStore`.
 public struct ParameterRef: Hashable, Sendable {
     public let index: Int
@@ -36,11 +58,14 @@ public final class ParameterStore {
         public let trainable: Bool
         /// Weight decay applies (false for biases and normalisation parameters, if wanted).
         public let decay: Bool
+        public let role: ParameterRole
         public var count: Int { shape.reduce(1, *) }
     }
 
     public private(set) var entries: [Entry] = []
     public private(set) var count = 0
+    /// The role of parameters registered without one (see `registering(as:_:)`).
+    private var currentRole = ParameterRole.shared
     private var valueStorage: UnsafeMutablePointer<Float>?
     private var gradStorage: UnsafeMutablePointer<Float>?
 
@@ -51,15 +76,32 @@ public final class ParameterStore {
         gradStorage?.deallocate()
     }
 
-    /// Registers a tensor; call before `allocate`. Names must be unique.
+    /// Registers a tensor; call before `allocate`. Names must be unique. `role`: what it is
+    /// for (nil: the role of the enclosing `registering(as:)`, else shared).
     @discardableResult
-    public func add(_ name: String, shape: [Int], _ initializer: Initializer, trainable: Bool = true, decay: Bool = true) -> ParameterRef {
+    public func add(_ name: String, shape: [Int], _ initializer: Initializer, trainable: Bool = true, decay: Bool = true,
+                    role: ParameterRole? = nil) -> ParameterRef {
         precondition(valueStorage == nil, "parameters must be added before allocate()")
         precondition(!entries.contains { $0.name == name }, "duplicate parameter name \(name)")
-        let e = Entry(name: name, shape: shape, offset: count, initializer: initializer, trainable: trainable, decay: decay)
+        let e = Entry(name: name, shape: shape, offset: count, initializer: initializer, trainable: trainable, decay: decay,
+                      role: role ?? currentRole)
         entries.append(e)
         count += e.count
         return ParameterRef(index: entries.count - 1, offset: e.offset, count: e.count)
+    }
+
+    /// Runs `body` (which builds layers) with `role` as the role of every parameter it
+    /// registers without one of its own: a whole router network is `.router` this way.
+    public func registering<T>(as role: ParameterRole, _ body: () throws -> T) rethrows -> T {
+        let outer = currentRole
+        currentRole = role
+        defer { currentRole = outer }
+        return try body()
+    }
+
+    /// The arena ranges of the trainable parameters whose role satisfies `filter`, in arena order.
+    public func ranges(where filter: (ParameterRole) -> Bool) -> [(entry: Entry, range: Range<Int>)] {
+        entries.filter { $0.trainable && filter($0.role) }.map { ($0, $0.offset..<($0.offset + $0.count)) }
     }
 
     /// Allocates and initialises every tensor. Each draws from its own random stream named
