@@ -52,7 +52,7 @@ import Testing
                                    form: kind == .gradConvLora ? .convLora : .factorised)
             let backbone = ResNet(store, config: config, input: input, adapters: ad, taskNorms: kind == .gradTaskNorm ? 2 : nil)
             // MoLA-Grad runs each layer merged (here, at this size) or factorised: test both.
-            for c in backbone.convolutions { c.conv.factorisedThreshold = kind == .grad ? 0 : 1000 }
+            for c in backbone.convolutions { (c.conv.adapters as? FactorisedAdapters)?.factorisedThreshold = kind == .grad ? 0 : 1000 }
             model = Classifier(store: store, backbone: backbone, classes: [3, 4])
         case .router, .routerConvLora, .routerSharedA:
             let ad = AdapterConfig(count: 3, ranks: [2, 2], alpha: 4, stages: [0, 1], stem: false, shortcuts: true,
