@@ -30,6 +30,7 @@ let package = Package(
         .library(name: "MoLATensor", targets: ["MoLATensor"]),
         .library(name: "MoLAModel", targets: ["MoLAModel"]),
         .library(name: "MoLATrain", targets: ["MoLATrain"]),
+        .library(name: "MoLAReport", targets: ["MoLAReport"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -56,10 +57,13 @@ let package = Package(
         .target(name: "MoLATensor", dependencies: ["MoLASupport", "MoLAKernelsAVX512"], swiftSettings: fast),
         .target(name: "MoLAData", dependencies: ["MoLASupport", "CZlib", "CPNG", "CTurboJPEG", "Yams"], swiftSettings: fast),
         .target(name: "MoLAModel", dependencies: ["MoLATensor"], swiftSettings: fast),
-        .target(name: "MoLATrain", dependencies: ["MoLASupport", "MoLAData", "MoLAModel", "MoLATensor"], swiftSettings: fast),
+        // What a run records (metrics, report.json, compare.json) and how it is drawn: Markdown,
+        // SVG plots, HTML pages, TensorBoard events. Knows nothing of models or methods.
+        .target(name: "MoLAReport", dependencies: ["MoLASupport"], swiftSettings: fast),
+        .target(name: "MoLATrain", dependencies: ["MoLASupport", "MoLAData", "MoLAModel", "MoLAReport", "MoLATensor"], swiftSettings: fast),
         .executableTarget(
             name: "mola-train",
-            dependencies: ["MoLASupport", "MoLATrain", "MoLAData", "MoLAModel", "MoLATensor", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["MoLASupport", "MoLATrain", "MoLAData", "MoLAModel", "MoLAReport", "MoLATensor", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: fast),
         .target(name: "MoLAPipeline", dependencies: ["MoLASupport", "Yams"], swiftSettings: fast),
         .executableTarget(
@@ -78,7 +82,7 @@ let package = Package(
         .testTarget(name: "MoLASupportTests", dependencies: ["MoLASupport"], swiftSettings: fast),
         .testTarget(name: "MoLATensorTests", dependencies: ["MoLASupport", "MoLATensor"], swiftSettings: fast),
         .testTarget(name: "MoLAModelTests", dependencies: ["MoLASupport", "MoLAModel"], swiftSettings: fast),
-        .testTarget(name: "MoLATrainTests", dependencies: ["MoLASupport", "MoLATrain", "MoLAData", "MoLAModel"], swiftSettings: fast),
+        .testTarget(name: "MoLATrainTests", dependencies: ["MoLASupport", "MoLATrain", "MoLAData", "MoLAModel", "MoLAReport"], swiftSettings: fast),
         .testTarget(name: "MoLAPipelineTests", dependencies: ["MoLAPipeline", "MoLASupport", "MoLAData"], swiftSettings: fast),
         .testTarget(name: "MoLADataTests", dependencies: ["MoLASupport", "MoLAData", "CZlib"], swiftSettings: fast),
     ],

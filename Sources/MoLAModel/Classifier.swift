@@ -86,4 +86,11 @@ public final class RouterClassifier: TaskModel {
 
     public var convolutions: [(name: String, conv: Conv)] { backbone.convolutions }
     public var lastGates: Tensor? { gates.weights }
+
+    public func withoutAuxiliaryLoss<T>(_ body: () throws -> T) rethrows -> T {
+        let weight = decorrelationWeight
+        decorrelationWeight = 0
+        defer { decorrelationWeight = weight }
+        return try body()
+    }
 }

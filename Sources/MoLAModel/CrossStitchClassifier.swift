@@ -101,4 +101,5 @@ public final class CrossStitchClassifier: TaskModel {
 
     /// Each unit's α (T×T, row i: how column i's next input mixes the columns).
     public var stitchWeights: [[Float]] { units.map { Array(UnsafeBufferPointer(start: store.value($0), count: $0.count)) } }
+    public var columnMixing: [[Float]]? { stitchWeights }
 }

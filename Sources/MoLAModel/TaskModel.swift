@@ -21,13 +21,21 @@ public protocol TaskModel: AnyObject {
     var adaptedConvolutions: [(name: String, conv: Conv)] { get }
     /// Every convolution of the shared backbone(s), by name.
     var convolutions: [(name: String, conv: Conv)] { get }
-    /// Per-image adapter weights of the last forward (MoLA-Router), batch × K.
+    /// Per-image adapter or expert weights of the last forward (MoLA-Router, the gates of
+    /// MMoE…), batch × K.
     var lastGates: Tensor? { get }
+    /// Learned mixing of columns, one T×T matrix per mixing point (Cross-Stitch).
+    var columnMixing: [[Float]]? { get }
+    /// Runs `body` with the auxiliary loss (MoLA-Router's TwD) switched off, so gradients
+    /// taken inside are of the tasks' classification losses alone.
+    func withoutAuxiliaryLoss<T>(_ body: () throws -> T) rethrows -> T
 }
 
 extension TaskModel {
     public var adaptedConvolutions: [(name: String, conv: Conv)] { convolutions.filter { $0.conv.adapters != nil } }
     public var lastGates: Tensor? { nil }
+    public var columnMixing: [[Float]]? { nil }
+    public func withoutAuxiliaryLoss<T>(_ body: () throws -> T) rethrows -> T { try body() }
 }
 
 /// Σ_t mean cross-entropy over the groups; writes each group's dLogits.

@@ -245,3 +245,25 @@ public func closest(_ word: String, among options: [String]) -> String? {
 private func describe<T>(_ r: ClosedRange<T>) -> String {
     "\(r.lowerBound)…\(r.upperBound)"
 }
+
+extension ConfigValue {
+    /// One of the names a registry knows, with a did-you-mean.
+    public func registered<T>(_ names: [String], _ lookup: (String) -> T?) throws -> T {
+        let s = try string()
+        guard let v = lookup(s) else {
+            let hint = closest(s, among: names).map { " (did you mean '\($0)'?)" } ?? ""
+            throw error("'\(s)' is not one of \(names.joined(separator: ", "))\(hint)")
+        }
+        return v
+    }
+
+    /// The value at a dotted key path below this mapping (nil when absent).
+    public func valueAt(path: String) -> ConfigValue? {
+        var v = self
+        for key in path.split(separator: ".").map(String.init) {
+            guard case .mapping(let m) = v.node, let child = m[Node(key)] else { return nil }
+            v = ConfigValue(node: child, file: file, keyPath: v.keyPath.isEmpty ? key : "\(v.keyPath).\(key)")
+        }
+        return v
+    }
+}

@@ -25,11 +25,22 @@ public struct TrainState: Codable, Equatable, Sendable {
     /// The training-log window (`log_every`) since its last record; absent in checkpoints
     /// written before training records existed.
     public var logWindow: Running?
+    /// Sums over a window of steps: loss, correct predictions, images, steps.
     public struct Running: Codable, Equatable, Sendable {
         public var loss = 0.0, correct = 0, count = 0, steps = 0
+        public init() {}
+        mutating func add(loss: Double, correct: Int, count: Int) {
+            self.loss += loss
+            self.correct += correct
+            self.count += count
+            steps += 1
+        }
+        var meanLoss: Double { loss / Double(steps) }
+        /// Top-1 accuracy in %.
+        var accuracy: Double { 100 * Double(correct) / Double(max(1, count)) }
     }
-    /// FAMO's task-weight state (`weighting: famo` only).
-    public var famo: FAMO?
+    /// A loss weighting's state (FAMO's logits and Adam moments), absent for the others.
+    public var weighting: [String: [Double]]?
     /// MPI ranks of the run that wrote it (absent: one process).
     public var ranks: Int?
     /// SHA-256 of the checkpoint's tensor files, checked before they are loaded.

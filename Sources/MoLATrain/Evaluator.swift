@@ -27,7 +27,7 @@ public enum Evaluator {
         var perTask: [String: Double] = [:]
         var images = 0
         // Single-task runs hold one model per task in tasks/<name>/.
-        let models: [(dir: String, tasks: [String], description: RunDescription)] = d.config.method == .singleTask
+        let models: [(dir: String, tasks: [String], description: RunDescription)] = d.config.method.modelPerTask
             ? try d.tasks.map { t in (run + "/tasks/" + t, [t], try RunDescription.read(run + "/tasks/" + t)) }
             : [(run, d.tasks, d)]
         for m in models {

@@ -1,5 +1,6 @@
 import Foundation
 import MoLAData
+import MoLAReport
 import MoLASupport
 
 /// `mola-train runs`: one row per run folder under a directory (like `dvc exp show`): name,
@@ -43,7 +44,7 @@ public enum RunsTable {
         var params: [String: String] = [:]
         if let json = try? JSONSerialization.jsonObject(with: JSONEncoder.sorted.encode(d.config)) { flatten(json, prefix: "", into: &params) }
         for k in params.keys where k.hasPrefix("output") || k == "name" || k == "method" || k.hasPrefix("data.") { params[k] = nil }
-        return Row(name: d.config.name, directory: dir, method: d.config.method.rawValue,
+        return Row(name: d.config.name, directory: dir, method: d.config.method.name,
                    data: URL(fileURLWithPath: d.config.data.manifest ?? d.config.data.dataset ?? "?").deletingPathExtension().lastPathComponent,
                    status: status, steps: report?.steps ?? state?.step ?? 0,
                    bestValidation: report?.validation.average ?? state.flatMap { $0.bestValidation >= 0 ? $0.bestValidation : nil },

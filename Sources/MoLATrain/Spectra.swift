@@ -1,24 +1,8 @@
 import Foundation
 import MoLAModel
+import MoLAReport
 
-/// The paper's spectral analysis: per convolution, the singular values of its weight as a
-/// C_out × (k·k·C_in) matrix; K99 = the fewest values whose sum reaches 99% of the total.
-public struct LayerSpectrum: Codable, Equatable, Sendable {
-    public struct Summary: Codable, Equatable, Sendable {
-        public var k99: Int
-        public var top: Double
-        public var rank: Int
-        /// Every singular value over σ₁, largest first: the distribution the paper compares
-        /// (absent in reports written before it was kept).
-        public var values: [Double]?
-    }
-    public var layer: String
-    public var rows: Int, columns: Int
-    /// The shared weight W.
-    public var shared: Summary
-    /// W + ΔW_t for each adapter t (empty for layers without adapters).
-    public var adapted: [Summary]
-
+extension LayerSpectrum {
     public static func analyse(name: String, conv: Conv) -> LayerSpectrum {
         let rows = conv.outChannels, cols = conv.kernel * conv.kernel * conv.inChannels
         func summary(_ w: [Float]) -> Summary {

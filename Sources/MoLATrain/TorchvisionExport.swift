@@ -29,7 +29,7 @@ public enum TorchvisionExport {
     }
 
     /// The state dict of task `task` (nil: the backbone alone, which must not differ by task).
-    public static func stateDict(_ model: TaskModel, task: Int?) -> [SafeTensors.Tensor] {
+    public static func stateDict(_ model: any TaskModel, task: Int?) -> [SafeTensors.Tensor] {
         let store = model.store
         let convs = Dictionary(uniqueKeysWithValues: model.convolutions.map { ($0.conv.weight.offset, $0.conv) })
         var out: [SafeTensors.Tensor] = []
@@ -79,9 +79,10 @@ public enum TorchvisionExport {
     /// Writes the files for the run in `runDirectory` (its best checkpoint) into `out`.
     public static func export(run runDirectory: String, to out: String) throws -> [String] {
         let d = try RunDescription.read(runDirectory)
-        guard [.uniform, .molaGrad].contains(d.config.method) else {
-            throw DataError(file: runDirectory + "/run.json", "\(d.config.method.rawValue) runs cannot be exported as plain torchvision models",
-                            fix: "export uniform or MoLA-Grad runs (MoLA-Router mixes its adapters per image, MMoE has several backbones; single-task: export each run under tasks/)")
+        guard case .torchvision(let sharedBackbone) = d.config.method.export else {
+            let exportable = Method.all.filter { $0.export != nil }.map(\.name)
+            throw DataError(file: runDirectory + "/run.json", "\(d.config.method) runs cannot be exported as plain torchvision models",
+                            fix: "export \(spoken(exportable)) runs (a router mixing adapters per image, several backbones or per-task modules have no plain torchvision form; single-task: export each run under tasks/)")
         }
         let model = d.makeModel()
         _ = try Checkpoint.load(from: runDirectory + "/checkpoints/best", into: model.store, configHash: d.config.hash)
@@ -92,7 +93,7 @@ public enum TorchvisionExport {
             try FileIO.writeAtomically(SafeTensors.encode(tensors, metadata: meta), to: out + "/" + file)
             written.append(out + "/" + file)
         }
-        if d.config.method == .uniform && d.config.batchNorm == nil { try write(stateDict(model, task: nil), "backbone.safetensors", "backbone") }
+        if sharedBackbone && d.config.batchNorm == nil { try write(stateDict(model, task: nil), "backbone.safetensors", "backbone") }
         for (t, name) in d.tasks.enumerated() { try write(stateDict(model, task: t), "\(name).safetensors", "task \(name): backbone and fc") }
         return written
     }

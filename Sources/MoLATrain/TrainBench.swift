@@ -1,5 +1,6 @@
 import Foundation
 import MoLAData
+import MoLAReport
 import MoLASupport
 import MoLATensor
 
@@ -45,7 +46,7 @@ public enum TrainBench {
             for i in 0..<steps { step(i) }
             best = max(best, Double(steps * config.batchSize) / (Double(DispatchTime.now().uptimeNanoseconds - t) / 1e9))
         }
-        var result: [String: Any] = ["config": configFile, "method": config.method.rawValue, "backbone": config.backbone.name, "threads": Parallel.threads,
+        var result: [String: Any] = ["config": configFile, "method": config.method.name, "backbone": config.backbone.name, "threads": Parallel.threads,
                                      "batch": config.batchSize, "parameters": ParameterCounts(model.store).total, "tasks": data.taskNames.count,
                                      "train_images_per_s": (best * 10).rounded() / 10, "ranks": parallel?.size ?? 1]
         if let parallel {

@@ -7,15 +7,6 @@ import MoLATensor
 /// A training run's settings, read from YAML (`configs/*.yaml`). Every key is optional
 /// except the data; the defaults are MOLA-NOTES' MedMNIST recipe scaled to small images.
 public struct TrainConfig: Codable, Equatable, Sendable {
-    public enum Method: String, Codable, CaseIterable, Sendable {
-        case uniform, singleTask = "single-task", molaGrad = "mola-grad", molaRouter = "mola-router", mmoe
-        /// The paper's table's other baselines: shared + task experts (PLE's CGC), DSelect-k
-        /// gates, one column per task with learned mixing, and HydraLoRA-style adapters (one
-        /// A per layer, a B per adapter) mixed by a router trained without task labels.
-        case cgc, dselectK = "dselect-k", crossStitch = "cross-stitch", hydraLora = "hydra-lora"
-        /// Methods built from several ResNet backbones (experts or columns).
-        public var severalBackbones: Bool { [.mmoe, .cgc, .dselectK, .crossStitch].contains(self) }
-    }
     public enum OptimizerKind: String, Codable, CaseIterable, Sendable { case sgd, adamw }
     /// Batch-norm statistics over the whole mixed batch, or per task group (the collapse
     /// remedy: a task's drifting adapter no longer sets the other tasks' statistics).
@@ -83,6 +74,7 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     public var data = Data()
     /// Task names to train on (default: all of the dataset's).
     public var tasks: [String]?
+    /// The method (`Method.all`; default MoLA-Grad).
     public var method = Method.molaGrad
     public var backbone = Backbone()
     public var adapters = Adapters()
@@ -109,8 +101,8 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     /// Task-balanced sampling temperature (`sampling: {temperature: T}`; nil: records in plain
     /// shuffled order, tasks in their own proportions).
     public var samplingTemperature: Double?
-    /// A gradient balancer over the shared parameters (nil: plain summed gradients).
-    public var weighting: GradientBalancing.Weighting?
+    /// A gradient balancer (`Balancer.all`; nil: plain summed gradients).
+    public var weighting: Balancer?
     public var augment = Augment()
     /// Evaluate on validation (and checkpoint) every this many steps; 0 = once per epoch.
     public var evalEvery = 0
@@ -142,8 +134,10 @@ public struct TrainConfig: Codable, Equatable, Sendable {
 
     /// What makes this run a variant of its method, for reports and compare.
     public var variant: String? {
-        let parts = (adapters.form.map { [.molaGrad, .molaRouter].contains(method) ? [$0.rawValue] : [] } ?? [])
-            + (batchNorm == .perTask ? ["per-task BN"] : []) + (weighting.map { [$0.rawValue] } ?? [])
+        // The adapter form is a variant only where the method lets the config choose it.
+        let formChosen = method.adapters != nil && method.fixedAdapterForm == nil
+        let parts = (adapters.form.map { formChosen ? [$0.rawValue] : [] } ?? [])
+            + (batchNorm == .perTask ? ["per-task BN"] : []) + (weighting.map { [$0.name] } ?? [])
             + (samplingTemperature.map { [String(format: "sampling T=%g", $0)] } ?? [])
         return parts.isEmpty ? nil : parts.joined(separator: " + ")
     }
@@ -155,19 +149,19 @@ public struct TrainConfig: Codable, Equatable, Sendable {
 }
 
 extension TrainConfig {
-    /// Reads a config file; every complaint names the file, line and key.
+    /// Reads a config file in one pass: each key is read once, where it is checked (type,
+    /// range, what it applies to), and any key nothing read is refused with a did-you-mean.
+    /// Every complaint names the file, line and key path.
     public static func load(_ path: String, overrides: [String] = []) throws -> TrainConfig {
         let root = try ConfigValue.load(file: path).resolvingBase().overriding(overrides.map(expandAliases))
-        let top = try root.mapping(allowed: ["name", "data", "tasks", "method", "backbone", "adapters", "router", "mmoe", "experts", "optimizer",
-                                             "epochs", "batch_size", "seed", "threads", "augment", "eval_every", "log_every", "max_steps", "output",
-                                             "sync_batchnorm", "batchnorm", "loss", "selection", "weighting", "sampling"])
+        let top = try ConfigSection(root)
         let fallbackName = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
-        var c = TrainConfig(name: try top["name"]?.string() ?? fallbackName)
+        var c = TrainConfig(name: try top.string("name") ?? fallbackName)
         let base = URL(fileURLWithPath: path).deletingLastPathComponent().path
-        let data = try top.required("data", hint: "add `data: {manifest: data-manifests/digits-fashion.yaml}` or `data: {dataset: datasets/x}`")
-            .mapping(allowed: ["manifest", "dataset"])
-        c.data.manifest = try data["manifest"]?.string()
-        c.data.dataset = try data["dataset"]?.string()
+        _ = try top.required("data", hint: "add `data: {manifest: data-manifests/digits-fashion.yaml}` or `data: {dataset: datasets/x}`")
+        let data = try top.section("data")
+        c.data.manifest = try data.string("manifest")
+        c.data.dataset = try data.string("dataset")
         guard (c.data.manifest == nil) != (c.data.dataset == nil) else {
             throw data.owner.error("give exactly one of data.manifest and data.dataset")
         }
@@ -181,169 +175,173 @@ extension TrainConfig {
         }
         c.data.manifest = c.data.manifest.map(resolve)
         c.data.dataset = c.data.dataset.map(resolve)
-        c.tasks = try top["tasks"]?.strings()
-        if let m = top["method"] { c.method = try m.choice(Method.self) }
-        if let b = try top["backbone"]?.mapping(allowed: ["name", "stem_width", "widths", "blocks", "stem", "init", "last_width"]) {
-            if let n = b["name"] {
-                c.backbone.name = try n.string()
-                switch c.backbone.name {
-                case "resnet-mini": break
-                case "resnet18":
-                    c.backbone.stemWidth = 64; c.backbone.widths = [64, 128, 256, 512]; c.backbone.blocks = [2, 2, 2, 2]
-                case "resnet34", "resnet50":
-                    c.backbone.stemWidth = 64; c.backbone.widths = [64, 128, 256, 512]; c.backbone.blocks = [3, 4, 6, 3]
-                    c.backbone.bottleneck = c.backbone.name == "resnet50" ? true : nil
-                case "shufflenet-v2":
-                    let v1 = ShuffleNetV2.Config.v1
-                    c.backbone.stemWidth = v1.stem; c.backbone.widths = v1.widths; c.backbone.blocks = v1.repeats; c.backbone.lastWidth = v1.last
-                    if c.method.severalBackbones { throw n.error("\(c.method.rawValue) builds its experts or columns as ResNets", fix: "use a resnet backbone") }
-                default: throw n.error("unknown backbone '\(c.backbone.name)'", fix: "use resnet-mini, resnet18, resnet34, resnet50 or shufflenet-v2")
-                }
-            }
-            if let v = b["stem_width"] { c.backbone.stemWidth = try v.int(in: 1...4096) }
-            if let v = b["widths"] { c.backbone.widths = try v.list().map { try $0.int(in: 1...4096) } }
-            if let v = b["blocks"] { c.backbone.blocks = try v.list().map { try $0.int(in: 1...64) } }
-            if let v = b["last_width"] {
-                guard c.backbone.name == "shufflenet-v2" else { throw v.error("backbone.last_width is ShuffleNet V2's conv5 width") }
-                c.backbone.lastWidth = try v.int(in: 1...8192)
-            }
-            if c.backbone.name == "shufflenet-v2", let odd = c.backbone.widths.first(where: { $0 % 2 != 0 }) {
-                throw b.owner.error("ShuffleNet V2 stage widths must be even (units split them in halves); \(odd) is odd")
-            }
-            if let v = b["stem"] {
-                let stem = try v.string()
-                guard ["cifar", "imagenet"].contains(stem) else { throw v.error("backbone.stem is cifar (3×3, for small images) or imagenet (7×7 stride 2 + max pool)") }
-                c.backbone.stem = stem == "imagenet" ? stem : nil
-            }
-            if let v = b["init"] {
-                let path = resolve(try v.string())
-                guard FileIO.exists(path) else {
-                    throw v.error("backbone.init: \(path) not found", fix: "convert torchvision weights with scripts/torch-to-safetensors.py")
-                }
-                c.backbone.initWeights = path
-                if c.method.severalBackbones { throw v.error("backbone.init loads one backbone; \(c.method.rawValue) has several") }
-            }
-            guard c.backbone.widths.count == c.backbone.blocks.count, !c.backbone.widths.isEmpty else {
-                throw b.owner.error("backbone.widths and backbone.blocks need one entry per stage")
-            }
+        c.tasks = try top.strings("tasks")
+        if let m = top.value("method") { c.method = try m.registered(Method.all.map(\.name), Method.named) }
+        try c.readBackbone(try top.section("backbone"), resolve: resolve)
+        try c.readAdapters(try top.section("adapters"))
+        try c.readRouter(try top.section("router"))
+        try c.readExperts(top)
+        let o = try top.section("optimizer")
+        if let kind = try o.choice("name", OptimizerKind.self) {
+            c.optimizer.kind = kind
+            if kind == .adamw { c.optimizer.learningRate = 1e-3 }
         }
-        c.adapters.ranks = Array(repeating: 4, count: c.backbone.widths.count)
-        c.adapters.stages = Array(c.backbone.widths.indices)
-        if let a = try top["adapters"]?.mapping(allowed: ["rank", "alpha", "stages", "stem", "shortcuts", "form"]) {
-            if let r = a["rank"] {
-                if let one = try? r.int(in: 1...4096) { c.adapters.ranks = Array(repeating: one, count: c.backbone.widths.count) } else {
-                    c.adapters.ranks = try r.list().map { try $0.int(in: 1...4096) }
-                    guard c.adapters.ranks.count == c.backbone.widths.count else {
-                        throw r.error("adapters.rank lists \(c.adapters.ranks.count) ranks for \(c.backbone.widths.count) stages",
-                                      fix: "give one rank per stage, or one number for all")
-                    }
-                }
-                for (s, rank) in c.adapters.ranks.enumerated() where rank > c.backbone.widths[s] {
-                    throw r.error("rank \(rank) is larger than stage \(s)'s \(c.backbone.widths[s]) channels",
-                                  fix: "a low-rank adapter needs rank ≤ channels; lower the rank")
-                }
-            }
-            if let v = a["alpha"] { c.adapters.alpha = Float(try v.double(in: 0...1e6)) }
-            if let v = a["stages"] {
-                c.adapters.stages = try v.list().map { try $0.int(in: 0...(c.backbone.widths.count - 1)) }
-            }
-            if let v = a["stem"] { c.adapters.stem = try v.bool() }
-            if let v = a["shortcuts"] { c.adapters.shortcuts = try v.bool() }
-            if let v = a["form"] {
-                let form = try v.choice(AdapterForm.self)
-                c.adapters.form = form == .factorised ? nil : form
-                if c.method == .hydraLora, form != .sharedA { throw v.error("hydra-lora's adapters are shared-a (one A per layer)", fix: "remove adapters.form") }
-            }
+        if let v = try o.double("lr", in: 0...1e9) { c.optimizer.learningRate = Float(v) }
+        if let v = try o.double("momentum", in: 0...1) { c.optimizer.momentum = Float(v) }
+        if let v = try o.double("weight_decay", in: 0...10) { c.optimizer.weightDecay = Float(v) }
+        if let v = o.value("schedule") {
+            c.optimizer.schedule = try v.choice(LearningRateSchedule.Kind.self)
+            if c.optimizer.schedule == .step { throw v.error("the step schedule needs its own settings; use cosine or constant") }
         }
-        if let r = try top["router"]?.mapping(allowed: ["widths", "blocks", "twd_weight", "temperature", "projection"]) {
-            if let v = r["widths"] { c.router.widths = try v.list().map { try $0.int(in: 1...4096) } }
-            if let v = r["blocks"] { c.router.blocks = try v.list().map { try $0.int(in: 1...64) } }
-            if let v = r["twd_weight"] {
-                if c.method == .hydraLora { throw v.error("hydra-lora trains its router without task labels (no TwD)", fix: "remove router.twd_weight, or use mola-router") }
-                c.router.twdWeight = Float(try v.double(in: 0...1e6))
-            }
-            if let v = r["temperature"] { c.router.temperature = try v.double(in: 1e-6...1e6) }
-            if let v = r["projection"] { c.router.projection = try v.int(in: 1...4096) }
-            guard c.router.widths.count == c.router.blocks.count else { throw r.owner.error("router.widths and router.blocks need one entry per stage") }
-        }
-        if let m = try top["mmoe"]?.mapping(allowed: ["experts"]) { c.experts = try m["experts"]?.int(in: 1...64) }
-        if let e = try top["experts"]?.mapping(allowed: ["count", "per_task", "k", "gamma"]) {
-            guard [.mmoe, .cgc, .dselectK].contains(c.method) else {
-                throw e.owner.error("experts: applies to mmoe, cgc and dselect-k", fix: "remove it or change the method")
-            }
-            if let v = e["count"] { c.experts = try v.int(in: c.method == .cgc ? 0...64 : 1...64) }
-            if let v = e["per_task"] {
-                guard c.method == .cgc else { throw v.error("experts.per_task is CGC's (each task's own experts)", fix: "use method: cgc") }
-                c.taskExperts = try v.int(in: 1...16)
-            }
-            for key in ["k", "gamma"] where e[key] != nil && c.method != .dselectK {
-                throw e[key]!.error("experts.\(key) is DSelect-k's", fix: "use method: dselect-k")
-            }
-            if let v = e["k"] { c.selectK = try v.int(in: 1...64) }
-            if let v = e["gamma"] { c.selectGamma = try v.double(in: 1e-3...1e3) }
-            if c.method == .dselectK {
-                let n = c.experts ?? 4
-                guard n >= 2, n & (n - 1) == 0 else { throw (e["count"] ?? e.owner).error("DSelect-k selects among a power-of-two number of experts; \(n) is not", fix: "use 2, 4, 8 or 16") }
-                if let k = c.selectK, k > n { throw e["k"]!.error("k = \(k) selectors for \(n) experts", fix: "use k ≤ experts.count") }
-            }
-        }
-        if let o = try top["optimizer"]?.mapping(allowed: ["name", "lr", "momentum", "weight_decay", "schedule", "warmup_steps"]) {
-            if let v = o["name"] {
-                c.optimizer.kind = try v.choice(OptimizerKind.self)
-                if c.optimizer.kind == .adamw { c.optimizer.learningRate = 1e-3 }
-            }
-            if let v = o["lr"] { c.optimizer.learningRate = Float(try v.double(in: 0...1e9)) }
-            if let v = o["momentum"] { c.optimizer.momentum = Float(try v.double(in: 0...1)) }
-            if let v = o["weight_decay"] { c.optimizer.weightDecay = Float(try v.double(in: 0...10)) }
-            if let v = o["schedule"] {
-                c.optimizer.schedule = try v.choice(LearningRateSchedule.Kind.self)
-                if c.optimizer.schedule == .step { throw v.error("the step schedule needs its own settings; use cosine or constant") }
-            }
-            if let v = o["warmup_steps"] { c.optimizer.warmupSteps = try v.int(in: 0...10_000_000) }
-        }
-        if let v = top["epochs"] { c.epochs = try v.int(in: 1...100_000) }
-        if let v = top["batch_size"] { c.batchSize = try v.int(in: 1...65536) }
-        if let v = top["seed"] { c.seed = UInt64(try v.int(in: 0...Int.max)) }
-        if let v = top["threads"] { c.threads = try v.int(in: 1...256) }
-        if let v = top["sync_batchnorm"] {
+        if let v = try o.int("warmup_steps", in: 0...10_000_000) { c.optimizer.warmupSteps = v }
+        if let v = try top.int("epochs", in: 1...100_000) { c.epochs = v }
+        if let v = try top.int("batch_size", in: 1...65536) { c.batchSize = v }
+        if let v = try top.int("seed", in: 0...Int.max) { c.seed = UInt64(v) }
+        if let v = try top.int("threads", in: 1...256) { c.threads = v }
+        if let v = top.value("sync_batchnorm") {
             c.syncBatchNorm = try v.bool()
-            // A rank may hold no image of a task, so its own experts would skip the all-reduce.
-            if c.syncBatchNorm == true, c.method == .cgc { throw v.error("sync_batchnorm cannot run CGC's task experts (a rank may hold none of a task's images)") }
-        }
-        if let l = try top["loss"]?.mapping(allowed: ["task_weighting"]), let v = l["task_weighting"] {
-            let w = try v.choice(TaskWeighting.self)
-            c.taskWeighting = w == .taskMean ? nil : w
-        }
-        if let m = try top["sampling"]?.mapping(allowed: ["temperature"]), let v = m["temperature"] {
-            c.samplingTemperature = try v.double(in: 0.01...1e6)
-        }
-        if let v = top["weighting"] {
-            c.weighting = try v.choice(GradientBalancing.Weighting.self)
-            guard [.uniform, .molaGrad].contains(c.method) else {
-                throw v.error("weighting applies to uniform and mola-grad (one backbone, heads per task)", fix: "remove it or change the method")
+            if c.syncBatchNorm == true, c.method.taskModules {
+                throw v.error("sync_batchnorm cannot run \(c.method)'s modules of a task's own (a rank may hold none of a task's images)")
             }
         }
-        if let v = top["selection"] {
-            let s = try v.choice(Selection.self)
-            c.selection = s == .validationAccuracy ? nil : s
+        if let w = try top.section("loss").choice("task_weighting", TaskWeighting.self) { c.taskWeighting = w == .taskMean ? nil : w }
+        if let t = try top.section("sampling").double("temperature", in: 0.01...1e6) { c.samplingTemperature = t }
+        if let v = top.value("weighting") {
+            c.weighting = try v.registered(Balancer.all.map(\.name), Balancer.named)
+            guard c.method.takesBalancer else {
+                let methods = Method.all.filter(\.takesBalancer).map(\.name)
+                throw v.error("weighting applies to \(spoken(methods)) (one backbone, heads per task)", fix: "remove it or change the method")
+            }
         }
-        if let v = top["batchnorm"] {
+        if let s = try top.choice("selection", Selection.self) { c.selection = s == .validationAccuracy ? nil : s }
+        if let v = top.value("batchnorm") {
             let mode = try v.choice(BatchNormMode.self)
             c.batchNorm = mode == .shared ? nil : mode
             if mode == .perTask, c.syncBatchNorm == true {
                 throw v.error("batchnorm: per-task cannot be combined with sync_batchnorm (a rank may hold no rows of a task)")
             }
-            if mode == .perTask, c.method.severalBackbones { throw v.error("batchnorm: per-task applies to one shared backbone; \(c.method.rawValue) has several") }
+            if mode == .perTask, c.method.backbones == .several { throw v.error("batchnorm: per-task applies to one shared backbone; \(c.method) has several") }
         }
-        if let a = try top["augment"]?.mapping(allowed: ["crop_padding", "flip"]) {
-            if let v = a["crop_padding"] { c.augment.cropPadding = try v.int(in: 0...64) }
-            if let v = a["flip"] { c.augment.flip = try v.bool() }
+        let a = try top.section("augment")
+        if let v = try a.int("crop_padding", in: 0...64) { c.augment.cropPadding = v }
+        if let v = try a.bool("flip") { c.augment.flip = v }
+        if let v = try top.int("eval_every", in: 0...10_000_000) { c.evalEvery = v }
+        if let v = try top.int("log_every", in: 0...10_000_000) { c.logEvery = v }
+        if let v = try top.int("max_steps", in: 0...Int.max) { c.maxSteps = v }
+        if let v = try top.string("output") { c.output = expandPath(v) }
+        try top.finish()
+        if let problem = c.method.check(c) {
+            throw (top.owner.valueAt(path: problem.key) ?? top.owner).error(problem.message, fix: problem.fix)
         }
-        if let v = top["eval_every"] { c.evalEvery = try v.int(in: 0...10_000_000) }
-        if let v = top["log_every"] { c.logEvery = try v.int(in: 0...10_000_000) }
-        if let v = top["max_steps"] { c.maxSteps = try v.int(in: 0...Int.max) }
-        if let v = top["output"] { c.output = expandPath(try v.string()) }
         return c
+    }
+
+    private mutating func readBackbone(_ b: ConfigSection, resolve: (String) -> String) throws {
+        if let n = b.value("name") {
+            backbone.name = try n.string()
+            switch backbone.name {
+            case "resnet-mini": break
+            case "resnet18":
+                backbone.stemWidth = 64; backbone.widths = [64, 128, 256, 512]; backbone.blocks = [2, 2, 2, 2]
+            case "resnet34", "resnet50":
+                backbone.stemWidth = 64; backbone.widths = [64, 128, 256, 512]; backbone.blocks = [3, 4, 6, 3]
+                backbone.bottleneck = backbone.name == "resnet50" ? true : nil
+            case "shufflenet-v2":
+                let v1 = ShuffleNetV2.Config.v1
+                backbone.stemWidth = v1.stem; backbone.widths = v1.widths; backbone.blocks = v1.repeats; backbone.lastWidth = v1.last
+                if method.backbones == .several { throw n.error("\(method) builds its experts or columns as ResNets", fix: "use a resnet backbone") }
+            default: throw n.error("unknown backbone '\(backbone.name)'", fix: "use resnet-mini, resnet18, resnet34, resnet50 or shufflenet-v2")
+            }
+        }
+        if let v = try b.int("stem_width", in: 1...4096) { backbone.stemWidth = v }
+        if let v = b.value("widths") { backbone.widths = try v.list().map { try $0.int(in: 1...4096) } }
+        if let v = b.value("blocks") { backbone.blocks = try v.list().map { try $0.int(in: 1...64) } }
+        if let v = b.value("last_width") {
+            guard backbone.name == "shufflenet-v2" else { throw v.error("backbone.last_width is ShuffleNet V2's conv5 width") }
+            backbone.lastWidth = try v.int(in: 1...8192)
+        }
+        if backbone.name == "shufflenet-v2", let odd = backbone.widths.first(where: { $0 % 2 != 0 }) {
+            throw b.owner.error("ShuffleNet V2 stage widths must be even (units split them in halves); \(odd) is odd")
+        }
+        if let v = b.value("stem") {
+            let stem = try v.string()
+            guard ["cifar", "imagenet"].contains(stem) else { throw v.error("backbone.stem is cifar (3×3, for small images) or imagenet (7×7 stride 2 + max pool)") }
+            backbone.stem = stem == "imagenet" ? stem : nil
+        }
+        if let v = b.value("init") {
+            let path = resolve(try v.string())
+            guard FileIO.exists(path) else {
+                throw v.error("backbone.init: \(path) not found", fix: "convert torchvision weights with scripts/torch-to-safetensors.py")
+            }
+            backbone.initWeights = path
+            if method.backbones == .several { throw v.error("backbone.init loads one backbone; \(method) has several") }
+        }
+        guard backbone.widths.count == backbone.blocks.count, !backbone.widths.isEmpty else {
+            throw b.owner.error("backbone.widths and backbone.blocks need one entry per stage")
+        }
+    }
+
+    private mutating func readAdapters(_ a: ConfigSection) throws {
+        adapters.ranks = Array(repeating: 4, count: backbone.widths.count)
+        adapters.stages = Array(backbone.widths.indices)
+        if let r = a.value("rank") {
+            if let one = try? r.int(in: 1...4096) { adapters.ranks = Array(repeating: one, count: backbone.widths.count) } else {
+                adapters.ranks = try r.list().map { try $0.int(in: 1...4096) }
+                guard adapters.ranks.count == backbone.widths.count else {
+                    throw r.error("adapters.rank lists \(adapters.ranks.count) ranks for \(backbone.widths.count) stages",
+                                  fix: "give one rank per stage, or one number for all")
+                }
+            }
+            for (s, rank) in adapters.ranks.enumerated() where rank > backbone.widths[s] {
+                throw r.error("rank \(rank) is larger than stage \(s)'s \(backbone.widths[s]) channels",
+                              fix: "a low-rank adapter needs rank ≤ channels; lower the rank")
+            }
+        }
+        if let v = try a.double("alpha", in: 0...1e6) { adapters.alpha = Float(v) }
+        if let v = a.value("stages") { adapters.stages = try v.list().map { try $0.int(in: 0...(backbone.widths.count - 1)) } }
+        if let v = try a.bool("stem") { adapters.stem = v }
+        if let v = try a.bool("shortcuts") { adapters.shortcuts = v }
+        if let v = a.value("form") {
+            let form = try v.choice(AdapterForm.self)
+            adapters.form = form == .factorised ? nil : form
+            if let fixed = method.fixedAdapterForm, form != fixed {
+                throw v.error("\(method)'s adapters are \(fixed.rawValue) (one A per layer)", fix: "remove adapters.form")
+            }
+        }
+    }
+
+    private mutating func readRouter(_ r: ConfigSection) throws {
+        if let v = r.value("widths") { router.widths = try v.list().map { try $0.int(in: 1...4096) } }
+        if let v = r.value("blocks") { router.blocks = try v.list().map { try $0.int(in: 1...64) } }
+        if let v = try r.double("twd_weight", in: 0...1e6) { router.twdWeight = Float(v) }
+        if let v = try r.double("temperature", in: 1e-6...1e6) { router.temperature = v }
+        if let v = try r.int("projection", in: 1...4096) { router.projection = v }
+        guard router.widths.count == router.blocks.count else { throw r.owner.error("router.widths and router.blocks need one entry per stage") }
+    }
+
+    /// The experts' settings (`experts:`, and the older `mmoe: {experts: N}`); each key only
+    /// for the methods that read it.
+    private mutating func readExperts(_ top: ConfigSection) throws {
+        if let v = try top.section("mmoe").int("experts", in: 1...64) { experts = v }
+        let e = try top.section("experts")
+        if let v = try e.int("count", in: 0...64) { experts = v }
+        if let v = try e.int("per_task", in: 1...16) { taskExperts = v }
+        if let v = try e.int("k", in: 1...64) { selectK = v }
+        if let v = try e.double("gamma", in: 1e-3...1e3) { selectGamma = v }
+        try refuseKeys(of: top)
+    }
+
+    /// Keys only other methods read, and keys this method refuses, are errors naming why.
+    private func refuseKeys(of top: ConfigSection) throws {
+        for key in Method.methodSpecificKeys where !method.ownKeys.contains(key) {
+            guard let v = top.owner.valueAt(path: key), !v.isNull else { continue }
+            let readers = Method.all.filter { $0.ownKeys.contains(key) }.map(\.name)
+            throw v.error("\(key) applies to \(spoken(readers))", fix: "remove it or use method: \(readers[0])")
+        }
+        for (key, reason) in method.refusedKeys.sorted(by: { $0.key < $1.key }) {
+            guard let v = top.owner.valueAt(path: key), !v.isNull else { continue }
+            throw v.error(reason, fix: "remove \(key)")
+        }
     }
 
     /// `--set lr=…` and `--set alpha=…` are short for optimizer.lr and adapters.alpha.
@@ -358,4 +356,9 @@ extension TrainConfig {
 
 func expandPath(_ p: String) -> String {
     (p as NSString).expandingTildeInPath
+}
+
+/// "a", "a and b", "a, b and c".
+func spoken(_ items: [String]) -> String {
+    items.count <= 1 ? items.joined() : items.dropLast().joined(separator: ", ") + " and " + items.last!
 }

@@ -1,6 +1,7 @@
 import Foundation
 import MoLAData
 import MoLAModel
+import MoLAReport
 import MoLASupport
 import MoLATensor
 import Synchronization
@@ -26,24 +27,27 @@ public struct TrainError: MoLAError {
     public var description: String
 }
 
-/// Trains one model on one set of tasks, with validation, checkpoints and resume.
+/// Trains one model on one set of tasks, with validation, checkpoints and resume: the loop
+/// over batches, evaluation and checkpointing. What a step computes is its `TrainingStep`'s.
 /// Output folder layout: `metrics.jsonl`, `tb/` (TensorBoard), `checkpoints/{latest,best}/`.
 public final class Trainer {
     public enum Outcome: Equatable { case finished, interrupted }
 
     let config: TrainConfig
     let directory: String
-    let model: TaskModel
+    let model: any TaskModel
     let train: SplitData, val: SplitData
     let taskNames: [String]
     var optimizer: any Optimizer
+    var step: any TrainingStep
     public private(set) var state = TrainState()
     let log: (String) -> Void
     let showProgress: Bool
+    let metrics: MetricsLog
     /// For tests: behave as if a stop signal arrived after this many steps.
     public var stopAfterSteps: Int?
     /// Set when this process is one rank of a data-parallel run (rank 0 writes the files).
-    public var parallel: DataParallel?
+    public let parallel: DataParallel?
     var isLeader: Bool { parallel?.isLeader ?? true }
     /// Classes per task, for the near-chance warning (empty: no warning).
     public var classes: [Int] = []
@@ -60,23 +64,26 @@ public final class Trainer {
     var latestDir: String { directory + "/checkpoints/latest" }
     var bestDir: String { directory + "/checkpoints/best" }
 
-    public init(config: TrainConfig, directory: String, model: TaskModel, train: SplitData, val: SplitData, taskNames: [String],
-                progress: Bool, log: @escaping (String) -> Void) {
+    public init(config: TrainConfig, directory: String, model: any TaskModel, train: SplitData, val: SplitData, taskNames: [String],
+                parallel: DataParallel? = nil, progress: Bool, log: @escaping (String) -> Void) {
         self.config = config
         self.directory = directory
         self.model = model
         self.train = train
         self.val = val
         self.taskNames = taskNames
+        self.parallel = parallel
         self.showProgress = progress
         self.log = log
+        metrics = MetricsLog(directory: directory)
         switch config.optimizer.kind {
         case .sgd: optimizer = SGD(momentum: config.optimizer.momentum, weightDecay: config.optimizer.weightDecay)
         case .adamw: optimizer = AdamW(weightDecay: config.optimizer.weightDecay)
         }
+        step = makeTrainingStep(config.weighting, StepContext(model: model, parallel: parallel, tasks: taskNames.count, recordTasks: train.tasks,
+                                                              seed: config.seed))
         state.configHash = config.hash
         state.seed = config.seed
-        if config.weighting == .famo { state.famo = FAMO(tasks: taskNames.count) }
     }
 
     /// Saves `latest` (rank 0; every rank first adopts rank 0's batch-norm statistics, so
@@ -84,7 +91,8 @@ public final class Trainer {
     func saveLatest() throws {
         parallel?.adoptLeaderBuffers(model.store)
         state.ranks = parallel.map { $0.size }
-        if isLeader { try Checkpoint.save(to: latestDir, store: model.store, optimizer: optimizer.state, state: state, method: config.method.rawValue) }
+        state.weighting = step.state
+        if isLeader { try Checkpoint.save(to: latestDir, store: model.store, optimizer: optimizer.state, state: state, method: config.method.name) }
     }
 
     /// Continues from the latest checkpoint (refusing a corrupt one or one of another config).
@@ -100,30 +108,24 @@ public final class Trainer {
                             fix: (s.ranks ?? 1) > 1 ? "resume under `mpirun -np \(s.ranks ?? 1)`" : "resume without mpirun, or start over with --fresh")
         }
         state = s
+        step.state = s.weighting
         guard isLeader else { return true }
         // Metrics logged after the checkpoint belong to the lost part of the run.
-        let path = directory + "/metrics.jsonl"
-        if let text = try? String(contentsOfFile: path, encoding: .utf8) {
-            let kept = text.split(separator: "\n").filter { line in
-                guard let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], let step = obj["step"] as? Int else { return false }
-                return step <= s.step
-            }
-            try FileIO.writeAtomically(kept.map { $0 + "\n" }.joined(), to: path)
-        }
+        if FileIO.exists(metrics.path) { try TensorBoard.start(directory, records: try metrics.truncate(after: s.step)) }
         return true
     }
 
     public func run() throws -> Outcome {
         try FileManager.default.createDirectory(atPath: directory + "/checkpoints", withIntermediateDirectories: true)
+        if isLeader && state.step == 0 { try TensorBoard.start(directory) }
         let schedule: LearningRateSchedule = config.optimizer.schedule == .cosine
             ? .cosine(totalSteps: totalSteps, warmupSteps: config.optimizer.warmupSteps) : .constant
         let evalEvery = config.evalEvery > 0 ? config.evalEvery : stepsPerEpoch
         let progress = Progress(label: "train", total: totalSteps * config.batchSize, unit: "images", enabled: showProgress)
         progress.advance(state.step * config.batchSize)
-        // Training loss and accuracy since the last evaluation (saved in checkpoints so a
-        // resumed run logs the same numbers).
-        var runningLoss = state.running.loss, runningCorrect = state.running.correct
-        var runningCount = state.running.count, sinceEval = state.running.steps
+        // Training loss and accuracy since the last evaluation and since the last training
+        // record (both saved in checkpoints, so a resumed run logs the same numbers).
+        var sinceEval = state.running
         var window = state.logWindow ?? .init()
         parallel?.perturbForTesting(model.store)
         let started = Date()
@@ -134,62 +136,25 @@ public final class Trainer {
             let batches = order.batches(size: config.batchSize, from: state.position, dropLast: true)
             if batches.isEmpty { state.epoch += 1; state.position = 0; continue }
             for records in batches {
-                let stepStart = DispatchTime.now().uptimeNanoseconds
-                // Each rank draws its own augmentation stream (rank 0's is the one-process stream).
-                var rng = RandomGenerator(seed: config.seed, stream: 0xA06_0000_0000 &+ UInt64(state.step) &+ UInt64(parallel?.rank ?? 0) << 40)
-                var b = train.batch(parallel?.share(records) ?? records, training: true, augment: config.augment, rng: &rng)
-                b.layout.lossWeights = lossWeights(global: records, batch: b.layout)
-                let logits: [Tensor], lossValue: Double
-                if config.weighting == .famo {
-                    (logits, lossValue) = famoStep(&b)
-                } else if let weighting = config.weighting {
-                    (logits, lossValue) = balancedStep(b, weighting: weighting, records: records)
-                } else {
-                    model.store.zeroGradients()
-                    logits = model.forward(b.images, layout: b.layout)
-                    lossValue = model.lossAndBackward(labels: b.labels, layout: b.layout).total
-                }
-                var loss = lossValue
-                var correct = correctInBatch(logits, b)
-                var stop = stopRequested.load(ordering: .relaxed) || stopAfterSteps.map { state.step + 1 >= $0 } ?? false
-                if let parallel {
-                    (loss, correct, stop) = parallel.reduceStep(model.store, loss: loss, correct: correct, stop: stop,
-                                                                gradientsReduced: config.weighting?.needsTaskGradients ?? false)
-                }
-                guard loss.isFinite else {
-                    let last = Checkpoint.existing(latestDir).map { "the last good checkpoint is \($0) (step \(lastCheckpointStep()))" } ?? "no checkpoint was saved yet"
-                    throw TrainError(description: "loss is \(loss) at step \(state.step + 1) (epoch \(state.epoch + 1)); training stopped. \(last). Lower optimizer.lr or check the data.")
-                }
-                let lr = schedule.rate(base: config.optimizer.learningRate, step: state.step)
-                optimizer.step(model.store, learningRate: lr)
-                state.stepSeconds += Double(DispatchTime.now().uptimeNanoseconds - stepStart) / 1e9
-                state.step += 1
-                state.position += records.count
-                runningLoss += loss
-                runningCorrect += correct
-                runningCount += records.count
-                sinceEval += 1
-                window.loss += loss
-                window.correct += correct
-                window.count += records.count
-                window.steps += 1
+                let (loss, correct, stop, lr) = try trainStep(records, schedule: schedule)
+                sinceEval.add(loss: loss, correct: correct, count: records.count)
+                window.add(loss: loss, correct: correct, count: records.count)
                 if config.logEvery > 0 && window.steps == config.logEvery {
-                    try appendMetrics(["kind": "train", "step": state.step, "epoch": state.epoch, "loss": window.loss / Double(window.steps),
-                                       "accuracy": 100 * Double(window.correct) / Double(max(1, window.count)), "learning_rate": Double(lr)])
+                    try record(.training(TrainingRecord(step: state.step, epoch: state.epoch, loss: window.meanLoss, accuracy: window.accuracy,
+                                                        learningRate: Double(lr))))
                     window = .init()
                 }
-                progress.status = String(format: "epoch %d step %d loss %.3f acc %.1f%%", state.epoch + 1, state.step,
-                                         runningLoss / Double(sinceEval), 100 * Double(runningCorrect) / Double(max(1, runningCount)))
+                progress.status = String(format: "epoch %d step %d loss %.3f acc %.1f%%", state.epoch + 1, state.step, sinceEval.meanLoss, sinceEval.accuracy)
                 progress.advance(records.count)
                 if state.position + config.batchSize > order.indices.count { state.epoch += 1; state.position = 0 }
-                let due = sinceEval == evalEvery || state.step == totalSteps
+                let due = sinceEval.steps == evalEvery || state.step == totalSteps
                 if due || stop {
                     state.trainSeconds = baseSeconds + Date().timeIntervalSince(started)
                     if due {
-                        try evaluate(trainLoss: runningLoss / Double(sinceEval), trainAccuracy: 100 * Double(runningCorrect) / Double(max(1, runningCount)), lr: lr)
-                        runningLoss = 0; runningCorrect = 0; runningCount = 0; sinceEval = 0
+                        try evaluate(since: sinceEval, lr: lr)
+                        sinceEval = .init()
                     }
-                    state.running = .init(loss: runningLoss, correct: runningCorrect, count: runningCount, steps: sinceEval)
+                    state.running = sinceEval
                     state.logWindow = window
                     try saveLatest()
                     if stop {
@@ -208,23 +173,46 @@ public final class Trainer {
         return .finished
     }
 
+    /// One optimiser step on the global batch `records`: this rank's share prepared (its
+    /// own augmentation stream), the step's gradients, the ranks' reduction, the update.
+    /// Returns the batch's loss and correct predictions (over the ranks), whether to stop,
+    /// and the learning rate used.
+    func trainStep(_ records: ArraySlice<Int>, schedule: LearningRateSchedule) throws -> (Double, Int, Bool, Float) {
+        let stepStart = DispatchTime.now().uptimeNanoseconds
+        // Each rank draws its own augmentation stream (rank 0's is the one-process stream).
+        var rng = RandomGenerator(seed: config.seed, stream: 0xA06_0000_0000 &+ UInt64(state.step) &+ UInt64(parallel?.rank ?? 0) << 40)
+        var b = train.batch(parallel?.share(records) ?? records, training: true, augment: config.augment, rng: &rng)
+        b.layout.lossWeights = lossWeights(global: records, batch: b.layout)
+        let (logits, stepLoss) = step.run(&b, records: records, step: state.step)
+        var loss = stepLoss
+        var correct = correctInBatch(logits, b)
+        var stop = stopRequested.load(ordering: .relaxed) || stopAfterSteps.map { state.step + 1 >= $0 } ?? false
+        if let parallel {
+            (loss, correct, stop) = parallel.reduceStep(model.store, loss: loss, correct: correct, stop: stop, gradientsReduced: step.averagesOverRanks)
+        }
+        guard loss.isFinite else {
+            let last = Checkpoint.existing(latestDir).map { "the last good checkpoint is \($0) (step \(lastCheckpointStep()))" } ?? "no checkpoint was saved yet"
+            throw TrainError(description: "loss is \(loss) at step \(state.step + 1) (epoch \(state.epoch + 1)); training stopped. \(last). Lower optimizer.lr or check the data.")
+        }
+        let lr = schedule.rate(base: config.optimizer.learningRate, step: state.step)
+        optimizer.step(model.store, learningRate: lr)
+        state.stepSeconds += Double(DispatchTime.now().uptimeNanoseconds - stepStart) / 1e9
+        state.step += 1
+        state.position += records.count
+        return (loss, correct, stop, lr)
+    }
+
     func lastCheckpointStep() -> Int {
         guard let dir = Checkpoint.existing(latestDir), let data = try? FileIO.read(dir + "/state.json"),
               let s = try? JSONDecoder().decode(TrainState.self, from: data) else { return 0 }
         return s.step
     }
 
-    /// Appends one record to metrics.jsonl (a resumed run first cuts the file back to its
-    /// checkpoint's step, so records are never doubled).
-    func appendMetrics(_ record: [String: Any]) throws {
+    /// Appends a record to metrics.jsonl and its scalars to the TensorBoard file (rank 0).
+    func record(_ r: MetricsRecord) throws {
         guard isLeader else { return }
-        let data = try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys])
-        let path = directory + "/metrics.jsonl"
-        if !FileIO.exists(path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
-        let h = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
-        try h.seekToEnd()
-        try h.write(contentsOf: data + Data("\n".utf8))
-        try h.close()
+        try metrics.append(r)
+        try TensorBoard.append(r, to: directory)
     }
 
     /// A task stuck within 2 points of chance for 3 evaluations gets a warning line naming
@@ -233,7 +221,9 @@ public final class Trainer {
         guard classes.count == accuracy.count else { return }
         for t in Self.stuckAtChance(accuracy, classes: classes, streaks: &nearChance) {
             let chance = 100 / Double(max(1, classes[t]))
-            let adapter = growth.map { $0.count == accuracy.count && config.method == .molaGrad ? String(format: "; its adapter's growth ‖ΔW‖/‖W‖ is %.3f", $0[t]) : "" } ?? ""
+            // Adapter t is task t's only when each task has its own.
+            let own = config.method.adapters == .perTask
+            let adapter = growth.map { $0.count == accuracy.count && own ? String(format: "; its adapter's growth ‖ΔW‖/‖W‖ is %.3f", $0[t]) : "" } ?? ""
             log(String(format: "warning: task %@ has stayed within 2 points of chance (%.1f%%) for 3 evaluations (validation %.2f%%)", taskNames[t], chance, accuracy[t])
                 + adapter + ". If other tasks learn, shared batch-norm statistics may be set by them: try `batchnorm: per-task`, "
                 + "a smaller adapters.alpha, or a lower optimizer.lr.")
@@ -268,10 +258,10 @@ public final class Trainer {
 
     /// The tasks' gradients on a fixed probe (the first 32 training images of each task),
     /// compared per shared stage; nil for one task and under mpirun (not computed there).
-    /// The gradients are of the tasks' classification losses: MoLA-Router's TwD term, which
-    /// would sit in every task's gradient, is left out. Batch-norm running statistics are
-    /// put back after.
-    func conflictDiagnostics() throws -> [String: GradientBalancing.Conflict]? {
+    /// The gradients are of the tasks' classification losses: an auxiliary loss (MoLA-Router's
+    /// TwD), which would sit in every task's gradient, is left out. Batch-norm running
+    /// statistics are put back after.
+    func conflictDiagnostics() throws -> [String: TaskConflict]? {
         guard taskNames.count > 1, parallel == nil else { return nil }
         if probe == nil {
             var taken = [Int](repeating: 0, count: taskNames.count), records: [Int] = []
@@ -283,57 +273,11 @@ public final class Trainer {
         let store = model.store
         let buffers = store.entries.filter { !$0.trainable }.map { ($0, Array(UnsafeBufferPointer(start: store.values + $0.offset, count: $0.count))) }
         defer { for (e, v) in buffers { v.withUnsafeBufferPointer { (store.values + e.offset).update(from: $0.baseAddress!, count: e.count) } } }
-        let router = model as? RouterClassifier, twd = router?.decorrelationWeight
-        router?.decorrelationWeight = 0
-        defer { if let twd { router?.decorrelationWeight = twd } }
-        let r = GradientBalancing.perTaskGradients(model, images: probe.images, labels: probe.labels, layout: probe.layout, tasks: taskNames.count)
-        store.zeroGradients()
-        return GradientBalancing.conflicts(r.grads, store: store)
-    }
-
-    static func meanOffDiagonal(_ m: [[Double]]) -> Double {
-        let n = m.count
-        guard n > 1 else { return 1 }
-        return (0..<n).flatMap { i in (0..<n).filter { $0 != i }.map { m[i][$0] } }.reduce(0, +) / Double(n * (n - 1))
-    }
-
-    /// A step with FAMO's loss weights (on this rank's share, from the global batch's task
-    /// losses, so every rank weights alike). Returns the logits and the plain objective Σ_t
-    /// of the tasks' losses, comparable with uniform's.
-    func famoStep(_ b: inout PreparedBatch) -> (logits: [Tensor], loss: Double) {
-        model.store.zeroGradients()
-        let logits = model.forward(b.images, layout: b.layout)
-        let local = taskLosses(logits, b)
-        var rows = [Int](repeating: 0, count: taskNames.count)
-        for g in b.layout.groups { rows[g.task] = g.range.count }
-        let weights = state.famo!.weights(losses: parallel?.globalTaskLosses(local, rows: rows) ?? local)
-        let base = b.layout.lossWeights
-        b.layout.lossWeights = weights.enumerated().map { (base?[$0.offset] ?? 1) * $0.element }
-        _ = model.lossAndBackward(labels: b.labels, layout: b.layout)
-        return (logits, local.enumerated().reduce(0) { $0 + (base?[$1.offset] ?? 1) * ($1.element ?? 0) })
-    }
-
-    /// A step with a gradient balancer: every task's gradient (under mpirun for every task of
-    /// the global batch, averaged over the ranks), combined into the store.
-    func balancedStep(_ b: PreparedBatch, weighting: GradientBalancing.Weighting, records: ArraySlice<Int>) -> (logits: [Tensor], loss: Double) {
-        let globalTasks = parallel.map { _ in Set(records.map { Int(train.tasks[$0]) }).sorted() }
-        var r = GradientBalancing.perTaskGradients(model, images: b.images, labels: b.labels, layout: b.layout, tasks: taskNames.count, taskList: globalTasks)
-        if let parallel { r.grads = parallel.reduceTaskGradients(r.grads) }
-        var balance = RandomGenerator(seed: config.seed, stream: 0xBA1_0000_0000 &+ UInt64(state.step))
-        GradientBalancing.combine(r.grads, weighting: weighting, store: model.store, rng: &balance)
-        return (r.logits, r.loss)
-    }
-
-    /// Each task's mean cross-entropy in the batch (nil: no image of the task in it; a batch
-    /// holds one group per task).
-    func taskLosses(_ logits: [Tensor], _ b: PreparedBatch) -> [Double?] {
-        var out = [Double?](repeating: nil, count: taskNames.count)
-        for (i, g) in b.layout.groups.enumerated() {
-            out[g.task] = b.labels[g.range].withUnsafeBufferPointer { lb in
-                CrossEntropy.loss(rows: g.range.count, classes: logits[i].shape[1], logits: logits[i].pointer, labels: lb.baseAddress!)
-            }
+        let grads = model.withoutAuxiliaryLoss {
+            TaskGradients.compute(model, images: probe.images, labels: probe.labels, layout: probe.layout, tasks: taskNames.count).grads
         }
-        return out
+        store.zeroGradients()
+        return TaskGradients.conflicts(grads, store: store)
     }
 
     /// Correct predictions of a batch, every task group's.
@@ -341,39 +285,36 @@ public final class Trainer {
         b.layout.groups.enumerated().reduce(0) { $0 + correctPredictions(logits[$1.offset], labels: Array(b.labels[$1.element.range])) }
     }
 
-    /// Validation: a line in metrics.jsonl, and the best checkpoint when it improves.
-    func evaluate(trainLoss: Double, trainAccuracy: Double, lr: Float) throws {
+    /// Validation: a record in metrics.jsonl, and the best checkpoint when it improves.
+    func evaluate(since training: TrainState.Running, lr: Float) throws {
         if let parallel {
             parallel.adoptLeaderBuffers(model.store)
             try parallel.checkWeightsAgree(model.store, step: state.step)
         }
         let e = Evaluation.run(model, on: val, tasks: taskNames.count, parallel: parallel)
-        var line: [String: Any] = ["step": state.step, "epoch": state.epoch, "train_loss": trainLoss, "train_accuracy": trainAccuracy,
-                                   "learning_rate": Double(lr), "val_loss": e.loss, "val_average": e.average,
-                                   "val_per_task": Dictionary(uniqueKeysWithValues: zip(taskNames, e.perTask)),
-                                   "seconds": state.trainSeconds]
-        if let w = e.routerWeights { line["router_weights"] = w }
-        if let stitch = model as? CrossStitchClassifier { line["stitch"] = stitch.stitchWeights.map { $0.map(Double.init) } }
-        if let famo = state.famo { line["task_weights"] = Dictionary(uniqueKeysWithValues: zip(taskNames, famo.softmax)) }
+        var r = EvaluationRecord(step: state.step, epoch: state.epoch, trainLoss: training.meanLoss, trainAccuracy: training.accuracy,
+                                 learningRate: Double(lr), valLoss: e.loss, valAverage: e.average,
+                                 valPerTask: Dictionary(uniqueKeysWithValues: zip(taskNames, e.perTask)), seconds: state.trainSeconds)
+        r.routerWeights = e.routerWeights
+        r.stitch = model.columnMixing?.map { $0.map(Double.init) }
+        r.taskWeights = step.taskWeights.map { Dictionary(uniqueKeysWithValues: zip(taskNames, $0)) }
         if let conflict = try conflictDiagnostics() {
-            line["conflict"] = conflict.mapValues { ["cosine": $0.cosine, "conflicting": $0.conflicting, "magnitude_similarity": $0.magnitudeSimilarity] }
-            if let all = conflict["all"] { line["conflict_cosine"] = Self.meanOffDiagonal(all.cosine) }
+            r.conflict = conflict
+            r.conflictCosine = conflict["all"].map { TaskConflict.meanOffDiagonal($0.cosine) }
         }
         if let parallel {  // the weights every rank holds (checked equal above)
-            line["ranks"] = parallel.size
-            line["weights_fingerprint"] = String(format: "%016llx", DataParallel.fingerprint(model.store.values, count: model.store.count))
+            r.ranks = parallel.size
+            r.weightsFingerprint = String(format: "%016llx", DataParallel.fingerprint(model.store.values, count: model.store.count))
         }
         let adapted = model.adaptedConvolutions
-        let growth = adapted.isEmpty ? nil : LayerSpectrum.adapterGrowth(adapted)
-        if let growth {
-            line["adapter_growth"] = growth
-            line["adapter_growth_per_layer"] = Dictionary(uniqueKeysWithValues: adapted.map { ($0.name, LayerSpectrum.adapterGrowth([$0])) })
+        if !adapted.isEmpty {
+            r.adapterGrowth = LayerSpectrum.adapterGrowth(adapted)
+            r.adapterGrowthPerLayer = Dictionary(uniqueKeysWithValues: adapted.map { ($0.name, LayerSpectrum.adapterGrowth([$0])) })
         }
-        try appendMetrics(line)
-        warnNearChance(e.perTask, growth: growth)
-        if isLeader { try TensorBoard.write(metrics: TrainingRun.readMetrics(directory), to: directory) }
+        try record(.evaluation(r))
+        warnNearChance(e.perTask, growth: r.adapterGrowth)
         if showProgress {
-            log(String(format: "step %d: train loss %.4f, val avg %.2f%% (", state.step, trainLoss, e.average)
+            log(String(format: "step %d: train loss %.4f, val avg %.2f%% (", state.step, training.meanLoss, e.average)
                 + zip(taskNames, e.perTask).map { String(format: "%@ %.2f", $0, $1) }.joined(separator: ", ") + ")")
         }
         let better = config.selection == .validationLoss ? e.loss < (state.bestValidationLoss ?? .infinity) : e.average > state.bestValidation
@@ -382,7 +323,7 @@ public final class Trainer {
             state.bestValidationLoss = e.loss
             state.bestStep = state.step
             state.ranks = parallel.map { $0.size }
-            if isLeader { try Checkpoint.save(to: bestDir, store: model.store, optimizer: [:], state: state, method: config.method.rawValue) }
+            if isLeader { try Checkpoint.save(to: bestDir, store: model.store, optimizer: [:], state: state, method: config.method.name) }
         }
     }
 }

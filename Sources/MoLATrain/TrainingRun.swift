@@ -1,6 +1,7 @@
 import Foundation
 import MoLAData
 import MoLAModel
+import MoLAReport
 import MoLASupport
 import MoLATensor
 
@@ -12,7 +13,7 @@ public struct RunDescription: Codable, Equatable, Sendable {
     public var height: Int, width: Int, channels: Int
     public var input: FeatureShape { FeatureShape(height: height, width: width, channels: channels) }
 
-    public func makeModel() -> TaskModel {
+    public func makeModel() -> any TaskModel {
         ModelFactory.make(config, input: input, classes: classes, adapterCount: max(1, tasks.count))
     }
 
@@ -86,9 +87,9 @@ public struct TrainingRun {
                                          height: data.shape.height, width: data.shape.width, channels: data.shape.channels)
         let train = try data.load(.train), val = try data.load(.val), test = try data.load(.test)
         let ranks = parallel.map { ", \($0.size) MPI ranks (each 1/\($0.size) of every batch)" } ?? ""
-        log("\(config.name): \(config.method.rawValue) on \(data.taskNames.joined(separator: ", ")) — \(train.count) train, \(val.count) val, \(test.count) test images of \(data.shape); \(Parallel.threads) threads\(ranks)")
+        log("\(config.name): \(config.method) on \(data.taskNames.joined(separator: ", ")) — \(train.count) train, \(val.count) val, \(test.count) test images of \(data.shape); \(Parallel.threads) threads\(ranks)")
 
-        if config.method == .singleTask {
+        if config.method.modelPerTask {
             var subs: [String] = [], reports: [RunReport] = []
             for (t, name) in data.taskNames.enumerated() {
                 let sub = "tasks/\(name)"
@@ -133,10 +134,9 @@ public struct TrainingRun {
         if resume, let done = try? RunReport.read(dir), done.configHash == d.config.hash { return (.finished, done) }
         let model = d.makeModel()
         if let weights = d.config.backbone.initWeights { try PretrainedWeights.load(weights, into: model.store) }
-        let trainer = Trainer(config: d.config, directory: dir, model: model, train: train, val: val, taskNames: d.tasks,
+        let trainer = Trainer(config: d.config, directory: dir, model: model, train: train, val: val, taskNames: d.tasks, parallel: parallel,
                               progress: progress && isLeader, log: log)
         trainer.stopAfterSteps = stopAfterSteps
-        trainer.parallel = parallel
         trainer.classes = d.classes
         if resume, try trainer.resume() { log("resumed \(dir) at step \(trainer.state.step)") }
         else if isLeader {  // a fresh start: no stale metrics or checkpoints from an earlier attempt
@@ -147,21 +147,21 @@ public struct TrainingRun {
         guard try trainer.run() == .finished else { return (.interrupted, nil) }
         var report = try Self.finalReport(model: model, description: d, directory: dir, state: trainer.state, val: val, test: test,
                                           dataset: dataset, parallel: parallel)
-        let metrics = Self.readMetrics(dir)
+        let metrics = MetricsLog(directory: dir).read()
         report.conflict = RunReport.lastConflict(metrics)
         if isLeader { try report.write(to: dir, metrics: metrics) }
         return (.finished, report)
     }
 
     /// Evaluates the best-on-validation checkpoint once on test and gathers the report.
-    static func finalReport(model: TaskModel, description d: RunDescription, directory: String, state: TrainState,
+    static func finalReport(model: any TaskModel, description d: RunDescription, directory: String, state: TrainState,
                             val: SplitData, test: SplitData, dataset: String, parallel: DataParallel? = nil) throws -> RunReport {
         _ = try Checkpoint.load(from: directory + "/checkpoints/best", into: model.store, configHash: d.config.hash)
         let v = Evaluation.run(model, on: val, tasks: d.tasks.count, parallel: parallel)
         let t = Evaluation.run(model, on: test, tasks: d.tasks.count, parallel: parallel)
         var layers = model.adaptedConvolutions
         if layers.isEmpty { layers = model.convolutions.filter { $0.conv.kernel == 3 } }
-        return RunReport(name: d.config.name, method: d.config.method.rawValue, seed: d.config.seed, configHash: d.config.hash, dataset: dataset,
+        var report = RunReport(name: d.config.name, method: d.config.method.name, seed: d.config.seed, configHash: d.config.hash, dataset: dataset,
                          tasks: d.tasks,
                          test: .init(perTask: Dictionary(uniqueKeysWithValues: zip(d.tasks, t.perTask)), average: t.average),
                          validation: .init(perTask: Dictionary(uniqueKeysWithValues: zip(d.tasks, v.perTask)), average: v.average),
@@ -170,6 +170,8 @@ public struct TrainingRun {
                          threads: Parallel.threads, routerWeights: t.routerWeights,
                          spectra: layers.map { LayerSpectrum.analyse(name: $0.name, conv: $0.conv) }, subRuns: nil,
                          receipt: .init(dataset: dataset), variant: d.config.variant)
+        report.routerWeightsOver = d.config.method.mixes?.rawValue
+        return report
     }
 
     /// The single-task report: each task's accuracy from its own model; parameters and
@@ -181,18 +183,13 @@ public struct TrainingRun {
         let seconds = rs.map(\.trainSeconds).reduce(0, +)
         let images = Double(rs.map(\.steps).reduce(0, +) * d.config.batchSize)
         let stepSeconds = rs.map { Double($0.steps * d.config.batchSize) / max($0.trainImagesPerSecond, 1e-9) }.reduce(0, +)
-        return RunReport(name: d.config.name, method: d.config.method.rawValue, seed: d.config.seed, configHash: d.config.hash, dataset: dataset,
+        return RunReport(name: d.config.name, method: d.config.method.name, seed: d.config.seed, configHash: d.config.hash, dataset: dataset,
                          tasks: d.tasks, test: .init(perTask: test, average: avg(test)), validation: .init(perTask: val, average: avg(val)),
                          parameters: rs.map(\.parameters).reduce(ParameterCounts(), +), steps: rs.map(\.steps).reduce(0, +),
                          epochs: d.config.epochs, bestStep: -1, trainSeconds: seconds,
                          trainImagesPerSecond: images / max(stepSeconds, 1e-9),
                          threads: Parallel.threads, routerWeights: nil, spectra: rs.flatMap { r in r.spectra.map { var s = $0; s.layer = "\(r.tasks[0]).\(s.layer)"; return s } },
                          subRuns: subRuns, receipt: .init(dataset: dataset), variant: d.config.variant)
-    }
-
-    static func readMetrics(_ dir: String) -> [[String: Any]] {
-        guard let text = try? String(contentsOfFile: dir + "/metrics.jsonl", encoding: .utf8) else { return [] }
-        return text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
     }
 }
 

@@ -18,7 +18,7 @@ struct MolaPipeline: ParsableCommand {
 }
 
 func reportingErrors(_ body: () throws -> Void) throws {
-    do { try body() } catch let e as DataError {
+    do { try body() } catch let e as any MoLAError {
         FileHandle.standardError.write(Data("error: \(e)\n".utf8))
         throw ExitCode.failure
     }

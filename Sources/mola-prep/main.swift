@@ -24,7 +24,7 @@ struct MolaPrep: ParsableCommand {
 /// Runs `body`, printing our errors as `error: file: location: message` plus the fix,
 /// and exiting with status 1 instead of a stack of Swift error text.
 func reportingErrors(_ body: () throws -> Void) throws {
-    do { try body() } catch let e as DataError {
+    do { try body() } catch let e as any MoLAError {
         FileHandle.standardError.write(Data("error: \(e)\n".utf8))
         throw ExitCode.failure
     }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import MoLAData
 import MoLAModel
+import MoLAReport
 import MoLASupport
 import MoLATensor
 import MoLATrain
@@ -13,10 +14,15 @@ struct MolaTrain: ParsableCommand {
         abstract: "Train MoLA-Grad, MoLA-Router and baselines on prepared datasets; evaluate and compare runs.",
         discussion: """
             A config (configs/*.yaml) names the data (a manifest or a dataset folder), the tasks, \
-            the method (uniform, single-task, mola-grad, mola-router, and the comparison baselines \
-            mmoe, cgc, dselect-k, cross-stitch, hydra-lora), a gradient balancer (`weighting:` pcgrad, \
-            mgda, cagrad, aligned-mtl, famo), the backbone, adapters, optimiser and schedule. `run` writes runs/<name>/ with checkpoints, metrics.jsonl, \
-            report.md/json and SVG plots; `compare` tabulates several runs.
+            the method, a gradient balancer, the backbone, adapters, optimiser and schedule. `run` \
+            writes runs/<name>/ with checkpoints, metrics.jsonl, report.md/json/html and SVG plots; \
+            `compare` tabulates several runs.
+
+            Methods (`method:`):
+            \(Method.helpList)
+
+            Gradient balancers (`weighting:`, for \(Method.all.filter(\.takesBalancer).map(\.name).joined(separator: " and "))):
+            \(Balancer.helpList)
             """,
         version: MoLAVersion.string,
         subcommands: [RunCommand.self, CompareCommand.self, EvalCommand.self, BenchCommand.self, RunsCommand.self, ExportCommand.self])
@@ -24,10 +30,7 @@ struct MolaTrain: ParsableCommand {
 
 /// Our errors as one `error: …` line plus the fix, exit status 1.
 func reportingErrors(_ body: () throws -> Void) throws {
-    do { try body() } catch let e as DataError {
-        FileHandle.standardError.write(Data("error: \(e)\n".utf8))
-        throw ExitCode.failure
-    } catch let e as TrainError {
+    do { try body() } catch let e as any MoLAError {
         FileHandle.standardError.write(Data("error: \(e)\n".utf8))
         throw ExitCode.failure
     }
@@ -120,7 +123,7 @@ struct CompareCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let c = try Comparison(runDirectories: runs)
+            let c = try Comparison.of(runs: runs)
             print(c.markdown)
             if let out {
                 try c.write(to: out)
@@ -140,7 +143,7 @@ struct ExportCommand: ParsableCommand {
             statistics, its head as fc. A uniform run with shared batch norm also gets \
             backbone.safetensors (no fc). Load them in PyTorch with safetensors' load_file and \
             model.load_state_dict(..., strict=False) (no num_batches_tracked). Uniform and \
-            MoLA-Grad runs only.
+            \(Method.all.filter { $0.export != nil }.map(\.name).joined(separator: " and ")) runs only.
 
             Example:
               mola-train export runs/df-mola-grad --torchvision exported/df-mola-grad

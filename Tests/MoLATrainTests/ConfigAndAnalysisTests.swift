@@ -1,5 +1,6 @@
 import Foundation
 import MoLAData
+import MoLAReport
 import MoLAModel
 import MoLASupport
 import MoLATensor
@@ -57,7 +58,7 @@ import Testing
                 let text = try String(contentsOfFile: file, encoding: .utf8)
                 #expect(text.contains("base: common.yaml"), "\(file)")
                 let c = try TrainConfig.load(file)
-                #expect(c.method.rawValue == method && c.name.hasSuffix(method) && c.data.manifest != nil, "\(file)")
+                #expect(c.method.name == method && c.name.hasSuffix(method) && c.data.manifest != nil, "\(file)")
             }
         }
         // Every config the two digit pipelines train loads, and is the method or weighting it is named after.
@@ -67,7 +68,7 @@ import Testing
             for name in names {
                 let c = try TrainConfig.load("\(root)/configs/\(set)/\(name)")
                 let item = String(name.dropLast(5))
-                #expect(c.method.rawValue == item || c.weighting?.rawValue == item, "\(set)/\(name)")
+                #expect(c.method.name == item || c.weighting?.name == item, "\(set)/\(name)")
                 let pipeline = try String(contentsOfFile: "\(root)/pipelines/\(set).yaml", encoding: .utf8)
                 #expect(["[\(item),", " \(item),", " \(item)]"].contains { pipeline.contains($0) }, "\(set) pipeline runs \(item)")
             }
@@ -101,8 +102,8 @@ import Testing
         // The comparison baselines' settings.
         #expect(error(d + "method: dselect-k\nexperts: {count: 3}\n").contains("power-of-two number of experts; 3 is not"))
         #expect(error(d + "method: dselect-k\nexperts: {count: 2, k: 3}\n").contains("k = 3 selectors for 2 experts"))
-        #expect(error(d + "method: mmoe\nexperts: {per_task: 1}\n").contains("experts.per_task is CGC's"))
-        #expect(error(d + "method: cgc\nexperts: {gamma: 2}\n").contains("experts.gamma is DSelect-k's"))
+        #expect(error(d + "method: mmoe\nexperts: {per_task: 1}\n").contains("experts.per_task applies to cgc"))
+        #expect(error(d + "method: cgc\nexperts: {gamma: 2}\n").contains("experts.gamma applies to dselect-k"))
         #expect(error(d + "method: uniform\nexperts: {count: 2}\n").contains("applies to mmoe, cgc and dselect-k"))
         #expect(error(d + "method: hydra-lora\nrouter: {twd_weight: 0.1}\n").contains("without task labels"))
         #expect(error(d + "method: hydra-lora\nadapters: {form: conv-lora}\n").contains("shared-a"))
@@ -163,7 +164,7 @@ import Testing
             return dir
         }
         let dirs = [try report("single-task", seed: 0, 80, 60), try report("mola-grad", seed: 0, 90, 60), try report("mola-grad", seed: 1, 86, 62)]
-        let c = try Comparison(runDirectories: dirs)
+        let c = try Comparison.of(runs: dirs)
         #expect(c.rows.map(\.method) == ["single-task", "mola-grad"])
         let grad = c.rows[1]
         #expect(grad.mean == [88, 61])

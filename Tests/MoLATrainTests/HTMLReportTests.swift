@@ -1,5 +1,6 @@
 import Foundation
 import MoLAData
+import MoLAReport
 import MoLASupport
 import MoLATrain
 import Testing
@@ -42,7 +43,7 @@ import Testing
         let (_, uniform) = try TinyData.train(TinyData.config(tmp, method: "uniform", steps: 6, evalEvery: 3, extra: "log_every: 2"))
         let (_, grad) = try TinyData.train(TinyData.config(tmp, method: "mola-grad", steps: 6, evalEvery: 3, extra: "log_every: 2"))
         let compare = tmp.path + "/compare"
-        try Comparison(runDirectories: [uniform, grad]).write(to: compare)
+        try Comparison.of(runs: [uniform, grad]).write(to: compare)
 
         let indexHash = try Hash.sha256Hex(file: TinyData.directory + "/index.json")
         for (page, title, mustShow) in [(grad + "/report.html", "tiny-mola-grad — mola-grad", ["Reproducibility receipt", indexHash, "Resolved config (run.json)", "&quot;method&quot;", "W+ΔW_0"]),

@@ -1,5 +1,6 @@
 import Foundation
 import MoLAData
+import MoLAReport
 import MoLATrain
 import Testing
 

@@ -1,5 +1,6 @@
 import Foundation
 import MoLAData
+import MoLAReport
 import MoLATrain
 import Testing
 
@@ -67,7 +68,7 @@ import Testing
         #expect(report.variant == "per-task BN" && report.test.average > 20, "\(report.test.perTask)")
         let names = try SafeTensors.decode([UInt8](Data(contentsOf: URL(fileURLWithPath: perTask + "/checkpoints/best/model.safetensors"))), file: "x").0.map(\.name)
         #expect(names.contains("stem.bn.task1.running_mean") && !names.contains("stem.bn.running_mean"))
-        let c = try Comparison(runDirectories: [shared, perTask])
+        let c = try Comparison.of(runs: [shared, perTask])
         #expect(c.rows.map(\.method) == ["mola-grad", "mola-grad + per-task BN"])
     }
 

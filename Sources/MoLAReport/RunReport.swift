@@ -1,5 +1,4 @@
 import Foundation
-import MoLAData
 import MoLASupport
 
 /// `report.json` of a run: what `compare` reads and the Markdown report shows.
@@ -39,20 +38,19 @@ public struct RunReport: Codable, Equatable, Sendable {
     public var variant: String?
     /// The conflict diagnostics of the last evaluation, per shared stage ("all": the whole
     /// shared part); nil for one task, MoLA-Router and runs under mpirun.
-    public var conflict: [String: GradientBalancing.Conflict]?
+    public var conflict: [String: TaskConflict]?
     /// Mean pairwise cosine of the tasks' shared gradients at the last evaluation.
-    public var conflictCosine: Double? { conflict?["all"].map { Trainer.meanOffDiagonal($0.cosine) } }
+    public var conflictCosine: Double? { conflict?["all"].map { TaskConflict.meanOffDiagonal($0.cosine) } }
 
     /// The last evaluation's conflict diagnostics in metrics.jsonl records.
-    static func lastConflict(_ metrics: [[String: Any]]) -> [String: GradientBalancing.Conflict]? {
-        guard let c = metrics.last(where: { $0["conflict"] != nil })?["conflict"] as? [String: [String: Any]] else { return nil }
-        return c.compactMapValues { d in
-            guard let cos = d["cosine"] as? [[Double]], let f = d["conflicting"] as? Double, let g = d["magnitude_similarity"] as? [[Double]] else { return nil }
-            return GradientBalancing.Conflict(cosine: cos, conflicting: f, magnitudeSimilarity: g)
-        }
+    public static func lastConflict(_ metrics: [MetricsRecord]) -> [String: TaskConflict]? {
+        metrics.last { $0.evaluation?.conflict != nil }?.evaluation?.conflict
     }
     /// Whether `routerWeights` are expert gates (MMoE, CGC, DSelect-k) rather than adapter routes.
-    var gatesMixExperts: Bool { ["mmoe", "cgc", "dselect-k"].contains(method) }
+    /// What `routerWeights` mix: "adapter" (MoLA-Router, HydraLoRA) or "expert" (the
+    /// gates of MMoE, CGC, DSelect-k); absent in reports written before it was kept.
+    public var routerWeightsOver: String?
+    var gatesMixExperts: Bool { routerWeightsOver == "expert" }
 
     /// The row label of compare: the method, and its variant if any.
     public var label: String { variant.map { "\(method) + \($0)" } ?? method }
@@ -111,24 +109,15 @@ public struct RunReport: Codable, Equatable, Sendable {
         return out
     }
 
-    public func write(to dir: String, metrics: [[String: Any]]) throws {
+    public func write(to dir: String, metrics: [MetricsRecord]) throws {
         try FileIO.writeAtomically(String(decoding: try Self.encoder.encode(self), as: UTF8.self) + "\n", to: dir + "/report.json")
         try FileIO.writeAtomically(markdown(), to: dir + "/report.md")
-        let curves = metrics.compactMap { m -> (Int, Double, Double, [Double])? in
-            guard let s = m["step"] as? Int, let l = m["train_loss"] as? Double, let v = m["val_average"] as? Double,
-                  let per = m["val_per_task"] as? [String: Double] else { return nil }
-            return (s, l, v, tasks.map { per[$0] ?? 0 })
-        }
+        let evaluations = metrics.compactMap(\.evaluation)
+        let curves = evaluations.map { e in (e.step, e.trainLoss, e.valAverage, tasks.map { e.valPerTask[$0] ?? 0 }) }
         // Training records (every log_every steps) give the curves their shape; validation
         // records are the points on them.
-        let train = metrics.compactMap { m -> (Double, Double, Double)? in
-            guard m["kind"] as? String == "train", let s = m["step"] as? Int, let l = m["loss"] as? Double, let a = m["accuracy"] as? Double else { return nil }
-            return (Double(s), l, a)
-        }
-        let valLoss = metrics.compactMap { m -> (Double, Double)? in
-            guard let s = m["step"] as? Int, let l = m["val_loss"] as? Double else { return nil }
-            return (Double(s), l)
-        }
+        let train = metrics.compactMap(\.training).map { (Double($0.step), $0.loss, $0.accuracy) }
+        let valLoss = evaluations.map { (Double($0.step), $0.valLoss) }
         if !curves.isEmpty || !train.isEmpty {
             let steps = train.map(\.0)
             var loss: [(name: String, x: [Double], y: [Double], style: SVG.Style)] = train.isEmpty
@@ -146,10 +135,7 @@ public struct RunReport: Codable, Equatable, Sendable {
             for (i, t) in tasks.enumerated() { accuracy.append(("val \(t)", valSteps, curves.map { $0.3[i] }, .points)) }
             try FileIO.writeAtomically(SVG.plot(title: "Accuracy (%)", xLabel: "step", series: accuracy), to: dir + "/accuracy.svg")
         }
-        let growth = metrics.compactMap { m -> (Double, [Double])? in
-            guard let s = m["step"] as? Int, let g = m["adapter_growth"] as? [Double] else { return nil }
-            return (Double(s), g)
-        }
+        let growth = evaluations.compactMap { e in e.adapterGrowth.map { (Double(e.step), $0) } }
         if let k = growth.first?.1.count, k > 0 {
             let series = (0..<k).map { i in ("adapter \(i)", growth.map(\.0), growth.map { i < $0.1.count ? $0.1[i] : .nan }, SVG.Style.line) }
             try FileIO.writeAtomically(SVG.plot(title: "Adapter growth ‖ΔW‖/‖W‖ over the adapted layers", xLabel: "step", series: series),
@@ -252,8 +238,8 @@ public struct RunReport: Codable, Equatable, Sendable {
             md += "| shared stage | mean cosine | conflicting pairs | mean magnitude similarity |\n|---|---:|---:|---:|\n"
             for stage in conflict.keys.sorted(by: { ($0 == "all" ? 1 : 0, $0) < ($1 == "all" ? 1 : 0, $1) }) {
                 let c = conflict[stage]!
-                md += "| \(stage) | \(String(format: "%.3f", Trainer.meanOffDiagonal(c.cosine))) | \(String(format: "%.0f%%", 100 * c.conflicting)) | "
-                md += String(format: "%.3f", Trainer.meanOffDiagonal(c.magnitudeSimilarity)) + " |\n"
+                md += "| \(stage) | \(String(format: "%.3f", TaskConflict.meanOffDiagonal(c.cosine))) | \(String(format: "%.0f%%", 100 * c.conflicting)) | "
+                md += String(format: "%.3f", TaskConflict.meanOffDiagonal(c.magnitudeSimilarity)) + " |\n"
             }
             md += "\nCosine between the tasks' gradients of the shared parameters (< 0: they conflict); magnitude similarity "
             md += "2|g_i||g_j|/(|g_i|²+|g_j|²).\n\n![conflict](conflict.svg)\n\n"

@@ -1,5 +1,10 @@
 import Foundation
 
+extension Balancer {
+    public static let famo = Balancer(name: "famo", summary: "loss weights evening out log-loss decrease (Liu 2023)",
+                                      kind: .weightsLosses { FAMO(tasks: $0) })
+}
+
 /// FAMO, fast adaptive multitask optimisation (Liu et al., NeurIPS 2023): one backward per
 /// step, the tasks' losses weighted so that their log-losses fall at similar rates.
 ///
@@ -9,7 +14,7 @@ import Foundation
 /// fits). ξ learns from how much each log-loss fell: δ_t = log ℓ_t(before) − log ℓ_t(after),
 /// ξ's gradient Jᵀδ (J the softmax's Jacobian), one Adam step (lr 0.025, L2 0.001, the
 /// paper's). As LibMTL's FAMO, "after" is the next step's batch (no extra forward).
-public struct FAMO: Codable, Equatable, Sendable {
+public struct FAMO: LossWeighting, Equatable, Sendable {
     public var logits: [Double]
     var m: [Double], v: [Double]
     var steps = 0
@@ -20,6 +25,23 @@ public struct FAMO: Codable, Equatable, Sendable {
     public init(tasks: Int) {
         logits = Array(repeating: 0, count: tasks)
         m = logits; v = logits
+    }
+
+    public var taskWeights: [Double]? { softmax }
+
+    public var state: [String: [Double]] {
+        get {
+            var s = ["logits": logits, "m": m, "v": v, "steps": [Double(steps)]]
+            s["previous"] = previous
+            return s
+        }
+        set {
+            logits = newValue["logits"] ?? logits
+            m = newValue["m"] ?? m
+            v = newValue["v"] ?? v
+            steps = Int(newValue["steps"]?.first ?? 0)
+            previous = newValue["previous"]
+        }
     }
 
     public var softmax: [Double] {

@@ -1,5 +1,5 @@
 import Foundation
-import MoLAData
+import MoLASupport
 import MoLASupport
 
 /// `mola-train compare`: one table in the paper's shape from finished runs. Runs of one
@@ -29,9 +29,10 @@ public struct Comparison: Codable, Equatable, Sendable {
 
     public static func == (a: Comparison, b: Comparison) -> Bool { a.tasks == b.tasks && a.rows == b.rows }
 
-    static let order = ["single-task", "uniform", "mmoe", "mola-grad", "mola-router"]
-
-    public init(runDirectories: [String]) throws {
+    /// - Parameters:
+    ///   - rank: a method's place in the table (its rows sort by it, then by label).
+    ///   - baseline: the method whose accuracies Δm% is relative to (single-task).
+    public init(runDirectories: [String], rank: (String) -> Int = { _ in 0 }, baseline: String? = nil) throws {
         let reports = try runDirectories.map { ($0, try RunReport.read($0)) }
         self.reports = reports.map { (dir: $0.0, report: $0.1) }
         guard let first = reports.first else { throw DataError(file: ".", "no run folders given", fix: "mola-train compare runs/*") }
@@ -42,8 +43,8 @@ public struct Comparison: Codable, Equatable, Sendable {
         }
         // One row per method and variant (per-task BN runs are not averaged with the method's).
         let byMethod = Dictionary(grouping: reports, by: { $0.1.label })
-        func rank(_ label: String) -> Int { Self.order.firstIndex(of: String(label.split(separator: " ")[0])) ?? 99 }
-        let methods = byMethod.keys.sorted { (rank($0), $0) < (rank($1), $1) }
+        let methodOf = Dictionary(reports.map { ($0.1.label, $0.1.method) }, uniquingKeysWith: { a, _ in a })
+        let methods = byMethod.keys.sorted { (rank(methodOf[$0]!), $0) < (rank(methodOf[$1]!), $1) }
         let tasks = self.tasks
         rows = methods.map { m in
             let rs = byMethod[m]!.sorted { $0.1.seed < $1.1.seed }
@@ -54,7 +55,7 @@ public struct Comparison: Codable, Equatable, Sendable {
                        trainSeconds: Self.mean(rs.map(\.1.trainSeconds)),
                        conflictCosine: rs.allSatisfy { $0.1.conflictCosine != nil } ? Self.mean(rs.compactMap(\.1.conflictCosine)) : nil)
         }
-        if let st = rows.first(where: { $0.method == "single-task" }) {
+        if let baseline, let st = rows.first(where: { $0.method == baseline }) {
             for i in rows.indices {
                 rows[i].deltaM = 100 * zip(rows[i].mean, st.mean).map { ($0 - $1) / max($1, 1e-9) }.reduce(0, +) / Double(tasks.count)
             }

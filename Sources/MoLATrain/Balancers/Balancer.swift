@@ -1,0 +1,91 @@
+import MoLASupport
+
+/// A gradient balancer of the comparison table (the config's `weighting:`), one value each,
+/// defined in its own file beside this one and listed once in `Balancer.all`. Two kinds:
+/// a combiner of the tasks' gradients of the shared parameters (T backward passes per
+/// step), or a weighting of the tasks' losses (one backward).
+public struct Balancer: Sendable, CustomStringConvertible {
+    public enum Kind: Sendable {
+        case combinesGradients(@Sendable () -> any GradientCombiner)
+        case weightsLosses(@Sendable (_ tasks: Int) -> any LossWeighting)
+    }
+
+    /// The config's `weighting:` value.
+    public let name: String
+    /// One line of `mola-train --help`.
+    public let summary: String
+    public let kind: Kind
+
+    public init(name: String, summary: String, kind: Kind) {
+        self.name = name
+        self.summary = summary
+        self.kind = kind
+    }
+
+    public var description: String { name }
+
+    /// Whether a step needs each task's gradient (T backward passes).
+    public var needsTaskGradients: Bool {
+        if case .combinesGradients = kind { return true }
+        return false
+    }
+
+    /// Every balancer, in the order help lists them.
+    public static let all: [Balancer] = [.pcgrad, .mgda, .cagrad, .alignedMTL, .famo]
+
+    public static func named(_ name: String) -> Balancer? { all.first { $0.name == name } }
+
+    /// `mola-train --help`'s list of balancers, one line each.
+    public static var helpList: String { all.map { "  " + $0.name.padding(toLength: 14, withPad: " ", startingAt: 0) + $0.summary }.joined(separator: "\n") }
+}
+
+extension Balancer: Hashable, Codable {
+    public static func == (a: Balancer, b: Balancer) -> Bool { a.name == b.name }
+    public func hash(into h: inout Hasher) { h.combine(name) }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        let name = try c.decode(String.self)
+        guard let b = Self.named(name) else {
+            throw DecodingError.dataCorruptedError(in: c, debugDescription: "unknown weighting '\(name)' (this build knows \(Self.all.map(\.name).joined(separator: ", ")))")
+        }
+        self = b
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(name)
+    }
+}
+
+/// Combines the tasks' gradients of the shared parameters into the step's direction.
+public protocol GradientCombiner {
+    /// `grads`: one row per task of the batch (task order), each the task's gradient of the
+    /// shared parameters. `rng`: the step's own stream, for the methods that draw.
+    func combine(_ grads: [[Float]], rng: inout RandomGenerator) -> [Float]
+}
+
+/// Weights the tasks' losses from their values, one backward per step; may keep state
+/// from step to step (checkpointed as named arrays of numbers).
+public protocol LossWeighting {
+    /// This step's factor on each task's mean loss (a task with no image in the batch has
+    /// loss nil and gets weight 0).
+    mutating func weights(losses: [Double?]) -> [Double]
+    /// The weights to show at an evaluation, one per task (nil: nothing to show).
+    var taskWeights: [Double]? { get }
+    /// Everything it needs to continue exactly after a resume.
+    var state: [String: [Double]] { get set }
+}
+
+/// Σ_t alpha_t·g_t, summed in Double.
+func weightedSum(_ alpha: [Double], _ grads: [[Float]]) -> [Float] {
+    (0..<(grads.first?.count ?? 0)).map { i in Float(zip(alpha, grads).reduce(0.0) { $0 + $1.0 * Double($1.1[i]) }) }
+}
+
+func dot(_ a: [Float], _ b: [Float]) -> Double { zip(a, b).reduce(0.0) { $0 + Double($1.0) * Double($1.1) } }
+
+/// The Gram matrix G_ij = g_i·g_j of the task gradients.
+func gram(_ grads: [[Float]]) -> [[Double]] {
+    let t = grads.count
+    return (0..<t).map { i in (0..<t).map { j in dot(grads[i], grads[j]) } }
+}

@@ -1,0 +1,113 @@
+import MoLAModel
+import MoLASupport
+import MoLATensor
+
+/// One training step's work before the optimiser moves: the gradients of the batch in the
+/// model's store, and the batch's logits and loss. The trainer's loop calls a step; which
+/// one a run uses follows from its balancer (`make`).
+protocol TrainingStep {
+    /// Fills the store's gradients. `records`: the global batch (under mpirun, `batch` is
+    /// this rank's share of it). The loss is the plain objective Σ_t of the tasks' mean
+    /// losses, comparable between steps of any kind.
+    mutating func run(_ batch: inout PreparedBatch, records: ArraySlice<Int>, step: Int) -> (logits: [Tensor], loss: Double)
+    /// Whether the gradients it leaves are already averaged over the MPI ranks.
+    var averagesOverRanks: Bool { get }
+    /// Weights per task to record at an evaluation (a loss weighting's), if any.
+    var taskWeights: [Double]? { get }
+    /// What a resumed run needs to continue exactly (nil: nothing).
+    var state: [String: [Double]]? { get set }
+}
+
+/// What every kind of step works with.
+struct StepContext {
+    let model: any TaskModel
+    let parallel: DataParallel?
+    let tasks: Int
+    /// The task of every training record (for the global batch's task list).
+    let recordTasks: [Int32]
+    let seed: UInt64
+}
+
+/// The step a run with `balancer` takes: plain, combining the tasks' gradients, or
+/// weighting their losses.
+func makeTrainingStep(_ balancer: Balancer?, _ context: StepContext) -> any TrainingStep {
+    switch balancer?.kind {
+    case nil: PlainStep(context: context)
+    case .combinesGradients(let make): GradientCombiningStep(context: context, combiner: make())
+    case .weightsLosses(let make): LossWeightingStep(context: context, weighting: make(context.tasks))
+    }
+}
+
+/// One forward and backward of the summed loss.
+struct PlainStep: TrainingStep {
+    let context: StepContext
+    var averagesOverRanks: Bool { false }
+    var taskWeights: [Double]? { nil }
+    var state: [String: [Double]]? { get { nil } set {} }
+
+    mutating func run(_ b: inout PreparedBatch, records: ArraySlice<Int>, step: Int) -> (logits: [Tensor], loss: Double) {
+        let model = context.model
+        model.store.zeroGradients()
+        let logits = model.forward(b.images, layout: b.layout)
+        return (logits, model.lossAndBackward(labels: b.labels, layout: b.layout).total)
+    }
+}
+
+/// Every task's gradient (T passes; under mpirun for every task of the global batch,
+/// averaged over the ranks), the shared parameters' combined by the combiner.
+struct GradientCombiningStep: TrainingStep {
+    let context: StepContext
+    let combiner: any GradientCombiner
+    var averagesOverRanks: Bool { true }
+    var taskWeights: [Double]? { nil }
+    var state: [String: [Double]]? { get { nil } set {} }
+
+    mutating func run(_ b: inout PreparedBatch, records: ArraySlice<Int>, step: Int) -> (logits: [Tensor], loss: Double) {
+        let c = context
+        let globalTasks = c.parallel.map { _ in Set(records.map { Int(c.recordTasks[$0]) }).sorted() }
+        var r = TaskGradients.compute(c.model, images: b.images, labels: b.labels, layout: b.layout, tasks: c.tasks, taskList: globalTasks)
+        if let parallel = c.parallel { r.grads = parallel.reduceTaskGradients(r.grads) }
+        var rng = RandomGenerator(seed: c.seed, stream: 0xBA1_0000_0000 &+ UInt64(step))
+        TaskGradients.apply(r.grads, combiner: combiner, store: c.model.store, rng: &rng)
+        return (r.logits, r.loss)
+    }
+}
+
+/// One backward of the tasks' losses weighted by a loss weighting (under mpirun from the
+/// global batch's task losses, so every rank weights alike).
+struct LossWeightingStep: TrainingStep {
+    let context: StepContext
+    var weighting: any LossWeighting
+    var averagesOverRanks: Bool { false }
+    var taskWeights: [Double]? { weighting.taskWeights }
+    var state: [String: [Double]]? {
+        get { weighting.state }
+        set { if let newValue { weighting.state = newValue } }
+    }
+
+    mutating func run(_ b: inout PreparedBatch, records: ArraySlice<Int>, step: Int) -> (logits: [Tensor], loss: Double) {
+        let model = context.model
+        model.store.zeroGradients()
+        let logits = model.forward(b.images, layout: b.layout)
+        let local = taskLosses(logits, b, tasks: context.tasks)
+        var rows = [Int](repeating: 0, count: context.tasks)
+        for g in b.layout.groups { rows[g.task] = g.range.count }
+        let weights = weighting.weights(losses: context.parallel?.globalTaskLosses(local, rows: rows) ?? local)
+        let base = b.layout.lossWeights
+        b.layout.lossWeights = weights.enumerated().map { (base?[$0.offset] ?? 1) * $0.element }
+        _ = model.lossAndBackward(labels: b.labels, layout: b.layout)
+        return (logits, local.enumerated().reduce(0) { $0 + (base?[$1.offset] ?? 1) * ($1.element ?? 0) })
+    }
+}
+
+/// Each task's mean cross-entropy in the batch (nil: no image of the task in it; a batch
+/// holds one group per task).
+func taskLosses(_ logits: [Tensor], _ b: PreparedBatch, tasks: Int) -> [Double?] {
+    var out = [Double?](repeating: nil, count: tasks)
+    for (i, g) in b.layout.groups.enumerated() {
+        out[g.task] = b.labels[g.range].withUnsafeBufferPointer { lb in
+            CrossEntropy.loss(rows: g.range.count, classes: logits[i].shape[1], logits: logits[i].pointer, labels: lb.baseAddress!)
+        }
+    }
+    return out
+}
