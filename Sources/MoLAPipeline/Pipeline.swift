@@ -21,6 +21,14 @@ import Yams
 ///           deps: [configs/${item}.yaml, datasets/${vars.dataset}]
 ///           params: [quickstart.epochs]
 ///           outs: [runs/${item}]
+///       compare:
+///         cmd: mola-train compare runs/${items.train}   # one word per item of train's foreach
+///         deps: [runs/${items.train}]                   # one dep per item
+///         outs: [runs/compare]
+///
+/// `foreach` is a list, or the files a pattern matches (`{files: configs/x/*.yaml, except:
+/// [common]}`: each item is a file's name without its extension, in name order), so a new
+/// config file joins the pipeline without an edit here.
 public struct Pipeline {
     public struct Stage: Equatable {
         public var name: String
@@ -66,23 +74,54 @@ public struct Pipeline {
         }
         guard case .mapping(let stageNodes) = try top.required("stages").node else { throw top.at("stages").error("stages must be a mapping") }
         var stages: [Stage] = []
+        var itemsOf: [String: [String]] = [:]
         for (k, v) in stageNodes {
             let name = k.string ?? ""
             let node = ConfigValue(node: v, file: file, keyPath: "stages.\(name)")
             let m = try node.mapping(allowed: ["cmd", "deps", "params", "outs", "foreach", "do"])
             if let each = m["foreach"] {
                 let body = try m.required("do", hint: "foreach needs a `do:` with the stage's cmd, deps, params and outs")
-                for item in try each.strings() {
-                    stages.append(try stage("\(name)@\(item)", body, item: item, vars: vars, params: params))
+                let items = try foreachItems(each, root: root)
+                itemsOf[name] = items
+                for item in items {
+                    stages.append(try stage("\(name)@\(item)", body, item: item, vars: vars, params: params, itemsOf: itemsOf))
                 }
             } else {
-                stages.append(try stage(name, node, item: nil, vars: vars, params: params))
+                stages.append(try stage(name, node, item: nil, vars: vars, params: params, itemsOf: itemsOf))
             }
         }
         return try Pipeline(file: file, root: root, stages: stages)
     }
 
-    static func stage(_ name: String, _ node: ConfigValue, item: String?, vars: [String: String], params: [String: String]) throws -> Stage {
+    /// A foreach's items: a list, or `{files: PATTERN, except: [names]}` — the names without
+    /// extension of the files PATTERN (a path whose last part may hold `*`) matches.
+    static func foreachItems(_ each: ConfigValue, root: String) throws -> [String] {
+        guard case .mapping = each.node else { return try each.strings() }
+        let m = try each.mapping(allowed: ["files", "except"])
+        let pattern = try m.required("files", hint: "e.g. files: configs/digits-fashion/*.yaml").string()
+        let except = Set(try m["except"]?.strings() ?? [])
+        let dir = (pattern as NSString).deletingLastPathComponent, glob = (pattern as NSString).lastPathComponent
+        let parts = glob.split(separator: "*", omittingEmptySubsequences: false).map(String.init)
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: root + "/" + dir) else {
+            throw each.error("foreach files: no folder \(dir)", fix: "patterns are relative to the pipeline's root")
+        }
+        func matches(_ name: String) -> Bool {
+            guard parts.count > 1 else { return name == glob }
+            guard name.hasPrefix(parts[0]), name.hasSuffix(parts.last!), name.count >= parts[0].count + parts.last!.count else { return false }
+            var rest = Substring(name.dropFirst(parts[0].count).dropLast(parts.last!.count))
+            for middle in parts.dropFirst().dropLast() {
+                guard let r = rest.range(of: middle) else { return false }
+                rest = rest[r.upperBound...]
+            }
+            return true
+        }
+        let items = names.filter(matches).map { ($0 as NSString).deletingPathExtension }.filter { !except.contains($0) }.sorted()
+        guard !items.isEmpty else { throw each.error("foreach files: \(pattern) matches nothing", fix: "check the pattern") }
+        return items
+    }
+
+    static func stage(_ name: String, _ node: ConfigValue, item: String?, vars: [String: String], params: [String: String],
+                      itemsOf: [String: [String]]) throws -> Stage {
         let m = try node.mapping(allowed: ["cmd", "deps", "params", "outs"])
         func expand(_ text: String, at v: ConfigValue) throws -> String {
             var out = "", rest = Substring(text)
@@ -93,14 +132,23 @@ public struct Pipeline {
                 if key == "item", let item { out += item }
                 else if key.hasPrefix("vars."), let value = vars[String(key.dropFirst(5))] { out += value }
                 else if key.hasPrefix("params."), let value = params[String(key.dropFirst(7))] { out += value }
-                else { throw v.error("unknown variable ${\(key)}", fix: "use ${vars.NAME}, ${params.KEY} or ${item} (inside foreach)") }
+                else if key.hasPrefix("items.") {
+                    throw v.error("${\(key)}: no earlier stage '\(key.dropFirst(6))' with a foreach", fix: "name a foreach stage above this one")
+                }
+                else { throw v.error("unknown variable ${\(key)}", fix: "use ${vars.NAME}, ${params.KEY}, ${item} (inside foreach) or ${items.STAGE}") }
                 rest = rest[rest.index(after: close)...]
             }
             return out + rest
         }
+        /// A word holding `${items.STAGE}` becomes one word per item of that stage.
+        func words(_ text: String) -> [String] {
+            guard let open = text.range(of: "${items."), let close = text[open.upperBound...].firstIndex(of: "}"),
+                  let items = itemsOf[String(text[open.upperBound..<close])] else { return [text] }
+            return items.flatMap { words(text.replacingCharacters(in: open.lowerBound...close, with: $0)) }
+        }
         func list(_ key: String) throws -> [String] {
             guard let v = m[key] else { return [] }
-            return try v.list().map { try expand(try $0.string(), at: $0) }
+            return try v.list().flatMap { entry in try words(try entry.string()).map { try expand($0, at: entry) } }
         }
         var selected: [String: String] = [:]
         if let p = m["params"] {
@@ -111,7 +159,8 @@ public struct Pipeline {
             }
         }
         let cmd = try m.required("cmd")
-        return Stage(name: name, command: try expand(try cmd.string(), at: cmd), deps: try list("deps"), params: selected, outs: try list("outs"))
+        let command = try cmd.string().split(separator: " ", omittingEmptySubsequences: false).flatMap { words(String($0)) }.joined(separator: " ")
+        return Stage(name: name, command: try expand(command, at: cmd), deps: try list("deps"), params: selected, outs: try list("outs"))
     }
 
     /// What a parameter's value is, so an override keeps its type (the file's `8` takes

@@ -171,6 +171,37 @@ final class Project {
         #expect(pipeline.dagText.contains("C  ← A, B"))
     }
 
+    /// `foreach: {files: …}` makes one stage per matching file (minus `except`), and
+    /// `${items.STAGE}` one word of a command, or one dep, per item: a new config file joins
+    /// the pipeline and its comparison with no list edited.
+    @Test func foreachOverFilesAndItemsOfAStage() throws {
+        let p = Project()
+        for n in ["common", "b", "a"] { p.write("configs/\(n).yaml", "\(n)\n") }
+        p.write("configs/notes.txt", "x\n")
+        p.write("pipelines/p.yaml", """
+            stages:
+              train:
+                foreach: {files: configs/*.yaml, except: [common]}
+                do:
+                  cmd: cp configs/${item}.yaml run-${item}.txt
+                  deps: ["configs/${item}.yaml"]
+                  outs: ["run-${item}.txt"]
+              compare:
+                cmd: cat run-${items.train}.txt > all.txt
+                deps: ["run-${items.train}.txt"]
+                outs: [all.txt]
+            """)
+        let pipeline = try Pipeline.load(p.pipelineFile)
+        #expect(pipeline.stages.map(\.name) == ["train@a", "train@b", "compare"])
+        #expect(pipeline.stages[2].command == "cat run-a.txt run-b.txt > all.txt")
+        #expect(pipeline.stages[2].deps == ["run-a.txt", "run-b.txt"])
+        #expect(try p.run() == ["compare", "train@a", "train@b"])
+        #expect(p.read("all.txt") == "a\nb\n")
+        p.write("configs/c.yaml", "c\n")  // a new file: its own stage, and the comparison reruns
+        #expect(try p.run() == ["compare", "train@c"])
+        #expect(p.read("all.txt") == "a\nb\nc\n")
+    }
+
     /// The shipped pipelines load, and those for data we do not have plan without running.
     @Test(arguments: ["quickstart", "digits-fashion", "digit-domains", "medmnist", "radimagenet", "vlcs"])
     func shippedPipelinesLoadAndPlan(_ name: String) throws {
