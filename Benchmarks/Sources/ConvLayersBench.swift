@@ -19,7 +19,7 @@ struct ConvLayersBench: ParsableCommand {
     var groups: Int = 1
 
     func run() throws {
-        Parallel.threads = threads
+        let engine = Engine(threads: threads)
         var shapes = [ConvShape(batch: batch, height: side, width: side, inChannels: channels, outChannels: 64, kernel: 3, padding: 1)]
         var (h, c) = (side, 64)
         for (stage, width) in [64, 128, 256, 512].enumerated() {
@@ -54,17 +54,17 @@ struct ConvLayersBench: ParsableCommand {
             }
             let forward = try bestTime(runs: runs) {
                 each { shape, i, o, weights in x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { yp in
-                    Conv2D.forward(shape, x: xp.baseAddress! + i, weights: weights, y: yp.baseAddress! + o)
+                    Conv2D.forward(shape, x: xp.baseAddress! + i, weights: weights, y: yp.baseAddress! + o, engine: engine)
                 } } }
             }
             let weight = try bestTime(runs: runs) {
                 each { shape, i, o, _ in x.withUnsafeBufferPointer { xp in dy.withUnsafeBufferPointer { dyp in
-                    Conv2D.weightGradient(shape, x: xp.baseAddress! + i, dy: dyp.baseAddress! + o, dw: &dw, accumulate: groups == 1)
+                    Conv2D.weightGradient(shape, x: xp.baseAddress! + i, dy: dyp.baseAddress! + o, dw: &dw, accumulate: groups == 1, engine: engine)
                 } } }
             }
             let input = try bestTime(runs: runs) {
                 each { shape, i, o, weights in dy.withUnsafeBufferPointer { dyp in dx.withUnsafeMutableBufferPointer { dxp in
-                    Conv2D.inputGradient(shape, weights: weights, dy: dyp.baseAddress! + o, dx: dxp.baseAddress! + i)
+                    Conv2D.inputGradient(shape, weights: weights, dy: dyp.baseAddress! + o, dx: dxp.baseAddress! + i, engine: engine)
                 } } }
             }
             func rate(_ t: Double) -> Double { (s.flops / t / 1e9 * 10).rounded() / 10 }

@@ -44,11 +44,11 @@ struct GEMMBench: ParsableCommand {
         let seconds = try a.withUnsafeBufferPointer { ap in try b.withUnsafeBufferPointer { bp in try c.withUnsafeMutableBufferPointer { cp in
             // One untimed call first: worker threads awake, scratch buffers grown.
             GEMM.sgemm(transA: ta, transB: tb, m: m, n: n, k: k, a: ap.baseAddress!, lda: ta ? m : k,
-                       b: bp.baseAddress!, ldb: tb ? k : n, c: cp.baseAddress!, ldc: n, threads: t)
+                       b: bp.baseAddress!, ldb: tb ? k : n, c: cp.baseAddress!, ldc: n, engine: Engine(threads: t))
             return try bestTime(runs: `repeat`) {
                 for _ in 0..<reps {
                     GEMM.sgemm(transA: ta, transB: tb, m: m, n: n, k: k, a: ap.baseAddress!, lda: ta ? m : k,
-                               b: bp.baseAddress!, ldb: tb ? k : n, c: cp.baseAddress!, ldc: n, threads: t)
+                               b: bp.baseAddress!, ldb: tb ? k : n, c: cp.baseAddress!, ldc: n, engine: Engine(threads: t))
                 }
             } / Double(reps)
         } } }

@@ -110,7 +110,7 @@ struct IngestBench: ParsableCommand {
             var buffer = [Float](repeating: 0, count: batch * data.shape.pixelCount)
             var checksum: Int32 = 0
             for b in order.batches(size: batch) {
-                buffer.withUnsafeMutableBufferPointer { data.fillImages(b, into: $0.baseAddress!) }
+                buffer.withUnsafeMutableBufferPointer { data.fillImages(b, into: $0.baseAddress!, threads: t) }
                 checksum &+= data.labels(b).reduce(0, &+)
             }
             precondition(checksum >= 0)
@@ -127,7 +127,7 @@ struct IngestBench: ParsableCommand {
         let m = try Manifest(path: manifest)
         var images = 0
         let seconds = try bestTime(runs: common.runs) {
-            let r = try Ingest(manifest: m, options: .init(output: out, force: true, progress: false)).run()
+            let r = try Ingest(manifest: m, options: .init(output: out, force: true, progress: false, threads: common.threads)).run()
             images = r.images
         }
         return (images, seconds)

@@ -27,7 +27,6 @@ struct CommonOptions: ParsableArguments {
     var work: String = "Benchmarks/out"
 
     func apply() {
-        Parallel.threads = threads
         try? FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
     }
 }

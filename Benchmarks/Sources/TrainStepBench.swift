@@ -59,29 +59,7 @@ struct TrainStepBench: ParsableCommand {
     var adapterRank: Int { rank ?? (backbone == .resnet18 ? 8 : 4) }
 
     func run() throws {
-        Parallel.threads = threads
-        let store = ParameterStore()
-        let config: BackboneConfig = backbone == .resnet18 ? .resnet18() : .resnetMini
-        let stages = Array(config.widths.indices)
-        let adapters = method == .uniform ? nil
-            : AdapterConfig(count: tasks, ranks: stages.map { _ in adapterRank }, alpha: 16, stages: stages, stem: backbone == .resnet18)
-        let net = Classifier(store: store, backbone: ResNet(store, config: config, input: FeatureShape(height: side, width: side, channels: channels),
-                                                           adapters: adapters),
-                             classes: Array(repeating: 10, count: tasks))
-        store.allocate(seed: 0)
-        var g = RandomGenerator(seed: 1)
-        let pixels = side * side * channels
-        let x = Tensor(shape: [batch, side, side, channels], scalars: (0..<(batch * pixels)).map { _ in g.nextFloat() })
-        let taskOf = (0..<batch).map { Int32($0 * tasks / batch) }
-        let labels = (0..<batch).map { _ in Int32(g.nextInt(below: 10)) }
-        let layout = BatchLayout(tasks: taskOf, training: true)
-        var opt = SGD(momentum: 0.9, weightDecay: 5e-4)
-        func step() {
-            store.zeroGradients()
-            _ = net.forward(x, layout: layout)
-            _ = net.lossAndBackward(labels: labels, layout: layout)
-            Profile.measure(.optimizer) { opt.step(store, learningRate: 0.05) }
-        }
+        let (step, store) = makeStep(Engine(threads: threads))
         for _ in 0..<2 { step() }
         let referenceArgs = ["--threads", "\(threads)", "--batch", "\(batch)", "--steps", "\(steps)", "--rounds", "1",
                              "--backbone", backbone.rawValue, "--side", "\(side)", "--channels", "\(channels)", "--tasks", "\(tasks)",
@@ -111,24 +89,50 @@ struct TrainStepBench: ParsableCommand {
         }
         report(fields)
         if let reference { report(reference) }
-        if profile { profileSteps(step) }
+        if profile { profileSteps() }
+    }
+
+    /// The benchmark's model and batch on `engine`, and one train step of it.
+    func makeStep(_ engine: Engine) -> (step: () -> Void, store: ParameterStore) {
+        let store = ParameterStore(engine: engine)
+        let config: BackboneConfig = backbone == .resnet18 ? .resnet18() : .resnetMini
+        let stages = Array(config.widths.indices)
+        let adapters = method == .uniform ? nil
+            : AdapterConfig(count: tasks, ranks: stages.map { _ in adapterRank }, alpha: 16, stages: stages, stem: backbone == .resnet18)
+        let net = Classifier(store: store, backbone: ResNet(store, config: config, input: FeatureShape(height: side, width: side, channels: channels),
+                                                           adapters: adapters),
+                             classes: Array(repeating: 10, count: tasks))
+        store.allocate(seed: 0)
+        var g = RandomGenerator(seed: 1)
+        let pixels = side * side * channels
+        let x = Tensor(shape: [batch, side, side, channels], scalars: (0..<(batch * pixels)).map { _ in g.nextFloat() })
+        let taskOf = (0..<batch).map { Int32($0 * tasks / batch) }
+        let labels = (0..<batch).map { _ in Int32(g.nextInt(below: 10)) }
+        let layout = BatchLayout(tasks: taskOf, training: true)
+        var opt = SGD(momentum: 0.9, weightDecay: 5e-4)
+        func step() {
+            store.zeroGradients()
+            _ = net.forward(x, layout: layout)
+            _ = net.lossAndBackward(labels: labels, layout: layout)
+            engine.measure(.optimizer) { opt.step(store, learningRate: 0.05) }
+        }
+        return (step, store)
     }
 
     /// One profiled round at 1 thread and one at `threads`: per op kind, ms per step, share,
     /// GFLOP/s where the kind does arithmetic, and the speed-up from 1 thread.
-    func profileSteps(_ step: () -> Void) {
-        func measure(_ t: Int) -> [Profile.Kind: Profile.Entry] {
-            Parallel.threads = t
-            step()
-            Profile.reset()
-            Profile.enabled = true
+    func profileSteps() {
+        func measure(_ t: Int) -> [Profiler.Kind: Profiler.Entry] {
+            let profiler = Profiler()
+            let (step, _) = makeStep(Engine(threads: t, profiler: profiler))
+            for _ in 0..<2 { step() }
+            profiler.reset()
             for _ in 0..<steps { step() }
-            Profile.enabled = false
-            return Profile.entries
+            return profiler.entries
         }
         let single = measure(1), multi = measure(threads)
         let total = multi.values.reduce(0) { $0 + $1.seconds }
-        for kind in Profile.Kind.allCases {
+        for kind in Profiler.Kind.allCases {
             guard let e = multi[kind] else { continue }
             var fields: [String: Any] = ["profile": kind.rawValue, "threads": threads, "ms_per_step": round2(e.seconds * 1000 / Double(steps)),
                                          "share": round2(e.seconds / total), "calls_per_step": e.calls / steps]

@@ -17,11 +17,11 @@ public final class Classifier: TaskModel {
 
     public func forward(_ images: Tensor, layout: BatchLayout) -> [Tensor] {
         let features = backbone.forward(images, layout: layout, gates: nil)
-        return Profile.measure(.loss) { heads.forward(features, layout: layout) }
+        return store.engine.measure(.loss) { heads.forward(features, layout: layout) }
     }
 
     public func lossAndBackward(labels: [Int32], layout: BatchLayout) -> BatchLoss {
-        let (loss, dFeatures) = Profile.measure(.loss) {
+        let (loss, dFeatures) = store.engine.measure(.loss) {
             let loss = classificationLoss(logits: heads.logits, classes: heads.classes, labels: labels, layout: layout, dLogits: &dLogits)
             return (loss, heads.backward(dLogits))
         }

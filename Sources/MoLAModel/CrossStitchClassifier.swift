@@ -32,7 +32,7 @@ public final class CrossStitchClassifier: TaskModel {
         unitInputs[unit] = x.map { m in var c = Tensor(uninitialized: m.shape); c.mutablePointer().update(from: m.pointer, count: m.count); return c }
         return (0..<t).map { i in
             var y = Tensor(zeros: x[0].shape)
-            for j in 0..<t { Elementwise.axpy(y.count, alpha: a[i * t + j], x[j].pointer, y.mutablePointer()) }
+            for j in 0..<t { Elementwise.axpy(y.count, alpha: a[i * t + j], x[j].pointer, y.mutablePointer(), engine: store.engine) }
             return y
         }
     }
@@ -48,7 +48,7 @@ public final class CrossStitchClassifier: TaskModel {
         } }
         return (0..<t).map { j in
             var dx = Tensor(zeros: dy[0].shape)
-            for i in 0..<t { Elementwise.axpy(dx.count, alpha: a[i * t + j], dy[i].pointer, dx.mutablePointer()) }
+            for i in 0..<t { Elementwise.axpy(dx.count, alpha: a[i * t + j], dy[i].pointer, dx.mutablePointer(), engine: store.engine) }
             return dx
         }
     }

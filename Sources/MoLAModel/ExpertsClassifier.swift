@@ -85,7 +85,7 @@ public final class MMoEClassifier: TaskModel {
             let w = gates[g.task].forward(x)
             let e = gates[g.task].experts
             for (row, i) in g.range.enumerated() {
-                for ex in 0..<e { Elementwise.axpy(f, alpha: w[row * e + ex], feature(ex, task: g.task, image: i, row: row), m + i * f) }
+                for ex in 0..<e { Elementwise.axpy(f, alpha: w[row * e + ex], feature(ex, task: g.task, image: i, row: row), m + i * f, engine: store.engine) }
             }
             weights.append(w)
         }
@@ -104,7 +104,7 @@ public final class MMoEClassifier: TaskModel {
             for (row, i) in g.range.enumerated() {
                 for ex in 0..<e {
                     let into = ex < experts.count ? dShared[ex].mutablePointer() + i * f : dOwn[ex - experts.count].mutablePointer() + row * f
-                    Elementwise.axpy(f, alpha: weights[gi][row * e + ex], dMixed.pointer + i * f, into)
+                    Elementwise.axpy(f, alpha: weights[gi][row * e + ex], dMixed.pointer + i * f, into, engine: store.engine)
                     let x = feature(ex, task: g.task, image: i, row: row)
                     var dot: Float = 0
                     for c in 0..<f { dot += dMixed.pointer[i * f + c] * x[c] }

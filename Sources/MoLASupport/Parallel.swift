@@ -12,9 +12,8 @@ import Synchronization
 /// less, and waking threads through Dispatch costs 20-30 µs each here (measured: 3 MFLOP
 /// jobs reached 62 of 165 GFLOP/s on 2 threads).
 public enum Parallel {
-    /// Worker threads kernels may use; defaults to every core. Set once at start-up
-    /// (the `--threads` flags of the tools do).
-    nonisolated(unsafe) public static var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    /// The machine's cores: the default thread count of every tool.
+    public static let cores = ProcessInfo.processInfo.activeProcessorCount
 
     /// Runs `body(worker)` for worker in 0..<n concurrently and waits for all.
     public static func run(_ n: Int, _ body: (Int) -> Void) {
@@ -26,7 +25,7 @@ public enum Parallel {
 
     /// Splits 0..<count into at most `threads` contiguous ranges of near-equal size and runs
     /// `body(range)` for each concurrently. The split depends only on `count` and `threads`.
-    public static func forRanges(_ count: Int, threads t: Int = Parallel.threads, minPerThread: Int = 1,
+    public static func forRanges(_ count: Int, threads t: Int, minPerThread: Int = 1,
                                  _ body: (Range<Int>) -> Void) {
         let parts = max(1, min(t, count / max(1, minPerThread)))
         if parts == 1 { if count > 0 { body(0..<count) }; return }

@@ -15,9 +15,4 @@ public enum CPU {
         return false
         #endif
     }()
-
-    /// Whether matrix products use the AVX-512 kernel. Both kernel forms give identical
-    /// results (tested); AVX-512 is faster where the cores have full-width vector units.
-    /// Set once at start-up, or in a test that compares the two.
-    nonisolated(unsafe) public static var useAVX512 = hasAVX512
 }

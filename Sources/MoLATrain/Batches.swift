@@ -13,14 +13,15 @@ struct PreparedBatch {
 extension SplitData {
     /// The batch of `records`, regrouped by task (the model runs adapted convolutions per
     /// task group). With `augment`, random crops and flips drawn from `rng`.
-    func batch(_ records: ArraySlice<Int>, training: Bool, augment: TrainConfig.Augment? = nil, rng: inout RandomGenerator) -> PreparedBatch {
+    func batch(_ records: ArraySlice<Int>, training: Bool, augment: TrainConfig.Augment? = nil, rng: inout RandomGenerator,
+               threads: Int = Parallel.cores) -> PreparedBatch {
         let taskIDs = records.map { tasks[$0] }
         let order = BatchLayout.groupingOrder(taskIDs)
         let recs = ArraySlice(order.map { records[records.startIndex + $0] })
         let n = recs.count
         var x = Tensor(uninitialized: [n, shape.height, shape.width, shape.channels])
         let p = x.mutablePointer()
-        fillImages(recs, into: p, scale: 2, offset: -1)
+        fillImages(recs, into: p, scale: 2, offset: -1, threads: threads)
         if let a = augment, a.cropPadding > 0 || a.flip { augmentInPlace(p, images: n, a, rng: &rng) }
         return PreparedBatch(images: x, labels: recs.map { labels[$0] }, layout: BatchLayout(tasks: recs.map { tasks[$0] }, training: training))
     }

@@ -16,10 +16,9 @@ public final class DataParallel {
     public private(set) var allReduceSeconds = 0.0
     public private(set) var allReduces = 0
 
-    /// Batch norm over the global batch (`sync_batchnorm: true`) instead of each rank's share.
-    public var syncBatchNorm = false {
-        didSet { BatchNorm.allReduce = syncBatchNorm ? { [mpi] in mpi.allReduceSum(&$0) } : nil }
-    }
+    /// What batch norm calls to normalise over the global batch (`sync_batchnorm: true`)
+    /// instead of each rank's share: a sum of its statistics over the ranks.
+    public var statisticsReducer: @Sendable (inout [Double]) -> Void { { [mpi] in mpi.allReduceSum(&$0) } }
 
     public init(_ mpi: MPI) { self.mpi = mpi }
 

@@ -10,12 +10,10 @@ public enum TrainBench {
     /// gradients are all-reduced, as in training; images/s counts the global batch.
     public static func run(configFile: String, overrides: [String], steps: Int, rounds: Int, parallel: DataParallel? = nil) throws -> [String: Any] {
         let config = try TrainConfig.load(configFile, overrides: overrides)
-        let cores = ProcessInfo.processInfo.activeProcessorCount
-        Parallel.threads = config.threads ?? (parallel == nil ? cores : DataParallel.defaultThreads(cores: cores))
-        parallel?.syncBatchNorm = config.syncBatchNorm ?? false
+        let engine = config.engine(parallel: parallel)
         let data = try TrainingData(config: config, configFile: configFile, progress: false)
         let train = try data.load(.train)
-        let model = ModelFactory.make(config, input: data.shape, classes: data.classes, adapterCount: data.taskNames.count)
+        let model = ModelFactory.make(config, input: data.shape, classes: data.classes, adapterCount: data.taskNames.count, engine: engine)
         var opt = SGD(momentum: config.optimizer.momentum, weightDecay: config.optimizer.weightDecay)
         let order = EpochOrder(count: train.count, seed: config.seed, epoch: 0)
         var rng = RandomGenerator(seed: 0)
@@ -46,7 +44,7 @@ public enum TrainBench {
             for i in 0..<steps { step(i) }
             best = max(best, Double(steps * config.batchSize) / (Double(DispatchTime.now().uptimeNanoseconds - t) / 1e9))
         }
-        var result: [String: Any] = ["config": configFile, "method": config.method.name, "backbone": config.backbone.name, "threads": Parallel.threads,
+        var result: [String: Any] = ["config": configFile, "method": config.method.name, "backbone": config.backbone.name, "threads": engine.threads,
                                      "batch": config.batchSize, "parameters": ParameterCounts(model.store).total, "tasks": data.taskNames.count,
                                      "train_images_per_s": (best * 10).rounded() / 10, "ranks": parallel?.size ?? 1]
         if let parallel {

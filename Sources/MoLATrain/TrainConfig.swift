@@ -142,6 +142,14 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         return parts.isEmpty ? nil : parts.joined(separator: " + ")
     }
 
+    /// How this run's kernels run: the config's thread count (default: every core, or under
+    /// mpirun the rank's share of its node's), and batch norm over all ranks' batches with
+    /// `sync_batchnorm: true`.
+    public func engine(parallel: DataParallel?) -> Engine {
+        let threads = self.threads ?? (parallel == nil ? Parallel.cores : DataParallel.defaultThreads(cores: Parallel.cores))
+        return Engine(threads: threads, reduceStatistics: syncBatchNorm == true ? parallel?.statisticsReducer : nil)
+    }
+
     public var backboneConfig: BackboneConfig {
         BackboneConfig(stemWidth: backbone.stemWidth, widths: backbone.widths, blocks: backbone.blocks, imagenetStem: backbone.stem == "imagenet",
                        bottleneck: backbone.bottleneck ?? false)

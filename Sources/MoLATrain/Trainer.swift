@@ -181,7 +181,8 @@ public final class Trainer {
         let stepStart = DispatchTime.now().uptimeNanoseconds
         // Each rank draws its own augmentation stream (rank 0's is the one-process stream).
         var rng = RandomGenerator(seed: config.seed, stream: 0xA06_0000_0000 &+ UInt64(state.step) &+ UInt64(parallel?.rank ?? 0) << 40)
-        var b = train.batch(parallel?.share(records) ?? records, training: true, augment: config.augment, rng: &rng)
+        var b = train.batch(parallel?.share(records) ?? records, training: true, augment: config.augment, rng: &rng,
+                            threads: model.store.engine.threads)
         b.layout.lossWeights = lossWeights(global: records, batch: b.layout)
         let (logits, stepLoss) = step.run(&b, records: records, step: state.step)
         var loss = stepLoss

@@ -13,8 +13,8 @@ public struct RunDescription: Codable, Equatable, Sendable {
     public var height: Int, width: Int, channels: Int
     public var input: FeatureShape { FeatureShape(height: height, width: width, channels: channels) }
 
-    public func makeModel() -> any TaskModel {
-        ModelFactory.make(config, input: input, classes: classes, adapterCount: max(1, tasks.count))
+    public func makeModel(engine: Engine = .default) -> any TaskModel {
+        ModelFactory.make(config, input: input, classes: classes, adapterCount: max(1, tasks.count), engine: engine)
     }
 
     func write(to dir: String) throws {
@@ -50,9 +50,6 @@ public struct TrainingRun {
 
     public func run() throws -> (outcome: Trainer.Outcome, directory: String) {
         let config = try TrainConfig.load(configFile, overrides: overrides)
-        let cores = ProcessInfo.processInfo.activeProcessorCount
-        Parallel.threads = config.threads ?? (parallel == nil ? cores : DataParallel.defaultThreads(cores: cores))
-        parallel?.syncBatchNorm = config.syncBatchNorm ?? false
         let data = try TrainingData(config: config, configFile: configFile, progress: progress && isLeader)
         let dir = URL(fileURLWithPath: config.output ?? "runs/\(config.name)").standardized.path
         if let parallel, !isLeader {
@@ -87,7 +84,7 @@ public struct TrainingRun {
                                          height: data.shape.height, width: data.shape.width, channels: data.shape.channels)
         let train = try data.load(.train), val = try data.load(.val), test = try data.load(.test)
         let ranks = parallel.map { ", \($0.size) MPI ranks (each 1/\($0.size) of every batch)" } ?? ""
-        log("\(config.name): \(config.method) on \(data.taskNames.joined(separator: ", ")) — \(train.count) train, \(val.count) val, \(test.count) test images of \(data.shape); \(Parallel.threads) threads\(ranks)")
+        log("\(config.name): \(config.method) on \(data.taskNames.joined(separator: ", ")) — \(train.count) train, \(val.count) val, \(test.count) test images of \(data.shape); \(config.engine(parallel: parallel).threads) threads\(ranks)")
 
         if config.method.modelPerTask {
             var subs: [String] = [], reports: [RunReport] = []
@@ -132,7 +129,7 @@ public struct TrainingRun {
     func trainOne(_ d: RunDescription, dir: String, train: SplitData, val: SplitData, test: SplitData,
                   dataset: String) throws -> (Trainer.Outcome, RunReport?) {
         if resume, let done = try? RunReport.read(dir), done.configHash == d.config.hash { return (.finished, done) }
-        let model = d.makeModel()
+        let model = d.makeModel(engine: d.config.engine(parallel: parallel))
         if let weights = d.config.backbone.initWeights { try PretrainedWeights.load(weights, into: model.store) }
         let trainer = Trainer(config: d.config, directory: dir, model: model, train: train, val: val, taskNames: d.tasks, parallel: parallel,
                               progress: progress && isLeader, log: log)
@@ -167,7 +164,7 @@ public struct TrainingRun {
                          validation: .init(perTask: Dictionary(uniqueKeysWithValues: zip(d.tasks, v.perTask)), average: v.average),
                          parameters: ParameterCounts(model.store), steps: state.step, epochs: state.epoch, bestStep: state.bestStep,
                          trainSeconds: state.trainSeconds, trainImagesPerSecond: Double(state.step * d.config.batchSize) / max(state.stepSeconds, 1e-9),  // batches are full (dropLast)
-                         threads: Parallel.threads, routerWeights: t.routerWeights,
+                         threads: model.store.engine.threads, routerWeights: t.routerWeights,
                          spectra: layers.map { LayerSpectrum.analyse(name: $0.name, conv: $0.conv) }, subRuns: nil,
                          receipt: .init(dataset: dataset), variant: d.config.variant)
         report.routerWeightsOver = d.config.method.mixes?.rawValue
@@ -188,7 +185,7 @@ public struct TrainingRun {
                          parameters: rs.map(\.parameters).reduce(ParameterCounts(), +), steps: rs.map(\.steps).reduce(0, +),
                          epochs: d.config.epochs, bestStep: -1, trainSeconds: seconds,
                          trainImagesPerSecond: images / max(stepSeconds, 1e-9),
-                         threads: Parallel.threads, routerWeights: nil, spectra: rs.flatMap { r in r.spectra.map { var s = $0; s.layer = "\(r.tasks[0]).\(s.layer)"; return s } },
+                         threads: d.config.engine(parallel: parallel).threads, routerWeights: nil, spectra: rs.flatMap { r in r.spectra.map { var s = $0; s.layer = "\(r.tasks[0]).\(s.layer)"; return s } },
                          subRuns: subRuns, receipt: .init(dataset: dataset), variant: d.config.variant)
     }
 }

@@ -82,10 +82,10 @@ struct IngestCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            if let threads { Parallel.threads = max(1, threads) }
             let m = try Manifest(path: manifest)
             let output = out ?? Ingest.defaultOutput(for: m)
-            let options = Ingest.Options(output: output, skipBad: skipBad, force: force, progress: !quiet, part: part.flatMap(parsedPart))
+            let options = Ingest.Options(output: output, skipBad: skipBad, force: force, progress: !quiet, part: part.flatMap(parsedPart),
+                                         threads: threads ?? Parallel.cores)
             let result = try Ingest(manifest: m, options: options).run()
             let relative = output.hasPrefix("/") ? result.directory : output
             if result.upToDate {

@@ -56,8 +56,8 @@ func referenceConv(_ s: ConvShape, _ x: [Double], _ w: [Double]) -> [Double] {
         var g = GradCheck()
         let x = g.random(s.inputCount), w = g.random(s.weightCount)
         var y1 = [Float](repeating: 0, count: s.outputCount), y2 = y1
-        Conv2D.forward(s, x: x, w: w, y: &y1, threads: 1)
-        Conv2D.forward(s, x: x, w: w, y: &y2, threads: 2)
+        Conv2D.forward(s, x: x, w: w, y: &y1, engine: Engine(threads: 1))
+        Conv2D.forward(s, x: x, w: w, y: &y2, engine: Engine(threads: 2))
         #expect(y1 == y2)
     }
 
@@ -67,7 +67,7 @@ func referenceConv(_ s: ConvShape, _ x: [Double], _ w: [Double]) -> [Double] {
         let x = g.random(s.inputCount), w = g.random(s.weightCount), dy = g.random(s.outputCount)
         func grads() -> ([Float], [Float]) {
             var dx = [Float](repeating: 0, count: s.inputCount), dw = [Float](repeating: 0, count: s.weightCount)
-            Conv2D.backward(s, x: x, w: w, dy: dy, dx: &dx, dw: &dw, threads: 2)
+            Conv2D.backward(s, x: x, w: w, dy: dy, dx: &dx, dw: &dw, engine: Engine(threads: 2))
             return (dx, dw)
         }
         let (a, b) = (grads(), grads())
@@ -89,8 +89,8 @@ func referenceConv(_ s: ConvShape, _ x: [Double], _ w: [Double]) -> [Double] {
         var dx = [Float](repeating: .nan, count: s.inputCount)
         let before = g.random(s.weightCount)
         var dw = before
-        Conv2D.forward(s, x: x, w: w, y: &y, threads: 2)
-        Conv2D.backward(s, x: x, w: w, dy: dy, dx: &dx, dw: &dw, threads: 2)
+        Conv2D.forward(s, x: x, w: w, y: &y, engine: Engine(threads: 2))
+        Conv2D.backward(s, x: x, w: w, dy: dy, dx: &dx, dw: &dw, engine: Engine(threads: 2))
         // The plain loops: y = Σ x·w; dx = Σ dy·w; dw = Σ x·dy over the same index sets.
         var wantDx = [Double](repeating: 0, count: s.inputCount), wantDw = before.map(Double.init)
         for n in 0..<s.batch { for oy in 0..<s.outHeight { for ox in 0..<s.outWidth { for co in 0..<s.outChannels {

@@ -29,10 +29,10 @@ import MoLATensor
         let dy = g.random(outCount)
         for threads in [1, 2] {
             var y = [Float](repeating: 0, count: outCount)
-            Depthwise.forward(s, x: x, w: w, y: &y, threads: threads)
+            Depthwise.forward(s, x: x, w: w, y: &y, engine: Engine(threads: threads))
             expectClose(y, Self.reference(s, x.map(Double.init), w.map(Double.init)), "depthwise forward")
             var dx = [Float](repeating: 7, count: x.count), dw = [Float](repeating: 0, count: w.count)
-            Depthwise.backward(s, x: x, w: w, dy: dy, dx: &dx, dw: &dw, threads: threads)
+            Depthwise.backward(s, x: x, w: w, dy: dy, dx: &dx, dw: &dw, engine: Engine(threads: threads))
             g.check(inputs: [x, w], dy: dy, analytic: [dx, dw], "depthwise \(s)") { Self.reference(s, $0[0], $0[1]) }
         }
     }

@@ -51,8 +51,8 @@ import Testing
         let (m, n, k) = (301, 67, 129)
         let a = (0..<(m * k)).map { _ in g.uniform(-1, 1) }, b = (0..<(k * n)).map { _ in g.uniform(-1, 1) }
         var c1 = [Float](repeating: 0, count: m * n), c2 = c1
-        GEMM.sgemm(m: m, n: n, k: k, a: a, lda: k, b: b, ldb: n, c: &c1, ldc: n, threads: 1)
-        GEMM.sgemm(m: m, n: n, k: k, a: a, lda: k, b: b, ldb: n, c: &c2, ldc: n, threads: 2)
+        GEMM.sgemm(m: m, n: n, k: k, a: a, lda: k, b: b, ldb: n, c: &c1, ldc: n, engine: Engine(threads: 1))
+        GEMM.sgemm(m: m, n: n, k: k, a: a, lda: k, b: b, ldb: n, c: &c2, ldc: n, engine: Engine(threads: 2))
         #expect(c1 == c2)
     }
 }

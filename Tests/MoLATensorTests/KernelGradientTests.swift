@@ -237,7 +237,7 @@ import MoLATensor
         let scale: Float = 2
         let w = g.random(k * n), a = g.random(k * r), b = g.random(r * n), dm = g.random(k * n)
         var merged = [Float](repeating: 0, count: k * n)
-        LowRank.merge(k: k, n: n, rank: r, scale: scale, w: w, a: a, b: b, into: &merged, threads: 2)
+        LowRank.merge(k: k, n: n, rank: r, scale: scale, w: w, a: a, b: b, into: &merged, engine: Engine(threads: 2))
         var wantMerged = [Double](repeating: 0, count: k * n), wantA = [Double](repeating: 0, count: k * r)
         var wantB = [Double](repeating: 0, count: r * n)
         for p in 0..<k { for c in 0..<n {
@@ -252,7 +252,7 @@ import MoLATensor
         expectClose(merged, wantMerged, "merge")
         func grads() -> ([Float], [Float]) {
             var da = [Float](repeating: 0, count: k * r), db = [Float](repeating: 0, count: r * n)
-            LowRank.backward(k: k, n: n, rank: r, scale: scale, a: a, b: b, dMerged: dm, dA: &da, dB: &db, threads: 2)
+            LowRank.backward(k: k, n: n, rank: r, scale: scale, a: a, b: b, dMerged: dm, dA: &da, dB: &db, engine: Engine(threads: 2))
             return (da, db)
         }
         let (da, db) = grads()

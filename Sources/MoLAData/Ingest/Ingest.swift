@@ -17,9 +17,12 @@ public struct Ingest {
         /// contiguous ranges, after the splits are decided over all records, and this part's
         /// shards go to `<output>.parts/part-<index>-of-<count>` for `Ingest.merge`.
         public var part: (index: Int, count: Int)?
+        /// Worker threads for decoding and compressing.
+        public var threads: Int
 
         public init(output: String, skipBad: Bool = false, force: Bool = false, progress: Bool = true,
-                    part: (index: Int, count: Int)? = nil) {
+                    part: (index: Int, count: Int)? = nil, threads: Int = Parallel.cores) {
+            self.threads = max(1, threads)
             self.output = output
             self.skipBad = skipBad
             self.force = force
@@ -255,10 +258,10 @@ public struct Ingest {
                 var lo = part.lowerBound
                 while lo < part.upperBound {
                     let range = lo..<min(part.upperBound, lo + batch)
-                    let decoded = try source.decode(range, channels: shape.channels)
+                    let decoded = try source.decode(range, channels: shape.channels, threads: options.threads)
                     try scratch.withUnsafeMutableBufferPointer { out in
                         let outBase = out.baseAddress!
-                        Parallel.forRanges(range.count) { part in
+                        Parallel.forRanges(range.count, threads: options.threads) { part in
                             var resamplers: [Int: Resampler] = [:]
                             for k in part {
                                 guard case .success(let img) = decoded[k] else { continue }

@@ -58,8 +58,8 @@ final class DICOMTreeSource: ImageSource {
         }
     }
 
-    func decode(_ range: Range<Int>, channels: Int) throws -> [Result<RawImage, DataError>] {
-        TreeListing.decode(range.count, file: { frames[range.lowerBound + $0].file }, read: Self.read) { d, k in
+    func decode(_ range: Range<Int>, channels: Int, threads: Int) throws -> [Result<RawImage, DataError>] {
+        TreeListing.decode(range.count, threads: threads, file: { frames[range.lowerBound + $0].file }, read: Self.read) { d, k in
             ChannelConversion.convert(Self.image(d, frame: frames[range.lowerBound + k].frame, window: window), to: channels)
         }
     }

@@ -22,7 +22,7 @@ protocol ImageSource: AnyObject {
     /// Decodes the records of `range` to 8-bit pixels with `channels` channels at the
     /// source's own size. Ranges arrive in increasing order. A record that cannot be
     /// decoded is a `.failure`; damage that makes the whole file unreadable throws.
-    func decode(_ range: Range<Int>, channels: Int) throws -> [Result<RawImage, DataError>]
+    func decode(_ range: Range<Int>, channels: Int, threads: Int) throws -> [Result<RawImage, DataError>]
 }
 
 extension Manifest.SourceSpec {
@@ -59,7 +59,7 @@ protocol InMemorySource: ImageSource {
 }
 
 extension InMemorySource {
-    func decode(_ range: Range<Int>, channels: Int) throws -> [Result<RawImage, DataError>] {
+    func decode(_ range: Range<Int>, channels: Int, threads: Int) throws -> [Result<RawImage, DataError>] {
         let n = imageShape.pixelCount
         return range.map { i in
             let img = RawImage(height: imageShape.height, width: imageShape.width, channels: imageShape.channels,

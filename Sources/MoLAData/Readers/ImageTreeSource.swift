@@ -30,8 +30,8 @@ final class ImageTreeSource: ImageSource {
         records = list.map { SourceRecord(label: index[$0.folder]!, split: fixed, location: $0.file, problem: nil) }
     }
 
-    func decode(_ range: Range<Int>, channels: Int) throws -> [Result<RawImage, DataError>] {
-        TreeListing.decode(range.count, file: { files[range.lowerBound + $0] }, read: { try FileIO.read($0) }) { data, k in
+    func decode(_ range: Range<Int>, channels: Int, threads: Int) throws -> [Result<RawImage, DataError>] {
+        TreeListing.decode(range.count, threads: threads, file: { files[range.lowerBound + $0] }, read: { try FileIO.read($0) }) { data, k in
             let file = files[range.lowerBound + k]
             return try data.withUnsafeBytes { raw -> RawImage in
                 let jpeg = raw.count >= 2 && raw[0] == 0xFF && raw[1] == 0xD8

@@ -58,8 +58,8 @@ final class NIfTITreeSource: ImageSource {
         }
     }
 
-    func decode(_ range: Range<Int>, channels: Int) throws -> [Result<RawImage, DataError>] {
-        TreeListing.decode(range.count, file: { slices[range.lowerBound + $0].file }, read: Self.read) { volume, k in
+    func decode(_ range: Range<Int>, channels: Int, threads: Int) throws -> [Result<RawImage, DataError>] {
+        TreeListing.decode(range.count, threads: threads, file: { slices[range.lowerBound + $0].file }, read: Self.read) { volume, k in
             let (_, t, index) = slices[range.lowerBound + k]
             let s = volume.slice(axis: axis, index: index, t: t)
             let w = window == .file ? volume.fileWindow(t: t) : window

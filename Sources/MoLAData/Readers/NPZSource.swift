@@ -102,7 +102,7 @@ final class NPZSource: ImageSource {
         }
     }
 
-    func decode(_ range: Range<Int>, channels: Int) throws -> [Result<RawImage, DataError>] {
+    func decode(_ range: Range<Int>, channels: Int, threads: Int) throws -> [Result<RawImage, DataError>] {
         var out: [Result<RawImage, DataError>] = []
         out.reserveCapacity(range.count)
         for i in range {

@@ -49,12 +49,12 @@ enum TreeListing {
     /// `read` (each thread keeps the last file it read, which the next frames or slices of
     /// a multi-record file share) and turned into pixels by `image`. A failure is the
     /// record's, named by its file.
-    static func decode<File>(_ count: Int, file: (Int) -> String, read: (String) throws -> File,
+    static func decode<File>(_ count: Int, threads: Int, file: (Int) -> String, read: (String) throws -> File,
                              image: (File, Int) throws -> RawImage) -> [Result<RawImage, DataError>] {
         var out = [Result<RawImage, DataError>](repeating: .failure(DataError(file: "", "")), count: count)
         out.withUnsafeMutableBufferPointer { buf in
             let results = buf.baseAddress!
-            Parallel.forRanges(count) { part in
+            Parallel.forRanges(count, threads: threads) { part in
                 var cached: (path: String, file: File)?
                 for k in part {
                     let path = file(k)

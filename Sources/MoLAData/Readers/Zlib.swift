@@ -99,12 +99,12 @@ public enum Zlib {
     /// inflates, and each chunk can also be inflated on its own from its offset. The output
     /// depends only on the data, the chunk size and the compression, never on thread count.
     public static func deflateChunked(_ data: UnsafeRawBufferPointer, chunkSize: Int,
-                                      compression: Compression) -> [[UInt8]] {
+                                      compression: Compression, threads: Int = Parallel.cores) -> [[UInt8]] {
         let chunks = max(1, (data.count + chunkSize - 1) / chunkSize)
         var parts = [[UInt8]](repeating: [], count: chunks)
         parts.withUnsafeMutableBufferPointer { partsBuf in
             let partsPtr = partsBuf.baseAddress!
-            Parallel.forRanges(chunks) { range in
+            Parallel.forRanges(chunks, threads: threads) { range in
                 for c in range {
                     let lo = c * chunkSize, hi = min(data.count, lo + chunkSize)
                     partsPtr[c] = deflateRaw(UnsafeRawBufferPointer(rebasing: data[lo..<hi]),
@@ -158,7 +158,7 @@ public enum Zlib {
         head.withUnsafeMutableBytes { headBuf in
             crcs.withUnsafeMutableBufferPointer { crcBuf in
                 let crcPtr = crcBuf.baseAddress!
-                Parallel.forRanges(sizes.count) { range in
+                Parallel.forRanges(sizes.count, threads: Parallel.cores) { range in
                     for c in range {
                         let lo = c * step, hi = min(size, lo + step)
                         let src = UnsafeRawBufferPointer(rebasing: input[offsets[c]..<offsets[c + 1]])

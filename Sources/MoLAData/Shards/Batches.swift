@@ -65,13 +65,14 @@ public struct EpochOrder: Equatable, Sendable {
 extension SplitData {
     /// Writes the images of `records` (N×H×W×C, channels last) to `out` as
     /// `(byte / 255) · scale + offset`: [0, 1] by default, [-1, 1] with scale 2, offset -1.
-    public func fillImages(_ records: ArraySlice<Int>, into out: UnsafeMutablePointer<Float>, scale: Float = 1, offset: Float = 0) {
+    public func fillImages(_ records: ArraySlice<Int>, into out: UnsafeMutablePointer<Float>, scale: Float = 1, offset: Float = 0,
+                           threads: Int = Parallel.cores) {
         let n = shape.pixelCount
         images.withUnsafeBufferPointer { src in
             let base = src.baseAddress!
             let recs = Array(records)
             // A training batch (~100k values) is too small to be worth a second thread.
-            Parallel.forRanges(recs.count, minPerThread: max(1, (1 << 20) / n)) { part in
+            Parallel.forRanges(recs.count, threads: threads, minPerThread: max(1, (1 << 20) / n)) { part in
                 for k in part {
                     let s = base + recs[k] * n, d = out + k * n
                     var i = 0

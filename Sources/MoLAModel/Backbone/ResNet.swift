@@ -116,14 +116,15 @@ public final class ResidualBlock {
         let into = UnsafeMutablePointer(mutating: dMain.pointer)
         if let shortcut {
             let dSide = shortcut.conv.backward(shortcut.bn.backward(dy, reluOutput: lastOutput, overwritingGradient: true))!
-            Profile.measure(.elementwise) { Elementwise.add(dMain.count, dMain.pointer, dSide.pointer, into: into) }
+            engine.measure(.elementwise) { Elementwise.add(dMain.count, dMain.pointer, dSide.pointer, into: into, engine: engine) }
         } else {
-            Profile.measure(.elementwise) { ReLU.addBackward(dy.count, y: lastOutput.pointer, dy: dy.pointer, to: dMain.pointer, into: into) }
+            engine.measure(.elementwise) { ReLU.addBackward(dy.count, y: lastOutput.pointer, dy: dy.pointer, to: dMain.pointer, into: into, engine: engine) }
         }
         return dMain
     }
 
     var convs: [Conv] { layers.map(\.conv) + (shortcut.map { [$0.conv] } ?? []) }
+    var engine: Engine { layers[0].conv.store.engine }
 }
 
 /// The backbone: stem, residual stages, global average pooling → batch × features.
@@ -157,7 +158,7 @@ public final class ResNet {
                     padding: pad, adapters: stemAdapters, form: adapters?.form ?? .factorised)
         stemBN = BatchNormLayer(store, name: "\(prefix)stem.bn", channels: config.stemWidth, relu: true, tasks: taskNorms)
         stemShape = stem.outputShape(input)
-        stemPool = config.imagenetStem ? MaxPool() : nil
+        stemPool = config.imagenetStem ? MaxPool(engine: store.engine) : nil
         var shape = stemPool?.outputShape(stemShape) ?? stemShape
         var blocks: [ResidualBlock] = []
         for (s, (width, count)) in zip(config.widths, config.blocks).enumerated() {
@@ -172,6 +173,8 @@ public final class ResNet {
         self.blocks = blocks
         lastShape = shape
     }
+
+    var engine: Engine { stem.store.engine }
 
     /// Every convolution, in order (for analysis: spectra, parameter counts).
     public var convolutions: [(name: String, conv: Conv)] {
@@ -209,13 +212,13 @@ public final class ResNet {
 
     func pool(_ h: Tensor, batch: Int) -> Tensor {
         pooled.reuse([batch, features])
-        Profile.measure(.pooling) { Pooling.globalAverageForward(batch: batch, pixels: lastShape.pixels, channels: features, x: h.pointer, y: pooled.mutablePointer()) }
+        engine.measure(.pooling) { Pooling.globalAverageForward(batch: batch, pixels: lastShape.pixels, channels: features, x: h.pointer, y: pooled.mutablePointer()) }
         return pooled
     }
 
     func unpool(_ dPooled: Tensor) -> Tensor {
         gradLast.reuse([dPooled.shape[0], lastShape.height, lastShape.width, features])
-        Profile.measure(.pooling) {
+        engine.measure(.pooling) {
             Pooling.globalAverageBackward(batch: dPooled.shape[0], pixels: lastShape.pixels, channels: features, dy: dPooled.pointer,
                                           dx: gradLast.mutablePointer())
         }

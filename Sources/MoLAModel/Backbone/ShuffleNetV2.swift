@@ -33,11 +33,12 @@ public final class ShuffleNetV2: Backbone {
     public let config: Config
     public let input: FeatureShape
     let stem: Conv, stemBN: BatchNormLayer, conv5: Conv, conv5BN: BatchNormLayer
-    let stemPool = MaxPool()
+    let stemPool: MaxPool
     let stemShape: FeatureShape
     let units: [ShuffleUnit]
     let lastShape: FeatureShape
     public var features: Int { config.last }
+    var engine: Engine { stem.store.engine }
     private var pooled = Tensor(zeros: [0]), gradLast = Tensor(zeros: [0])
 
     public init(_ store: ParameterStore, config: Config, input: FeatureShape, adapters: AdapterConfig? = nil, taskNorms: Int? = nil) {
@@ -49,6 +50,7 @@ public final class ShuffleNetV2: Backbone {
                     adapters: stemAdapters, form: form)
         stemBN = BatchNormLayer(store, name: "conv1.1", channels: config.stem, relu: true, tasks: taskNorms)
         stemShape = stem.outputShape(input)
+        stemPool = MaxPool(engine: store.engine)
         var shape = stemPool.outputShape(stemShape)
         var units: [ShuffleUnit] = []
         for (s, (width, count)) in zip(config.widths, config.repeats).enumerated() {
@@ -77,7 +79,7 @@ public final class ShuffleNetV2: Backbone {
         let unitsOut = FeatureShape(height: lastShape.height, width: lastShape.width, channels: conv5.inChannels)
         h = conv5BN.forward(conv5.forward(h, shape: unitsOut, layout: layout), training: layout.training, layout: layout)
         pooled.reuse([layout.count, features])
-        Profile.measure(.pooling) {
+        engine.measure(.pooling) {
             Pooling.globalAverageForward(batch: layout.count, pixels: lastShape.pixels, channels: features, x: h.pointer, y: pooled.mutablePointer())
         }
         return pooled
@@ -86,7 +88,7 @@ public final class ShuffleNetV2: Backbone {
     public func backward(_ dPooled: Tensor) {
         let batch = dPooled.shape[0]
         gradLast.reuse([batch, lastShape.height, lastShape.width, features])
-        Profile.measure(.pooling) {
+        engine.measure(.pooling) {
             Pooling.globalAverageBackward(batch: batch, pixels: lastShape.pixels, channels: features, dy: dPooled.pointer, dx: gradLast.mutablePointer())
         }
         var g = conv5.backward(conv5BN.backward(gradLast))!
@@ -139,6 +141,7 @@ final class ShuffleUnit {
     }
 
     var convs: [(String, Conv)] { (branch1.map { [("branch1.2", $0.pw)] } ?? []) + [("branch2.0", pw1), ("branch2.5", pw2)] }
+    var engine: Engine { pw1.store.engine }
 
     func forward(_ x: Tensor, layout: BatchLayout, gates: AdapterGates?) -> Tensor {
         batch = layout.count
@@ -178,7 +181,7 @@ final class ShuffleUnit {
         gradInput.reuse([batch, inShape.height, inShape.width, inShape.channels])
         if let b1 = branch1 {
             let d = b1.dw.backward(b1.bn1.backward(b1.pw.backward(b1.bn2.backward(dA))!))
-            Elementwise.add(gradInput.count, d.pointer, dBranch2.pointer, into: gradInput.mutablePointer())
+            Elementwise.add(gradInput.count, d.pointer, dBranch2.pointer, into: gradInput.mutablePointer(), engine: engine)
         } else {
             ChannelShuffle.join(rows: batch * inShape.pixels, half: half, first: dA.pointer, second: dBranch2.pointer, into: gradInput.mutablePointer())
         }

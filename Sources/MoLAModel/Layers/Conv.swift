@@ -78,7 +78,7 @@ public final class Conv {
         if let adapters {
             if let gates { adapters.forwardGated(self, gates: gates, y: y) } else { adapters.forwardPerTask(self, y: y) }
         } else {
-            Conv2D.forward(full, x: x.pointer, w: store.value(weight), y: y)
+            Conv2D.forward(full, x: x.pointer, w: store.value(weight), y: y, engine: store.engine)
         }
         return output
     }
@@ -91,7 +91,7 @@ public final class Conv {
         if let adapters {
             if let gates { adapters.backwardGated(self, gates: gates, dy: dy, dx: dx) } else { adapters.backwardPerTask(self, dy: dy, dx: dx) }
         } else {
-            Conv2D.backward(batchShape, x: input.pointer, w: store.value(weight), dy: dy.pointer, dx: dx, dw: store.gradient(weight))
+            Conv2D.backward(batchShape, x: input.pointer, w: store.value(weight), dy: dy.pointer, dx: dx, dw: store.gradient(weight), engine: store.engine)
         }
         input = Tensor(zeros: [0])  // release, so the producer can reuse its buffer next step
         return needInputGradient ? gradInput : nil

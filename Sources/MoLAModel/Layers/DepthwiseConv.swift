@@ -26,14 +26,14 @@ public final class DepthwiseConv {
         input = x
         shape = Depthwise.Shape(batch: batch, height: s.height, width: s.width, channels: channels, kernel: kernel, stride: stride, padding: padding)
         output.reuse([batch, shape.outHeight, shape.outWidth, channels])
-        Profile.measure(.convForward) { Depthwise.forward(shape, x: x.pointer, w: store.value(weight), y: output.mutablePointer()) }
+        store.engine.measure(.convForward) { Depthwise.forward(shape, x: x.pointer, w: store.value(weight), y: output.mutablePointer(), engine: store.engine) }
         return output
     }
 
     public func backward(_ dy: Tensor) -> Tensor {
         gradInput.reuse(input.shape)
-        Profile.measure(.convWeightGradient) {
-            Depthwise.backward(shape, x: input.pointer, w: store.value(weight), dy: dy.pointer, dx: gradInput.mutablePointer(), dw: store.gradient(weight))
+        store.engine.measure(.convWeightGradient) {
+            Depthwise.backward(shape, x: input.pointer, w: store.value(weight), dy: dy.pointer, dx: gradInput.mutablePointer(), dw: store.gradient(weight), engine: store.engine)
         }
         input = Tensor(zeros: [0])
         return gradInput

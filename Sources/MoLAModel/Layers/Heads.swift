@@ -35,7 +35,7 @@ public final class TaskHeads {
             let c = classes[g.task]
             logits[i].reuse([g.range.count, c])
             Linear.forward(rows: g.range.count, inputs: features, outputs: c, x: x.pointer + g.range.lowerBound * features,
-                           w: store.value(weights[g.task]), b: store.value(biases[g.task]), y: logits[i].mutablePointer(), threads: 1)
+                           w: store.value(weights[g.task]), b: store.value(biases[g.task]), y: logits[i].mutablePointer(), engine: store.engine.threads(1))
         }
         return logits
     }
@@ -48,7 +48,7 @@ public final class TaskHeads {
             let c = classes[g.task]
             Linear.backward(rows: g.range.count, inputs: features, outputs: c, x: input.pointer + g.range.lowerBound * features,
                             w: store.value(weights[g.task]), dy: dLogits[i].pointer, dx: dx + g.range.lowerBound * features,
-                            dw: store.gradient(weights[g.task]), db: store.gradient(biases[g.task]), threads: 1)
+                            dw: store.gradient(weights[g.task]), db: store.gradient(biases[g.task]), engine: store.engine.threads(1))
         }
         input = Tensor(zeros: [0])
         return gradInput

@@ -22,7 +22,7 @@ public final class LinearLayer {
         let rows = x.count / inputs
         output.reuse([rows, outputs])
         Linear.forward(rows: rows, inputs: inputs, outputs: outputs, x: x.pointer, w: store.value(weight), b: store.value(bias),
-                       y: output.mutablePointer(), threads: 1)
+                       y: output.mutablePointer(), engine: store.engine.threads(1))
         return output
     }
 
@@ -30,7 +30,7 @@ public final class LinearLayer {
         let rows = input.count / inputs
         gradInput.reuse(input.shape)
         Linear.backward(rows: rows, inputs: inputs, outputs: outputs, x: input.pointer, w: store.value(weight), dy: dy.pointer,
-                        dx: gradInput.mutablePointer(), dw: store.gradient(weight), db: store.gradient(bias), threads: 1)
+                        dx: gradInput.mutablePointer(), dw: store.gradient(weight), db: store.gradient(bias), engine: store.engine.threads(1))
         input = Tensor(zeros: [0])
         return gradInput
     }

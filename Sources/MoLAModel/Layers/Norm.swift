@@ -58,17 +58,17 @@ public final class BatchNormLayer {
             forwardPerTask(x, y: y, residual: residual, layout: layout)
             return output
         }
-        Profile.measure(.batchNorm) {
+        store.engine.measure(.batchNorm) {
         if training {
             mean.withUnsafeMutableBufferPointer { m in invStd.withUnsafeMutableBufferPointer { s in
                 BatchNorm.forwardTrain(rows: rows, channels: channels, x: x.pointer, gamma: store.value(gamma), beta: store.value(beta),
                                        y: y, mean: m.baseAddress!, invStd: s.baseAddress!, runningMean: store.value(runningMean),
-                                       runningVar: store.value(runningVar), momentum: momentum, residual: residual?.pointer, relu: relu)
+                                       runningVar: store.value(runningVar), momentum: momentum, residual: residual?.pointer, relu: relu, engine: store.engine)
             } }
         } else {
             BatchNorm.forwardEval(rows: rows, channels: channels, x: x.pointer, gamma: store.value(gamma), beta: store.value(beta),
                                   runningMean: store.value(runningMean), runningVar: store.value(runningVar), y: y,
-                                  residual: residual?.pointer, relu: relu)
+                                  residual: residual?.pointer, relu: relu, engine: store.engine)
         }
         }
         return output
@@ -93,10 +93,10 @@ public final class BatchNormLayer {
             input = Tensor(zeros: [0])
             return overwritingGradient ? dy : gradInput
         }
-        Profile.measure(.batchNorm) { mean.withUnsafeBufferPointer { m in invStd.withUnsafeBufferPointer { s in
+        store.engine.measure(.batchNorm) { mean.withUnsafeBufferPointer { m in invStd.withUnsafeBufferPointer { s in
             BatchNorm.backward(rows: rows, channels: channels, x: input.pointer, dy: dy.pointer, gamma: store.value(gamma),
                                mean: m.baseAddress!, invStd: s.baseAddress!, dx: dx, dGamma: store.gradient(gamma), dBeta: store.gradient(beta),
-                               reluOutput: reluOutput?.pointer ?? (relu ? output.pointer : nil))
+                               reluOutput: reluOutput?.pointer ?? (relu ? output.pointer : nil), engine: store.engine)
         } } }
         input = Tensor(zeros: [0])
         return overwritingGradient ? dy : gradInput
@@ -106,7 +106,7 @@ public final class BatchNormLayer {
         let perImage = x.count / channels / max(1, layout.count) * channels
         groups = training ? layout.groups : []
         if training { groupMean = layout.groups.map { _ in [Float](repeating: 0, count: channels) }; groupInvStd = groupMean }
-        Profile.measure(.batchNorm) {
+        store.engine.measure(.batchNorm) {
             for (i, g) in layout.groups.enumerated() {
                 let offset = g.range.lowerBound * perImage, rows = g.range.count * perImage / channels
                 let t = min(g.task, runningMeans.count - 1)
@@ -115,12 +115,12 @@ public final class BatchNormLayer {
                         BatchNorm.forwardTrain(rows: rows, channels: channels, x: x.pointer + offset, gamma: store.value(gamma), beta: store.value(beta),
                                                y: y + offset, mean: m.baseAddress!, invStd: s.baseAddress!, runningMean: store.value(runningMeans[t]),
                                                runningVar: store.value(runningVars[t]), momentum: momentum, residual: residual.map { $0.pointer + offset },
-                                               relu: relu)
+                                               relu: relu, engine: store.engine)
                     } }
                 } else {
                     BatchNorm.forwardEval(rows: rows, channels: channels, x: x.pointer + offset, gamma: store.value(gamma), beta: store.value(beta),
                                           runningMean: store.value(runningMeans[t]), runningVar: store.value(runningVars[t]), y: y + offset,
-                                          residual: residual.map { $0.pointer + offset }, relu: relu)
+                                          residual: residual.map { $0.pointer + offset }, relu: relu, engine: store.engine)
                 }
             }
         }
@@ -129,13 +129,13 @@ public final class BatchNormLayer {
     /// Each group's gradient with its own statistics; dγ and dβ sum over the groups.
     private func backwardPerTask(_ dy: Tensor, dx: UnsafeMutablePointer<Float>, reluOutput: UnsafePointer<Float>?, rowsPerImage: Int) {
         let perImage = rowsPerImage * channels
-        Profile.measure(.batchNorm) {
+        store.engine.measure(.batchNorm) {
             for (i, g) in groups.enumerated() {
                 let offset = g.range.lowerBound * perImage
                 groupMean[i].withUnsafeBufferPointer { m in groupInvStd[i].withUnsafeBufferPointer { s in
                     BatchNorm.backward(rows: g.range.count * rowsPerImage, channels: channels, x: input.pointer + offset, dy: dy.pointer + offset,
                                        gamma: store.value(gamma), mean: m.baseAddress!, invStd: s.baseAddress!, dx: dx + offset,
-                                       dGamma: store.gradient(gamma), dBeta: store.gradient(beta), reluOutput: reluOutput.map { $0 + offset })
+                                       dGamma: store.gradient(gamma), dBeta: store.gradient(beta), reluOutput: reluOutput.map { $0 + offset }, engine: store.engine)
                 } }
             }
         }

@@ -2,7 +2,8 @@ import MoLASupport
 /// ReLU forward and backward over n values; either may run in place.
 public enum ReLU {
     /// y = max(x, 0).
-    public static func forward(_ n: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, threads: Int = Parallel.threads) {
+    public static func forward(_ n: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, engine: Engine = .default) {
+        let threads = engine.threads
         Parallel.forRanges(n, threads: threads, minPerThread: 1 << 16) { part in
             for i in part { y[i] = max(x[i], 0) }
         }
@@ -12,7 +13,8 @@ public enum ReLU {
     /// gradient, its main branch's plus the identity branch's, in one pass. out may alias
     /// base (explicit vectors: the compiler's loop would run scalar on the overlap).
     public static func addBackward(_ n: Int, y: UnsafePointer<Float>, dy: UnsafePointer<Float>, to base: UnsafePointer<Float>,
-                                   into out: UnsafeMutablePointer<Float>, threads: Int = Parallel.threads) {
+                                   into out: UnsafeMutablePointer<Float>, engine: Engine = .default) {
+        let threads = engine.threads
         typealias V = SIMD8<Float>
         Parallel.forRanges(n, threads: threads, minPerThread: 1 << 16) { part in
             var i = part.lowerBound
@@ -28,7 +30,8 @@ public enum ReLU {
 
     /// dx = dy where the forward output y was positive, 0 elsewhere.
     public static func backward(_ n: Int, y: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
-                                threads: Int = Parallel.threads) {
+                                engine: Engine = .default) {
+        let threads = engine.threads
         Parallel.forRanges(n, threads: threads, minPerThread: 1 << 16) { part in
             for i in part { dx[i] = y[i] > 0 ? dy[i] : 0 }
         }

@@ -10,12 +10,6 @@ import MoLASupport
 public enum BatchNorm {
     static let block = 32
 
-    /// Synchronised batch norm across data-parallel processes (`sync_batchnorm`, as
-    /// PyTorch's SyncBatchNorm): when set, sums the given Float64 values over all
-    /// processes in place, and the statistics are those of the global batch. Nil: each
-    /// process normalises with its own share of the batch.
-    nonisolated(unsafe) public static var allReduce: ((inout [Double]) -> Void)?
-
     /// Training mode: normalises with the batch's mean and (biased) variance, saves them
     /// for backward (`mean`, `invStd`), and moves the running averages towards them
     /// (running variance unbiased, as PyTorch). Adds `residual` (a residual block's other
@@ -25,17 +19,18 @@ public enum BatchNorm {
                                     mean: UnsafeMutablePointer<Float>, invStd: UnsafeMutablePointer<Float>,
                                     runningMean: UnsafeMutablePointer<Float>, runningVar: UnsafeMutablePointer<Float>,
                                     momentum: Float = 0.1, epsilon: Float = 1e-5, residual: UnsafePointer<Float>? = nil, relu: Bool = false,
-                                    threads: Int = Parallel.threads) {
+                                    engine: Engine = .default) {
+        let threads = engine.threads
         let shift = Array(UnsafeBufferPointer(start: x, count: c))
         let sums = shift.withUnsafeBufferPointer { sh in
-            columnSums(rows: rows, channels: c, threads: threads) { r, s, q in
+            columnSums(rows: rows, channels: c, engine: engine) { r, s, q in
                 let xr = x + r * c, base = sh.baseAddress!
                 for j in 0..<c { let v = xr[j] - base[j]; s[j] += v; q[j] += v * v }
             }
         }
         // Per channel: the mean and (biased) variance of x − shift, over `n` rows.
         var n = Double(rows), shiftedMean = [Double](repeating: 0, count: c), variance = shiftedMean
-        if let allReduce {
+        if let allReduce = engine.reduceStatistics {
             // Shifts differ between processes: sum raw Σx and Σx² in Float64 (exact enough
             // for Float data), then shift back by this process's shift.
             var all = [Double](repeating: 0, count: 2 * c + 1)
@@ -66,7 +61,7 @@ public enum BatchNorm {
             runningVar[j] = (1 - momentum) * runningVar[j] + momentum * Float(unbiased)
         }
         normalize(rows: rows, channels: c, x: x, mean: mean, invStd: invStd, gamma: gamma, beta: beta, y: y, residual: residual,
-                  relu: relu, threads: threads)
+                  relu: relu, engine: engine)
     }
 
     /// Evaluation mode: normalises with the running averages (then adds `residual` and
@@ -74,18 +69,20 @@ public enum BatchNorm {
     public static func forwardEval(rows: Int, channels c: Int, x: UnsafePointer<Float>, gamma: UnsafePointer<Float>,
                                    beta: UnsafePointer<Float>, runningMean: UnsafePointer<Float>, runningVar: UnsafePointer<Float>,
                                    y: UnsafeMutablePointer<Float>, epsilon: Float = 1e-5, residual: UnsafePointer<Float>? = nil,
-                                   relu: Bool = false, threads: Int = Parallel.threads) {
+                                   relu: Bool = false, engine: Engine = .default) {
+        let threads = engine.threads
         let invStd = (0..<c).map { 1 / (runningVar[$0] + epsilon).squareRoot() }
         invStd.withUnsafeBufferPointer {
             normalize(rows: rows, channels: c, x: x, mean: runningMean, invStd: $0.baseAddress!, gamma: gamma, beta: beta, y: y,
-                      residual: residual, relu: relu, threads: threads)
+                      residual: residual, relu: relu, engine: engine)
         }
     }
 
     /// y = (x − mean)·invStd·γ + β (+ residual) (then max(·, 0) when `relu`), row by row.
     static func normalize(rows: Int, channels c: Int, x: UnsafePointer<Float>, mean: UnsafePointer<Float>, invStd: UnsafePointer<Float>,
                           gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
-                          residual: UnsafePointer<Float>?, relu: Bool, threads: Int) {
+                          residual: UnsafePointer<Float>?, relu: Bool, engine: Engine) {
+        let threads = engine.threads
         // y = x·scale + shift, with scale = γ·invStd, shift = β − mean·scale.
         let scale = (0..<c).map { gamma[$0] * invStd[$0] }
         let shift = (0..<c).map { beta[$0] - mean[$0] * scale[$0] }
@@ -113,8 +110,9 @@ public enum BatchNorm {
     public static func backward(rows: Int, channels c: Int, x: UnsafePointer<Float>, dy: UnsafePointer<Float>,
                                 gamma: UnsafePointer<Float>, mean: UnsafePointer<Float>, invStd: UnsafePointer<Float>,
                                 dx: UnsafeMutablePointer<Float>, dGamma: UnsafeMutablePointer<Float>, dBeta: UnsafeMutablePointer<Float>,
-                                reluOutput: UnsafePointer<Float>? = nil, threads: Int = Parallel.threads) {
-        let sums = columnSums(rows: rows, channels: c, threads: threads) { r, s, q in
+                                reluOutput: UnsafePointer<Float>? = nil, engine: Engine = .default) {
+        let threads = engine.threads
+        let sums = columnSums(rows: rows, channels: c, engine: engine) { r, s, q in
             let xr = x + r * c, gr = dy + r * c
             if let out = reluOutput {
                 let o = out + r * c
@@ -127,7 +125,7 @@ public enum BatchNorm {
         // over the batch the statistics came from (the global one when synchronised).
         let sumGXhat = (0..<c).map { sums.1[$0] * Double(invStd[$0]) }
         var n = Double(rows), total = (sums.0, sumGXhat)
-        if let allReduce {
+        if let allReduce = engine.reduceStatistics {
             var all = sums.0 + sumGXhat + [Double(rows)]
             allReduce(&all)
             total = (Array(all[0..<c]), Array(all[c..<(2 * c)]))
@@ -180,8 +178,9 @@ public enum BatchNorm {
     /// Two per-column sums over all rows: `body(r, s, q)` adds row r's contributions into the
     /// Float block accumulators s and q; blocks of `block` rows are totalled in Float64 per
     /// thread, threads in order.
-    static func columnSums(rows: Int, channels c: Int, threads: Int,
+    static func columnSums(rows: Int, channels c: Int, engine: Engine,
                            _ body: (Int, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void) -> ([Double], [Double]) {
+        let threads = engine.threads
         let parts = max(1, min(threads, rows / 512))
         var partials = [Double](repeating: 0, count: parts * 2 * c)
         partials.withUnsafeMutableBufferPointer { buf in

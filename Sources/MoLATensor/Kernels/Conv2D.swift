@@ -58,15 +58,17 @@ public enum Conv2D {
 
     /// y[rows×cout] = im2col(x)·w. Overwrites y.
     public static func forward(_ s: ConvShape, x: UnsafePointer<Float>, w: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
-                               threads: Int = Parallel.threads) {
-        forward(s, x: x, weights: ConvWeights(w), y: y, threads: threads)
+                               engine: Engine = .default) {
+        let threads = engine.threads
+        forward(s, x: x, weights: ConvWeights(w), y: y, engine: engine)
     }
 
     /// y = im2col(x)·W', W' the (merged) weights.
     public static func forward(_ s: ConvShape, x: UnsafePointer<Float>, weights: ConvWeights, y: UnsafeMutablePointer<Float>,
-                               threads: Int = Parallel.threads) {
-        Profile.measure(.convForward, flops: s.flops) {
-            if Winograd.applies(s) { Winograd.forward(s, x: x, weights: weights, y: y, threads: threads); return }
+                               engine: Engine = .default) {
+        let threads = engine.threads
+        engine.measure(.convForward, flops: s.flops) {
+            if Winograd.applies(s, engine: engine) { Winograd.forward(s, x: x, weights: weights, y: y, engine: engine); return }
             let packed = PackedPanels(weights, patch: s.patch, outChannels: s.outChannels, transposed: false, threads: threads)
             let tiles = (s.rows + MicroKernel.rows - 1) / MicroKernel.rows
             Parallel.forRanges(tiles, threads: threads) { part in
@@ -79,7 +81,7 @@ public enum Conv2D {
                     let a: UnsafePointer<Float>
                     if let buffer { im2col(s, x: x, rows: r..<(r + n), into: buffer); a = UnsafePointer(buffer) } else { a = x + r * s.patch }
                     GEMM.multiplyRows(0..<n, panels: 0..<packed.panels, a: a, rowStride: s.patch, kStride: 1, packed: packed,
-                                      c: y + r * s.outChannels, ldc: s.outChannels, alpha: 1, accumulate: false)
+                                      c: y + r * s.outChannels, ldc: s.outChannels, alpha: 1, accumulate: false, wide: engine.wideKernels)
                     r += n
                 }
             }
@@ -88,17 +90,19 @@ public enum Conv2D {
 
     /// Gradients: dx = col2im(dy·wᵀ) (overwritten, when given) and dw += im2col(x)ᵀ·dy.
     public static func backward(_ s: ConvShape, x: UnsafePointer<Float>, w: UnsafePointer<Float>, dy: UnsafePointer<Float>,
-                                dx: UnsafeMutablePointer<Float>?, dw: UnsafeMutablePointer<Float>, threads: Int = Parallel.threads) {
-        weightGradient(s, x: x, dy: dy, dw: dw, threads: threads)
-        if let dx { inputGradient(s, w: w, dy: dy, dx: dx, threads: threads) }
+                                dx: UnsafeMutablePointer<Float>?, dw: UnsafeMutablePointer<Float>, engine: Engine = .default) {
+        let threads = engine.threads
+        weightGradient(s, x: x, dy: dy, dw: dw, engine: engine)
+        if let dx { inputGradient(s, w: w, dy: dy, dx: dx, engine: engine) }
     }
 
     /// dw += im2col(x)ᵀ·dy (dw = … when not `accumulate`). Threads take whole images; their
     /// partials are added in thread order, so the result is fixed for a thread count.
     public static func weightGradient(_ s: ConvShape, x: UnsafePointer<Float>, dy: UnsafePointer<Float>, dw: UnsafeMutablePointer<Float>,
-                                      accumulate: Bool = true, threads: Int = Parallel.threads) {
-        Profile.measure(.convWeightGradient, flops: s.flops) {
-            if Winograd.applies(s) { Winograd.weightGradient(s, x: x, dy: dy, dw: dw, accumulate: accumulate, threads: threads); return }
+                                      accumulate: Bool = true, engine: Engine = .default) {
+        let threads = engine.threads
+        engine.measure(.convWeightGradient, flops: s.flops) {
+            if Winograd.applies(s, engine: engine) { Winograd.weightGradient(s, x: x, dy: dy, dw: dw, accumulate: accumulate, engine: engine); return }
             let parts = max(1, min(threads, s.batch))
             let partials = parts > 1 ? Scratch.floats(parts * s.weightCount, slot: ScratchSlot.splitK) : nil
             let pixels = s.outHeight * s.outWidth
@@ -119,7 +123,7 @@ public enum Conv2D {
                     // A partial (or an overwritten dw) starts with its first chunk: no zeroing pass.
                     let first = r == images.lowerBound * pixels && (partials != nil || !accumulate)
                     GEMM.multiplyRows(0..<s.patch, panels: 0..<dyChunk.panels, a: a, rowStride: 1, kStride: s.patch,
-                                      packed: dyChunk, c: dwPart, ldc: s.outChannels, alpha: 1, accumulate: !first)
+                                      packed: dyChunk, c: dwPart, ldc: s.outChannels, alpha: 1, accumulate: !first, wide: engine.wideKernels)
                     r += n
                 }
             }
@@ -138,15 +142,17 @@ public enum Conv2D {
     /// dx = col2im(dy·wᵀ), overwritten. Threads take whole images, so no two write the
     /// same pixel.
     public static func inputGradient(_ s: ConvShape, w: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
-                                     accumulate: Bool = false, threads: Int = Parallel.threads) {
-        inputGradient(s, weights: ConvWeights(w), dy: dy, dx: dx, accumulate: accumulate, threads: threads)
+                                     accumulate: Bool = false, engine: Engine = .default) {
+        let threads = engine.threads
+        inputGradient(s, weights: ConvWeights(w), dy: dy, dx: dx, accumulate: accumulate, engine: engine)
     }
 
     /// dx = col2im(dy·W'ᵀ), W' the (merged) weights; dx += … when `accumulate`.
     public static func inputGradient(_ s: ConvShape, weights: ConvWeights, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
-                                     accumulate: Bool = false, threads: Int = Parallel.threads) {
-        Profile.measure(.convInputGradient, flops: s.flops) {
-            if !accumulate && Winograd.applies(s) { Winograd.inputGradient(s, weights: weights, dy: dy, dx: dx, threads: threads); return }
+                                     accumulate: Bool = false, engine: Engine = .default) {
+        let threads = engine.threads
+        engine.measure(.convInputGradient, flops: s.flops) {
+            if !accumulate && Winograd.applies(s, engine: engine) { Winograd.inputGradient(s, weights: weights, dy: dy, dx: dx, engine: engine); return }
             let parts = max(1, min(threads, s.batch))
             let wT = PackedPanels(weights, patch: s.patch, outChannels: s.outChannels, transposed: true, threads: threads)
             let pixels = s.outHeight * s.outWidth
@@ -162,7 +168,7 @@ public enum Conv2D {
                     let n = min(chunk, end - r)
                     let target = s.isPointwise ? dx + r * s.patch : grads
                     GEMM.multiplyRows(0..<n, panels: 0..<wT.panels, a: dy + r * s.outChannels, rowStride: s.outChannels, kStride: 1,
-                                      packed: wT, c: target, ldc: s.patch, alpha: 1, accumulate: s.isPointwise && accumulate)
+                                      packed: wT, c: target, ldc: s.patch, alpha: 1, accumulate: s.isPointwise && accumulate, wide: engine.wideKernels)
                     if !s.isPointwise { col2im(s, rows: r..<(r + n), from: grads, into: dx) }
                     r += n
                 }

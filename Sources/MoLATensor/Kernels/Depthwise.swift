@@ -29,7 +29,8 @@ public enum Depthwise {
 
     /// y[n, oy, ox, c] = Σ_ij x[n, oy·s − p + i, ox·s − p + j, c]·w[i, j, c]; threads take whole images.
     public static func forward(_ s: Shape, x: UnsafePointer<Float>, w: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
-                               threads: Int = Parallel.threads) {
+                               engine: Engine = .default) {
+        let threads = engine.threads
         let c = s.channels, (oh, ow) = (s.outHeight, s.outWidth)
         Parallel.forRanges(s.batch, threads: threads) { images in
             for n in images {
@@ -49,7 +50,8 @@ public enum Depthwise {
     /// its images' dw in its own buffer; the buffers are added in thread order, so the
     /// result is fixed for a thread count.
     public static func backward(_ s: Shape, x: UnsafePointer<Float>, w: UnsafePointer<Float>, dy: UnsafePointer<Float>,
-                                dx: UnsafeMutablePointer<Float>?, dw: UnsafeMutablePointer<Float>, threads: Int = Parallel.threads) {
+                                dx: UnsafeMutablePointer<Float>?, dw: UnsafeMutablePointer<Float>, engine: Engine = .default) {
+        let threads = engine.threads
         let c = s.channels, (oh, ow) = (s.outHeight, s.outWidth), wCount = s.kernel * s.kernel * c
         let parts = max(1, min(threads, s.batch))
         var partial = [Float](repeating: 0, count: parts * wCount)

@@ -5,8 +5,9 @@ import MoLASupport
 public enum Elementwise {
     /// out = a + b (out may alias a or b: explicit vectors, where the compiler's loop would
     /// fail its overlap check and run scalar).
-    public static func add(_ n: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) {
-        Parallel.forRanges(n, minPerThread: 1 << 16) { part in
+    public static func add(_ n: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>,
+                           engine: Engine = .default) {
+        Parallel.forRanges(n, threads: engine.threads, minPerThread: 1 << 16) { part in
             var i = part.lowerBound
             while i + 8 <= part.upperBound {
                 let v = UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Float>.self) + UnsafeRawPointer(b + i).loadUnaligned(as: SIMD8<Float>.self)
@@ -18,15 +19,15 @@ public enum Elementwise {
     }
 
     /// y += alpha·x.
-    public static func axpy(_ n: Int, alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
-        Parallel.forRanges(n, minPerThread: 1 << 16) { part in
+    public static func axpy(_ n: Int, alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, engine: Engine = .default) {
+        Parallel.forRanges(n, threads: engine.threads, minPerThread: 1 << 16) { part in
             for i in part { y[i] += alpha * x[i] }
         }
     }
 
     /// x *= s.
-    public static func scale(_ n: Int, _ s: Float, _ x: UnsafeMutablePointer<Float>) {
-        Parallel.forRanges(n, minPerThread: 1 << 16) { part in
+    public static func scale(_ n: Int, _ s: Float, _ x: UnsafeMutablePointer<Float>, engine: Engine = .default) {
+        Parallel.forRanges(n, threads: engine.threads, minPerThread: 1 << 16) { part in
             for i in part { x[i] *= s }
         }
     }

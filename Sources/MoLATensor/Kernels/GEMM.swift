@@ -13,7 +13,8 @@ public enum GEMM {
     public static func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int, alpha: Float = 1,
                              a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                              beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int,
-                             threads: Int = Parallel.threads) {
+                             engine: Engine = .default) {
+        let threads = engine.threads
         guard m > 0, n > 0 else { return }
         if beta != 1 && (beta != 0 || k == 0) {
             for i in 0..<m {
@@ -28,7 +29,7 @@ public enum GEMM {
         let tiles = ((m + MicroKernel.rows - 1) / MicroKernel.rows) * ((n + 15) / 16)
         if threads > 1 && tiles < 8 * threads && k >= 2 * kBlock * threads {
             splitK(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
-                   beta: beta, c: c, ldc: ldc, threads: threads)
+                   beta: beta, c: c, ldc: ldc, engine: engine)
             return
         }
         // A narrow B (conv weights: ≤ 128 columns) is small enough to take whole in k: no
@@ -43,7 +44,7 @@ public enum GEMM {
                 let packed = PackedPanels(b: transB ? b + jc * ldb + pc : b + pc * ldb + jc, ldb: ldb,
                                           transposed: transB, k: kc, n: nc, threads: threads)
                 multiply(m: m, a: a + pc * kStride, rowStride: rowStride, kStride: kStride, packed: packed,
-                         c: c + jc, ldc: ldc, alpha: alpha, accumulate: pc > 0 || beta != 0, threads: threads)
+                         c: c + jc, ldc: ldc, alpha: alpha, accumulate: pc > 0 || beta != 0, engine: engine)
                 pc += kc
             }
             jc += nc
@@ -52,7 +53,8 @@ public enum GEMM {
 
     static func splitK(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                        a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-                       beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, threads: Int) {
+                       beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, engine: Engine) {
+        let threads = engine.threads
         let partials = Scratch.floats(threads * m * n, slot: ScratchSlot.splitK)
         let blocks = (k + kBlock - 1) / kBlock
         Parallel.run(threads) { t in
@@ -60,7 +62,7 @@ public enum GEMM {
             let lo = r.lowerBound * kBlock, hi = min(k, r.upperBound * kBlock)
             let pa = transA ? a + lo * lda : a + lo, pb = transB ? b + lo : b + lo * ldb
             sgemm(transA: transA, transB: transB, m: m, n: n, k: hi - lo, alpha: alpha, a: pa, lda: lda, b: pb, ldb: ldb,
-                  beta: 0, c: partials + t * m * n, ldc: n, threads: 1)
+                  beta: 0, c: partials + t * m * n, ldc: n, engine: engine.threads(1))
         }
         for i in 0..<m {
             let row = c + i * ldc
@@ -75,18 +77,19 @@ public enum GEMM {
     /// C[m×packed.n] (+)= alpha·A·B for B already packed, the rows of C split between
     /// threads in multiples of 5 (or the panels, when there are too few rows).
     static func multiply(m: Int, a: UnsafePointer<Float>, rowStride: Int, kStride: Int, packed: PackedPanels,
-                         c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, accumulate: Bool, threads: Int) {
+                         c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, accumulate: Bool, engine: Engine) {
+        let threads = engine.threads
         let r = MicroKernel.rows
         let tiles = (m + r - 1) / r
         if tiles >= 2 * threads || packed.panels < threads {
             Parallel.forRanges(tiles, threads: threads) { part in
                 multiplyRows(part.lowerBound * r..<min(m, part.upperBound * r), panels: 0..<packed.panels, a: a,
-                             rowStride: rowStride, kStride: kStride, packed: packed, c: c, ldc: ldc, alpha: alpha, accumulate: accumulate)
+                             rowStride: rowStride, kStride: kStride, packed: packed, c: c, ldc: ldc, alpha: alpha, accumulate: accumulate, wide: engine.wideKernels)
             }
         } else {
             Parallel.forRanges(packed.panels, threads: threads) { part in
                 multiplyRows(0..<m, panels: part, a: a, rowStride: rowStride, kStride: kStride, packed: packed,
-                             c: c, ldc: ldc, alpha: alpha, accumulate: accumulate)
+                             c: c, ldc: ldc, alpha: alpha, accumulate: accumulate, wide: engine.wideKernels)
             }
         }
     }
@@ -94,8 +97,8 @@ public enum GEMM {
     /// One thread's share: rows `rows` of C against panels `panels`, `mBlock` rows per
     /// sweep of each panel.
     static func multiplyRows(_ rows: Range<Int>, panels: Range<Int>, a: UnsafePointer<Float>, rowStride: Int, kStride: Int,
-                             packed: PackedPanels, c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, accumulate: Bool) {
-        let k = packed.k, r = MicroKernel.rows, wide = CPU.useAVX512
+                             packed: PackedPanels, c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, accumulate: Bool, wide: Bool) {
+        let k = packed.k, r = MicroKernel.rows
         var ic = rows.lowerBound
         while ic < rows.upperBound {
             let icEnd = min(rows.upperBound, ic + mBlock)
@@ -112,17 +115,17 @@ public enum GEMM {
                     let m = min(r, icEnd - i)
                     let ai = a + i * rowStride, ci = c + i * ldc + j * 16
                     if wide && group == 1 && n == 16 && i + 2 * r <= icEnd {
-                        MicroKernel.tile10(k, ai, rowStride, kStride, bp, ci, ldc, alpha, accumulate)
+                        MicroKernel.tile10(k, ai, rowStride, kStride, bp, ci, ldc, alpha, accumulate, wide: wide)
                         i += 2 * r
                         continue
                     }
                     if m == r && n == 16 {
-                        MicroKernel.tile(k, ai, rowStride, kStride, bp, panels: group, ci, ldc, alpha, accumulate)
+                        MicroKernel.tile(k, ai, rowStride, kStride, bp, panels: group, ci, ldc, alpha, accumulate, wide: wide)
                     } else if n == 16 {
-                        MicroKernel.shortTile(k, m, ai, rowStride, kStride, bp, panels: group, ci, ldc, alpha, accumulate)
+                        MicroKernel.shortTile(k, m, ai, rowStride, kStride, bp, panels: group, ci, ldc, alpha, accumulate, wide: wide)
                     } else {
                         for g in 0..<group {
-                            MicroKernel.edge(k, m, n, ai, rowStride, kStride, packed.panel(j + g), ci + g * 16, ldc, alpha, accumulate)
+                            MicroKernel.edge(k, m, n, ai, rowStride, kStride, packed.panel(j + g), ci + g * 16, ldc, alpha, accumulate, wide: wide)
                         }
                     }
                     i += r

@@ -14,7 +14,8 @@ public enum LowRank {
     /// out = w + scale·a·b (out may alias w): per element, x = Σ_j a[p,j]·b[j,c] (fused,
     /// in j order), then w + scale·x.
     public static func merge(k: Int, n: Int, rank r: Int, scale: Float, w: UnsafePointer<Float>, a: UnsafePointer<Float>,
-                             b: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, threads: Int = Parallel.threads) {
+                             b: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, engine: Engine = .default) {
+        let threads = engine.threads
         Parallel.forRanges(k, threads: threads, minPerThread: max(1, (1 << 15) / max(1, n))) { rows in
             for p in rows { mergeRow(n: n, rank: r, scale: scale, w: w + p * n, a: a + p * r, b: b, ldb: n, into: out + p * n) }
         }
@@ -46,7 +47,8 @@ public enum LowRank {
     /// thread order, so results are fixed for a thread count.
     public static func backward(k: Int, n: Int, rank r: Int, scale: Float, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
                                 dMerged: UnsafePointer<Float>, dA: UnsafeMutablePointer<Float>, dB: UnsafeMutablePointer<Float>,
-                                dW: UnsafeMutablePointer<Float>? = nil, threads: Int = Parallel.threads) {
+                                dW: UnsafeMutablePointer<Float>? = nil, engine: Engine = .default) {
+        let threads = engine.threads
         let parts = max(1, min(threads, k * n / (1 << 15)))
         let partials = Scratch.floats(parts * r * n, slot: ScratchSlot.lowRank)
         Parallel.run(parts) { t in

@@ -16,12 +16,12 @@ enum MicroKernel {
     static let cols = 16
 
     /// C[5 × 16·panels] (+)= alpha·A·B for `panels` (1, or 2 or 4 with AVX-512) consecutive full
-    /// panels of B: the AVX-512 kernel when `CPU.useAVX512`, this file's otherwise.
+    /// panels of B: the AVX-512 kernel when `wide` (`Engine.wideKernels`), this file's otherwise.
     @inline(__always)
     static func tile(_ k: Int, _ a: UnsafePointer<Float>, _ rowStride: Int, _ kStride: Int, _ b: UnsafePointer<Float>, panels: Int,
-                     _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ alpha: Float, _ accumulate: Bool) {
+                     _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ alpha: Float, _ accumulate: Bool, wide: Bool) {
         #if arch(x86_64)
-        if CPU.useAVX512 {
+        if wide {
             switch panels {
             case 4: WideKernel.tile5x64(k, a, rowStride, kStride, b, k * cols, c, ldc, alpha, accumulate)
             case 2: WideKernel.tile5x32(k, a, rowStride, kStride, b, k * cols, c, ldc, alpha, accumulate)
@@ -37,14 +37,14 @@ enum MicroKernel {
     /// 5-row strip so the full tile runs (a transposed product with C_in = 64 rows ends
     /// in a 4-row strip on every block: at one row at a time it cost a third of the time).
     static func shortTile(_ k: Int, _ m: Int, _ a: UnsafePointer<Float>, _ rowStride: Int, _ kStride: Int, _ b: UnsafePointer<Float>,
-                          panels: Int, _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ alpha: Float, _ accumulate: Bool) {
+                          panels: Int, _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ alpha: Float, _ accumulate: Bool, wide: Bool) {
         let strip = Scratch.floats(k * rows, slot: ScratchSlot.shortRows)
         for p in 0..<k {
             for r in 0..<rows { strip[p * rows + r] = r < m ? a[r * rowStride + p * kStride] : 0 }
         }
         withUnsafeTemporaryAllocation(of: Float.self, capacity: rows * cols * panels) { scratch in
             let t = scratch.baseAddress!
-            tile(k, strip, 1, rows, b, panels: panels, t, cols * panels, alpha, false)
+            tile(k, strip, 1, rows, b, panels: panels, t, cols * panels, alpha, false, wide: wide)
             for r in 0..<m {
                 let cr = c + r * ldc, tr = t + r * cols * panels
                 if accumulate { for j in 0..<(cols * panels) { cr[j] += tr[j] } } else { for j in 0..<(cols * panels) { cr[j] = tr[j] } }
@@ -55,9 +55,9 @@ enum MicroKernel {
     /// Ten rows (two 5-row tiles) by one full panel.
     @inline(__always)
     static func tile10(_ k: Int, _ a: UnsafePointer<Float>, _ rowStride: Int, _ kStride: Int, _ b: UnsafePointer<Float>,
-                       _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ alpha: Float, _ accumulate: Bool) {
+                       _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ alpha: Float, _ accumulate: Bool, wide: Bool) {
         #if arch(x86_64)
-        if CPU.useAVX512 { WideKernel.tile10x16(k, a, rowStride, kStride, b, c, ldc, alpha, accumulate); return }
+        if wide { WideKernel.tile10x16(k, a, rowStride, kStride, b, c, ldc, alpha, accumulate); return }
         #endif
         tile(k, a, rowStride, kStride, b, c, ldc, alpha, accumulate)
         tile(k, a + rows * rowStride, rowStride, kStride, b, c + rows * ldc, ldc, alpha, accumulate)
@@ -101,12 +101,13 @@ enum MicroKernel {
     /// A tile at the matrix's edge: `m` ≤ 5 valid rows and `n` ≤ 16 valid columns. Only
     /// the valid rows of A are read; the tile goes through a scratch buffer.
     static func edge(_ k: Int, _ m: Int, _ n: Int, _ a: UnsafePointer<Float>, _ rowStride: Int, _ kStride: Int,
-                     _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ alpha: Float, _ accumulate: Bool) {
+                     _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ alpha: Float, _ accumulate: Bool,
+                     wide: Bool) {
         typealias V = SIMD8<Float>
         withUnsafeTemporaryAllocation(of: V.self, capacity: 2 * rows) { scratch in
             let t = UnsafeMutableRawPointer(scratch.baseAddress!).assumingMemoryBound(to: Float.self)
             if m == rows {
-                tile(k, a, rowStride, kStride, b, panels: 1, t, cols, alpha, false)
+                tile(k, a, rowStride, kStride, b, panels: 1, t, cols, alpha, false, wide: wide)
             } else {
                 for r in 0..<m {
                     var x0 = V(), x1 = V()

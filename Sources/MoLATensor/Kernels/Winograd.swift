@@ -16,45 +16,43 @@ import MoLASupport
 /// the tiles as the products' long reduction.
 ///
 /// Float32 error against the direct convolution is tested on every ResNet-18 layer shape;
-/// `MOLA_WINOGRAD=0` (or `Winograd.enabled = false`) turns it off.
+/// `Engine.winograd` (off with `MOLA_WINOGRAD=0`) decides whether it runs.
 public enum Winograd {
-    nonisolated(unsafe) public static var enabled = ProcessInfo.processInfo.environment["MOLA_WINOGRAD"] != "0"
-    /// The fewest 2×2 output tiles, per channel of the wider side, for which transforming
-    /// the weights pays (tests set 0 to run every eligible shape here).
-    nonisolated(unsafe) public static var tilesPerChannel = 4
-
     /// Whether a convolution runs here: 3×3, stride 1, padding 1, channel counts in whole
     /// SIMD8 vectors, and enough tiles to repay transforming the weights (16 C_in × C_out
     /// products): with few images per call (a small task group of a late stage) the
     /// transform costs more than it saves (measured with `mola-bench conv-layers`).
-    public static func applies(_ s: ConvShape) -> Bool {
-        enabled && s.kernel == 3 && s.stride == 1 && s.padding == 1 && s.inChannels % 8 == 0 && s.outChannels % 8 == 0
-            && tiles(s) >= tilesPerChannel * max(s.inChannels, s.outChannels)
+    public static func applies(_ s: ConvShape, engine: Engine) -> Bool {
+        engine.winograd && s.kernel == 3 && s.stride == 1 && s.padding == 1 && s.inChannels % 8 == 0 && s.outChannels % 8 == 0
+            && tiles(s) >= engine.winogradMinTiles * max(s.inChannels, s.outChannels)
     }
 
     static func tiles(_ s: ConvShape) -> Int { s.batch * ((s.height + 1) / 2) * ((s.width + 1) / 2) }
 
     /// y = conv(x, W') for W' the (merged) weights; overwrites y.
-    static func forward(_ s: ConvShape, x: UnsafePointer<Float>, weights: ConvWeights, y: UnsafeMutablePointer<Float>, threads: Int) {
-        let u = transformedWeights(s, weights, inputGradient: false, threads: threads)
-        convolve(s, inChannels: s.inChannels, outChannels: s.outChannels, x: x, u: u, y: y, threads: threads)
+    static func forward(_ s: ConvShape, x: UnsafePointer<Float>, weights: ConvWeights, y: UnsafeMutablePointer<Float>, engine: Engine) {
+        let threads = engine.threads
+        let u = transformedWeights(s, weights, inputGradient: false, engine: engine)
+        convolve(s, inChannels: s.inChannels, outChannels: s.outChannels, x: x, u: u, y: y, engine: engine)
     }
 
     /// dx = the input gradient of conv(x, W') for dy; overwrites dx.
-    static func inputGradient(_ s: ConvShape, weights: ConvWeights, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, threads: Int) {
-        let u = transformedWeights(s, weights, inputGradient: true, threads: threads)
-        convolve(s, inChannels: s.outChannels, outChannels: s.inChannels, x: dy, u: u, y: dx, threads: threads)
+    static func inputGradient(_ s: ConvShape, weights: ConvWeights, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, engine: Engine) {
+        let threads = engine.threads
+        let u = transformedWeights(s, weights, inputGradient: true, engine: engine)
+        convolve(s, inChannels: s.outChannels, outChannels: s.inChannels, x: dy, u: u, y: dx, engine: engine)
     }
 
     /// U for each of the 16 positions ξ, packed as the micro-kernel's B (rows: the
     /// convolution's input channels). For the input gradient the filters are flipped and
     /// the channel roles swapped. In the calling thread's scratch.
-    static func transformedWeights(_ s: ConvShape, _ weights: ConvWeights, inputGradient: Bool, threads: Int) -> [PackedPanels] {
+    static func transformedWeights(_ s: ConvShape, _ weights: ConvWeights, inputGradient: Bool, engine: Engine) -> [PackedPanels] {
+        let threads = engine.threads
         let (c, k) = (s.inChannels, s.outChannels)
         var w = weights.w
         if let low = weights.lowRank {
             let merged = Scratch.floats(s.weightCount, slot: ScratchSlot.mergedWeights)
-            LowRank.merge(k: s.patch, n: k, rank: low.rank, scale: low.scale, w: w, a: low.a, b: low.b, into: merged, threads: threads)
+            LowRank.merge(k: s.patch, n: k, rank: low.rank, scale: low.scale, w: w, a: low.a, b: low.b, into: merged, engine: engine)
             w = UnsafePointer(merged)
         }
         let (rows, cols) = inputGradient ? (k, c) : (c, k)
@@ -113,7 +111,8 @@ public enum Winograd {
     /// y (outChannels) = the Winograd convolution of x (inChannels) with transformed
     /// filters u. Threads take contiguous ranges of 2×2 output tiles.
     static func convolve(_ s: ConvShape, inChannels c: Int, outChannels k: Int, x: UnsafePointer<Float>, u: [PackedPanels],
-                         y: UnsafeMutablePointer<Float>, threads: Int) {
+                         y: UnsafeMutablePointer<Float>, engine: Engine) {
+        let threads = engine.threads
         let (h, w) = (s.height, s.width)
         let (th, tw) = ((h + 1) / 2, (w + 1) / 2)
         let total = s.batch * th * tw
@@ -127,7 +126,7 @@ public enum Winograd {
                 transformInput(x: x, h: h, w: w, c: c, th: th, tw: tw, tiles: t0..<(t0 + nb), block: block, into: v)
                 for xi in 0..<16 {
                     GEMM.multiplyRows(0..<nb, panels: 0..<u[xi].panels, a: v + xi * block * c, rowStride: c, kStride: 1,
-                                      packed: u[xi], c: m + xi * block * k, ldc: k, alpha: 1, accumulate: false)
+                                      packed: u[xi], c: m + xi * block * k, ldc: k, alpha: 1, accumulate: false, wide: engine.wideKernels)
                 }
                 transformOutput(m, h: h, w: w, k: k, th: th, tw: tw, tiles: t0..<(t0 + nb), block: block, into: y)
                 t0 += nb
@@ -140,7 +139,8 @@ public enum Winograd {
     /// V_ξᵀ·dM_ξ (16 products with the tiles as the long reduction), dW = Gᵀ·dU·G. Threads
     /// take tile ranges into private dU partials, added in thread order.
     static func weightGradient(_ s: ConvShape, x: UnsafePointer<Float>, dy: UnsafePointer<Float>, dw: UnsafeMutablePointer<Float>,
-                               accumulate: Bool, threads: Int) {
+                               accumulate: Bool, engine: Engine) {
+        let threads = engine.threads
         let (c, k, h, w) = (s.inChannels, s.outChannels, s.height, s.width)
         let (th, tw) = ((h + 1) / 2, (w + 1) / 2)
         let total = s.batch * th * tw
@@ -161,7 +161,7 @@ public enum Winograd {
                 for xi in 0..<16 {
                     let packed = PackedPanels(b: dm + xi * block * k, ldb: k, transposed: false, k: nb, n: k, slot: ScratchSlot.packedChunk)
                     GEMM.multiplyRows(0..<c, panels: 0..<packed.panels, a: v + xi * block * c, rowStride: 1, kStride: c,
-                                      packed: packed, c: du + xi * c * k, ldc: k, alpha: 1, accumulate: t0 != range.lowerBound)
+                                      packed: packed, c: du + xi * c * k, ldc: k, alpha: 1, accumulate: t0 != range.lowerBound, wide: engine.wideKernels)
                 }
                 t0 += nb
             }

@@ -69,7 +69,10 @@ public final class ParameterStore {
     private var valueStorage: UnsafeMutablePointer<Float>?
     private var gradStorage: UnsafeMutablePointer<Float>?
 
-    public init() {}
+    /// How the kernels of the layers registered here run.
+    public let engine: Engine
+
+    public init(engine: Engine = .default) { self.engine = engine }
 
     deinit {
         valueStorage?.deallocate()

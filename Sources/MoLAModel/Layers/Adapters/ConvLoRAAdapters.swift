@@ -43,7 +43,7 @@ public final class ConvLoRAAdapters: ConvAdapters {
         let (k, cin, cout, rk) = (kernel, inChannels, outChannels, rank * kernel)
         var m = [Float](repeating: 0, count: cout * k * cin * k)
         GEMM.sgemm(m: cout * k, n: cin * k, k: rk, alpha: scale, a: store.value(b[t]), lda: rk, b: store.value(a[t]), ldb: cin * k,
-                   c: &m, ldc: cin * k)
+                   c: &m, ldc: cin * k, engine: store.engine)
         var delta = [Float](repeating: 0, count: patch * cout)
         for o in 0..<cout { for c in 0..<cin { for i in 0..<k { for j in 0..<k {
             delta[((i * k + j) * cin + c) * cout + o] = m[((o * cin + c) * k + i) * k + j]
@@ -59,11 +59,11 @@ public final class ConvLoRAAdapters: ConvAdapters {
         for o in 0..<cout { for c in 0..<cin { for i in 0..<k { for j in 0..<k {
             dm[((o * cin + c) * k + i) * k + j] = dMerged[((i * k + j) * cin + c) * cout + o]
         } } } }
-        Profile.measure(.adapters) {
+        store.engine.measure(.adapters) {
             GEMM.sgemm(transB: true, m: cout * k, n: rk, k: cin * k, alpha: scale, a: dm, lda: cin * k, b: store.value(a[t]), ldb: cin * k,
-                       beta: 1, c: store.gradient(b[t]), ldc: rk)
+                       beta: 1, c: store.gradient(b[t]), ldc: rk, engine: store.engine)
             GEMM.sgemm(transA: true, m: rk, n: cin * k, k: cout * k, alpha: scale, a: store.value(b[t]), lda: rk, b: dm, ldb: cin * k,
-                       beta: 1, c: store.gradient(a[t]), ldc: cin * k)
+                       beta: 1, c: store.gradient(a[t]), ldc: cin * k, engine: store.engine)
         }
     }
 
@@ -77,7 +77,7 @@ public final class ConvLoRAAdapters: ConvAdapters {
             let part = conv.convShape(batch: g.range.count, inputShape)
             mergedWeights[i].withUnsafeBufferPointer { w in
                 Conv2D.forward(part, x: conv.input.pointer + g.range.lowerBound * inputShape.count, w: w.baseAddress!,
-                               y: y + g.range.lowerBound * part.outHeight * part.outWidth * outChannels)
+                               y: y + g.range.lowerBound * part.outHeight * part.outWidth * outChannels, engine: conv.store.engine)
             }
         }
     }
@@ -92,13 +92,13 @@ public final class ConvLoRAAdapters: ConvAdapters {
             let groupDy = dy.pointer + g.range.lowerBound * part.outHeight * part.outWidth * outChannels
             if let dx {
                 mergedWeights[i].withUnsafeBufferPointer { w in
-                    Conv2D.inputGradient(part, w: w.baseAddress!, dy: groupDy, dx: dx + g.range.lowerBound * inputShape.count)
+                    Conv2D.inputGradient(part, w: w.baseAddress!, dy: groupDy, dx: dx + g.range.lowerBound * inputShape.count, engine: conv.store.engine)
                 }
             }
             mergedGrad.withUnsafeMutableBufferPointer { dm in
                 Conv2D.weightGradient(part, x: conv.input.pointer + g.range.lowerBound * inputShape.count, dy: groupDy, dw: dm.baseAddress!,
-                                      accumulate: false)
-                Elementwise.axpy(patch * outChannels, alpha: 1, dm.baseAddress!, store.gradient(conv.weight))
+                                      accumulate: false, engine: conv.store.engine)
+                Elementwise.axpy(patch * outChannels, alpha: 1, dm.baseAddress!, store.gradient(conv.weight), engine: conv.store.engine)
                 backwardThroughReshape(g.task, store, dMerged: dm.baseAddress!)
             }
         }
@@ -110,15 +110,15 @@ public final class ConvLoRAAdapters: ConvAdapters {
     /// y = conv(x, W) + Σ_t g_t·conv(x, ΔW_t), each adapter's output kept.
     public func forwardGated(_ conv: Conv, gates: AdapterGates, y: UnsafeMutablePointer<Float>) {
         let store = conv.store, full = conv.batchShape, input = conv.input
-        Conv2D.forward(full, x: input.pointer, w: store.value(conv.weight), y: y)
+        Conv2D.forward(full, x: input.pointer, w: store.value(conv.weight), y: y, engine: conv.store.engine)
         mergedWeights = (0..<count).map { delta($0, store) }  // ΔW_t alone
         if adapterOutputs.count != count { adapterOutputs = (0..<count).map { _ in Tensor(zeros: [0]) } }
         let perImage = full.outHeight * full.outWidth * outChannels, k = count, g = gates.weights.pointer
         for t in 0..<count {
             adapterOutputs[t].reuse(conv.output.shape)
             let yt = adapterOutputs[t].mutablePointer()
-            mergedWeights[t].withUnsafeBufferPointer { Conv2D.forward(full, x: input.pointer, w: $0.baseAddress!, y: yt) }
-            for n in 0..<full.batch { Elementwise.axpy(perImage, alpha: g[n * k + t], yt + n * perImage, y + n * perImage) }
+            mergedWeights[t].withUnsafeBufferPointer { Conv2D.forward(full, x: input.pointer, w: $0.baseAddress!, y: yt, engine: conv.store.engine) }
+            for n in 0..<full.batch { Elementwise.axpy(perImage, alpha: g[n * k + t], yt + n * perImage, y + n * perImage, engine: conv.store.engine) }
         }
     }
 
@@ -126,7 +126,7 @@ public final class ConvLoRAAdapters: ConvAdapters {
     /// (then A_t's, B_t's) and dx += the input gradient of conv(·, ΔW_t) for dy_t.
     public func backwardGated(_ conv: Conv, gates: AdapterGates, dy: Tensor, dx: UnsafeMutablePointer<Float>?) {
         let store = conv.store, full = conv.batchShape, input = conv.input
-        Conv2D.backward(full, x: input.pointer, w: store.value(conv.weight), dy: dy.pointer, dx: dx, dw: store.gradient(conv.weight))
+        Conv2D.backward(full, x: input.pointer, w: store.value(conv.weight), dy: dy.pointer, dx: dx, dw: store.gradient(conv.weight), engine: conv.store.engine)
         let perImage = full.outHeight * full.outWidth * outChannels, k = count
         let g = gates.weights.pointer, dg = gates.gradient.mutablePointer()
         var dyT = Tensor(uninitialized: dy.shape)
@@ -139,11 +139,11 @@ public final class ConvLoRAAdapters: ConvAdapters {
                 dg[n * k + t] += acc
             }
             dDelta.withUnsafeMutableBufferPointer { dd in
-                Conv2D.weightGradient(full, x: input.pointer, dy: dyT.pointer, dw: dd.baseAddress!, accumulate: false)
+                Conv2D.weightGradient(full, x: input.pointer, dy: dyT.pointer, dw: dd.baseAddress!, accumulate: false, engine: conv.store.engine)
                 backwardThroughReshape(t, store, dMerged: dd.baseAddress!)
             }
             if let dx {
-                mergedWeights[t].withUnsafeBufferPointer { Conv2D.inputGradient(full, w: $0.baseAddress!, dy: dyT.pointer, dx: dx, accumulate: true) }
+                mergedWeights[t].withUnsafeBufferPointer { Conv2D.inputGradient(full, w: $0.baseAddress!, dy: dyT.pointer, dx: dx, accumulate: true, engine: conv.store.engine) }
             }
         }
         mergedWeights = []

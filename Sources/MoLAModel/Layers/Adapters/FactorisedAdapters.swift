@@ -59,7 +59,7 @@ public class FactorisedAdapters: ConvAdapters {
     public func effectiveWeight(_ t: Int, of conv: Conv) -> [Float] {
         var out = [Float](repeating: 0, count: conv.patch * conv.outChannels)
         LowRank.merge(k: conv.patch, n: conv.outChannels, rank: rank, scale: scale, w: conv.store.value(conv.weight),
-                      a: conv.store.value(a[t]), b: conv.store.value(b[t]), into: &out)
+                      a: conv.store.value(a[t]), b: conv.store.value(b[t]), into: &out, engine: conv.store.engine)
         return out
     }
 
@@ -91,7 +91,7 @@ public class FactorisedAdapters: ConvAdapters {
         for g in layout.groups {
             let part = conv.convShape(batch: g.range.count, s)
             Conv2D.forward(part, x: conv.input.pointer + g.range.lowerBound * s.count, weights: weights(conv, task: g.task),
-                           y: y + g.range.lowerBound * part.outHeight * part.outWidth * conv.outChannels)
+                           y: y + g.range.lowerBound * part.outHeight * part.outWidth * conv.outChannels, engine: conv.store.engine)
         }
     }
 
@@ -106,15 +106,15 @@ public class FactorisedAdapters: ConvAdapters {
             let part = conv.convShape(batch: g.range.count, s)
             let x = conv.input.pointer + g.range.lowerBound * s.count
             let groupDy = dy.pointer + g.range.lowerBound * part.outHeight * part.outWidth * outChannels
-            if let dx { Conv2D.inputGradient(part, weights: weights(conv, task: g.task), dy: groupDy, dx: dx + g.range.lowerBound * s.count) }
+            if let dx { Conv2D.inputGradient(part, weights: weights(conv, task: g.task), dy: groupDy, dx: dx + g.range.lowerBound * s.count, engine: conv.store.engine) }
             mergedGrad.withUnsafeMutableBufferPointer { dm in
                 let d = dm.baseAddress!
-                Conv2D.weightGradient(part, x: x, dy: groupDy, dw: d, accumulate: false)
+                Conv2D.weightGradient(part, x: x, dy: groupDy, dw: d, accumulate: false, engine: conv.store.engine)
                 // W' = W + scale·A·B: W's gradient is dW' itself.
-                Profile.measure(.adapters) {
+                conv.store.engine.measure(.adapters) {
                     LowRank.backward(k: patch, n: outChannels, rank: rank, scale: scale, a: store.value(a[g.task]),
                                      b: store.value(b[g.task]), dMerged: d, dA: store.gradient(a[g.task]), dB: store.gradient(b[g.task]),
-                                     dW: store.gradient(conv.weight))
+                                     dW: store.gradient(conv.weight), engine: conv.store.engine)
                 }
             }
         }
@@ -124,17 +124,17 @@ public class FactorisedAdapters: ConvAdapters {
     /// rank-r activations Z = conv(x, A_t) are kept for backward.
     private func factorisedForward(_ conv: Conv, _ full: ConvShape, _ y: UnsafeMutablePointer<Float>) {
         let store = conv.store, input = conv.input, inputShape = conv.inputShape, outChannels = conv.outChannels
-        Conv2D.forward(full, x: input.pointer, w: store.value(conv.weight), y: y)
+        Conv2D.forward(full, x: input.pointer, w: store.value(conv.weight), y: y, engine: conv.store.engine)
         let pixels = full.outHeight * full.outWidth
         lowRank.reuse([full.rows, rank])
         let z = lowRank.mutablePointer()
-        Profile.measure(.adapters) {
+        conv.store.engine.measure(.adapters) {
             for g in conv.layout.groups {
                 let part = conv.convShape(batch: g.range.count, inputShape, outChannels: rank)
                 let row = g.range.lowerBound * pixels
-                Conv2D.forward(part, x: input.pointer + g.range.lowerBound * inputShape.count, w: store.value(a[g.task]), y: z + row * rank)
+                Conv2D.forward(part, x: input.pointer + g.range.lowerBound * inputShape.count, w: store.value(a[g.task]), y: z + row * rank, engine: conv.store.engine)
                 GEMM.sgemm(m: part.rows, n: outChannels, k: rank, alpha: scale, a: z + row * rank, lda: rank,
-                           b: store.value(b[g.task]), ldb: outChannels, beta: 1, c: y + row * outChannels, ldc: outChannels)
+                           b: store.value(b[g.task]), ldb: outChannels, beta: 1, c: y + row * outChannels, ldc: outChannels, engine: conv.store.engine)
             }
         }
     }
@@ -144,25 +144,25 @@ public class FactorisedAdapters: ConvAdapters {
     /// input gradient of conv(x_t, A_t) for G.
     private func factorisedBackward(_ conv: Conv, _ full: ConvShape, _ dy: Tensor, _ dx: UnsafeMutablePointer<Float>?) {
         let store = conv.store, input = conv.input, inputShape = conv.inputShape, outChannels = conv.outChannels
-        Conv2D.weightGradient(full, x: input.pointer, dy: dy.pointer, dw: store.gradient(conv.weight))
-        if let dx { Conv2D.inputGradient(full, w: store.value(conv.weight), dy: dy.pointer, dx: dx) }
+        Conv2D.weightGradient(full, x: input.pointer, dy: dy.pointer, dw: store.gradient(conv.weight), engine: conv.store.engine)
+        if let dx { Conv2D.inputGradient(full, w: store.value(conv.weight), dy: dy.pointer, dx: dx, engine: conv.store.engine) }
         let pixels = full.outHeight * full.outWidth, r = rank
         var g = Tensor(uninitialized: [full.rows, r])
         let gp = g.mutablePointer()
-        Profile.measure(.adapters) {
+        conv.store.engine.measure(.adapters) {
             for group in conv.layout.groups {
                 let part = conv.convShape(batch: group.range.count, inputShape, outChannels: r)
                 let row = group.range.lowerBound * pixels
                 let (dyT, zT, gT) = (dy.pointer + row * outChannels, lowRank.pointer + row * r, gp + row * r)
                 let x = input.pointer + group.range.lowerBound * inputShape.count
                 GEMM.sgemm(transB: true, m: part.rows, n: r, k: outChannels, alpha: scale, a: dyT, lda: outChannels,
-                           b: store.value(b[group.task]), ldb: outChannels, c: gT, ldc: r)
+                           b: store.value(b[group.task]), ldb: outChannels, c: gT, ldc: r, engine: conv.store.engine)
                 GEMM.sgemm(transA: true, m: r, n: outChannels, k: part.rows, alpha: scale, a: zT, lda: r, b: dyT, ldb: outChannels,
-                           beta: 1, c: store.gradient(b[group.task]), ldc: outChannels)
-                Conv2D.weightGradient(part, x: x, dy: gT, dw: store.gradient(a[group.task]))
+                           beta: 1, c: store.gradient(b[group.task]), ldc: outChannels, engine: conv.store.engine)
+                Conv2D.weightGradient(part, x: x, dy: gT, dw: store.gradient(a[group.task]), engine: conv.store.engine)
                 if let dx {
                     Conv2D.inputGradient(part, w: store.value(a[group.task]), dy: gT, dx: dx + group.range.lowerBound * inputShape.count,
-                                         accumulate: true)
+                                         accumulate: true, engine: conv.store.engine)
                 }
             }
         }
@@ -180,10 +180,10 @@ public class FactorisedAdapters: ConvAdapters {
             for p in 0..<patch { for j in 0..<r { aStack[p * kr + t * r + j] = a[p * r + j] } }
             for j in 0..<r { for c in 0..<outChannels { bStack[(t * r + j) * outChannels + c] = b[j * outChannels + c] } }
         }
-        Conv2D.forward(full, x: input.pointer, w: store.value(conv.weight), y: y)
+        Conv2D.forward(full, x: input.pointer, w: store.value(conv.weight), y: y, engine: conv.store.engine)
         let lowShape = conv.convShape(batch: full.batch, conv.inputShape, outChannels: kr)
         lowRank.reuse([lowShape.rows, kr])
-        aStack.withUnsafeBufferPointer { Conv2D.forward(lowShape, x: input.pointer, w: $0.baseAddress!, y: lowRank.mutablePointer()) }
+        aStack.withUnsafeBufferPointer { Conv2D.forward(lowShape, x: input.pointer, w: $0.baseAddress!, y: lowRank.mutablePointer(), engine: conv.store.engine) }
         gatedLowRank.reuse([lowShape.rows, kr])
         let z = lowRank.pointer, zg = gatedLowRank.mutablePointer(), g = gates.weights.pointer
         let pixels = full.outHeight * full.outWidth
@@ -193,7 +193,7 @@ public class FactorisedAdapters: ConvAdapters {
         }
         bStack.withUnsafeBufferPointer { b in
             GEMM.sgemm(m: lowShape.rows, n: outChannels, k: kr, alpha: scale, a: zg, lda: kr, b: b.baseAddress!, ldb: outChannels,
-                       beta: 1, c: y, ldc: outChannels)
+                       beta: 1, c: y, ldc: outChannels, engine: conv.store.engine)
         }
     }
 
@@ -202,16 +202,16 @@ public class FactorisedAdapters: ConvAdapters {
         let (k, r, kr) = (count, rank, count * rank)
         let lowShape = conv.convShape(batch: full.batch, conv.inputShape, outChannels: kr)
         let rows = lowShape.rows
-        Conv2D.backward(full, x: input.pointer, w: store.value(conv.weight), dy: dy.pointer, dx: dx, dw: store.gradient(conv.weight))
+        Conv2D.backward(full, x: input.pointer, w: store.value(conv.weight), dy: dy.pointer, dx: dx, dw: store.gradient(conv.weight), engine: conv.store.engine)
         // B: dB = scale·Zgᵀ·dy. Z: dZg = scale·dy·Bᵀ.
         var dB = [Float](repeating: 0, count: kr * outChannels)
         GEMM.sgemm(transA: true, m: kr, n: outChannels, k: rows, alpha: scale, a: gatedLowRank.pointer, lda: kr,
-                   b: dy.pointer, ldb: outChannels, c: &dB, ldc: outChannels)
+                   b: dy.pointer, ldb: outChannels, c: &dB, ldc: outChannels, engine: conv.store.engine)
         var dZ = Tensor(uninitialized: [rows, kr])
         let dz = dZ.mutablePointer()
         bStack.withUnsafeBufferPointer { b in
             GEMM.sgemm(transB: true, m: rows, n: kr, k: outChannels, alpha: scale, a: dy.pointer, lda: outChannels,
-                       b: b.baseAddress!, ldb: outChannels, c: dz, ldc: kr)
+                       b: b.baseAddress!, ldb: outChannels, c: dz, ldc: kr, engine: conv.store.engine)
         }
         // Gates: dg[n,t] += Σ dZg·Z over the image's pixels and the adapter's channels; then dZ = dZg·g.
         let z = lowRank.pointer, g = gates.weights.pointer, dg = gates.gradient.mutablePointer()
@@ -228,9 +228,9 @@ public class FactorisedAdapters: ConvAdapters {
         var dA = [Float](repeating: 0, count: patch * kr)
         var dxLow = dx.map { _ in Tensor(uninitialized: input.shape) }
         aStack.withUnsafeBufferPointer { a in
-            Conv2D.backward(lowShape, x: input.pointer, w: a.baseAddress!, dy: dz, dx: dxLow?.mutablePointer(), dw: &dA)
+            Conv2D.backward(lowShape, x: input.pointer, w: a.baseAddress!, dy: dz, dx: dxLow?.mutablePointer(), dw: &dA, engine: conv.store.engine)
         }
-        if let dx, let dxLow { Elementwise.axpy(dxLow.count, alpha: 1, dxLow.pointer, dx) }
+        if let dx, let dxLow { Elementwise.axpy(dxLow.count, alpha: 1, dxLow.pointer, dx, engine: conv.store.engine) }
         for t in 0..<k {
             let ga = store.gradient(a[t]), gb = store.gradient(b[t])
             for p in 0..<patch { for j in 0..<r { ga[p * r + j] += dA[p * kr + t * r + j] } }
