@@ -86,5 +86,5 @@ let package = Package(
         .testTarget(name: "MoLAPipelineTests", dependencies: ["MoLAPipeline", "MoLASupport", "MoLAData"], swiftSettings: fast),
         .testTarget(name: "MoLADataTests", dependencies: ["MoLASupport", "MoLAData", "CZlib"], swiftSettings: fast),
     ],
-    swiftLanguageModes: [.v5]
+    swiftLanguageModes: [.v6]
 )

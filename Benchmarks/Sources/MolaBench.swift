@@ -35,7 +35,7 @@ struct CommonOptions: ParsableArguments {
 func report(_ fields: [String: Any]) {
     let data = try! JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])
     print(String(decoding: data, as: UTF8.self))
-    fflush(stdout)
+    fflush(nil)  // all streams: `stdout` is a C global Swift 6 will not touch
 }
 
 /// The best wall time of `runs` calls of `body` (after `setup` each time, untimed).

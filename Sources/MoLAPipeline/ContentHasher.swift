@@ -4,7 +4,9 @@ import MoLASupport
 /// Content hashes of deps and outs. Files are streamed (never read whole) and remembered by
 /// (path, size, mtime, inode) in a cache file, so unchanged gigabytes are not re-read; a
 /// directory's hash covers the names and content hashes of every file under it.
-public final class ContentHasher {
+/// Unchecked Sendable: pipeline stages hash on several threads; `cache` and `dirty` are
+/// touched only under `lock`.
+public final class ContentHasher: @unchecked Sendable {
     struct Stamp: Codable, Equatable { var size: Int; var mtime: Double; var inode: UInt64; var sha256: String }
     let cacheFile: String
     private var cache: [String: Stamp]

@@ -1,9 +1,12 @@
 import Foundation
 import MoLASupport
+import Synchronization
 
 /// Decides which stages are stale (by content: deps, command, selected params, tool
 /// version, outs on disk) and runs them in dependency order, `jobs` at a time.
-public final class PipelineRunner {
+/// Unchecked Sendable: stages of one wave run on several threads; the lock's records are
+/// read and written under `mutex`, the hasher guards its own cache, the rest is immutable.
+public final class PipelineRunner: @unchecked Sendable {
     public enum Status: Equatable {
         case upToDate
         case stale(String)
@@ -13,15 +16,17 @@ public final class PipelineRunner {
 
     public let pipeline: Pipeline
     public let lockPath: String
-    public private(set) var lock: LockFile
+    private var lockRecords: LockFile
+    /// The lock file's records as they are now.
+    public var lock: LockFile { mutex.withLock { lockRecords } }
     let hasher: ContentHasher
-    let log: (String) -> Void
+    let log: @Sendable (String) -> Void
     private let mutex = NSLock()
 
-    public init(_ pipeline: Pipeline, log: @escaping (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }) throws {
+    public init(_ pipeline: Pipeline, log: @escaping @Sendable (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }) throws {
         self.pipeline = pipeline
         lockPath = pipeline.file.hasSuffix(".yaml") ? String(pipeline.file.dropLast(5)) + ".lock" : pipeline.file + ".lock"
-        lock = try LockFile.read(lockPath)
+        lockRecords = try LockFile.read(lockPath)
         hasher = ContentHasher(cacheFile: pipeline.root + "/.mola-pipeline-cache.json")
         self.log = log
     }
@@ -116,14 +121,13 @@ public final class PipelineRunner {
             let ready = pipeline.order.filter { selected.contains($0) && !done.contains($0) && pipeline.upstream[$0].allSatisfy { !selected.contains($0) || done.contains($0) } }
             if ready.isEmpty { break }
             for wave in stride(from: 0, to: ready.count, by: max(1, jobs)).map({ Array(ready[$0..<min(ready.count, $0 + max(1, jobs))]) }) {
-                var results = [(Int, Result<Bool, Error>)](repeating: (0, .success(false)), count: wave.count)
-                results.withUnsafeMutableBufferPointer { slots in
-                    DispatchQueue.concurrentPerform(iterations: wave.count) { k in
-                        let i = wave[k]
-                        slots[k] = (i, Result { try self.runIfStale(i, forced: force.contains(self.pipeline.stages[i].name)) })
-                    }
+                let results = Mutex([(Int, Result<Bool, any Error>)](repeating: (0, .success(false)), count: wave.count))
+                DispatchQueue.concurrentPerform(iterations: wave.count) { k in
+                    let i = wave[k]
+                    let r = Result { try self.runIfStale(i, forced: force.contains(self.pipeline.stages[i].name)) }
+                    results.withLock { $0[k] = (i, r) }
                 }
-                for (i, r) in results {
+                for (i, r) in results.withLock({ $0 }) {
                     done.insert(i)
                     switch r {
                     case .success(true): summary.ran.append(pipeline.stages[i].name)
@@ -169,9 +173,10 @@ public final class PipelineRunner {
             }
             outs[o] = h
         }
-        mutex.lock(); defer { mutex.unlock() }
-        lock.stages[s.name] = LockFile.Entry(command: s.command, tool: Self.toolVersion, deps: deps, params: s.params, outs: outs)
-        try lock.write(lockPath)
+        try mutex.withLock {
+            lockRecords.stages[s.name] = LockFile.Entry(command: s.command, tool: Self.toolVersion, deps: deps, params: s.params, outs: outs)
+            try lockRecords.write(lockPath)
+        }
         log("\(s.name): done in \(String(format: "%.1f", Date().timeIntervalSince(start))) s")
         return true
     }

@@ -20,7 +20,10 @@ public enum Parallel {
         if n <= 1 { body(0); return }
         if let pool = WorkerPool.shared, n <= pool.size + 1, pool.tryRun(n, body) { return }
         // The pool is busy (another thread is using it) or too small: fall back to Dispatch.
-        DispatchQueue.concurrentPerform(iterations: n, execute: body)
+        withoutActuallyEscaping(body) { body in
+            let job = UncheckedJob(body)
+            DispatchQueue.concurrentPerform(iterations: n) { job.body($0) }
+        }
     }
 
     /// Splits 0..<count into at most `threads` contiguous ranges of near-equal size and runs
@@ -39,7 +42,17 @@ public enum Parallel {
     }
 }
 
+/// A parallel loop's body handed to other threads. Unchecked: the body is the caller's
+/// (not Sendable: it captures buffers), but the caller waits for every part, and the parts
+/// a kernel hands out write disjoint memory — the contract of `Parallel.run`.
+struct UncheckedJob: @unchecked Sendable {
+    let body: (Int) -> Void
+    init(_ body: @escaping (Int) -> Void) { self.body = body }
+}
+
 /// Persistent workers for `Parallel.run`. The calling thread runs part 0 itself.
+/// Unchecked Sendable: `job` and `parts` are written only by the thread holding `busy`,
+/// before it bumps `generation` (release), and read by workers after they see it (acquire).
 final class WorkerPool: @unchecked Sendable {
     static let shared: WorkerPool? = {
         let cores = ProcessInfo.processInfo.activeProcessorCount
@@ -51,7 +64,8 @@ final class WorkerPool: @unchecked Sendable {
     private let remaining = Atomic<Int>(0)
     private let busy = Atomic<Bool>(false)
     private let condition = NSCondition()
-    /// The current job; written before `generation` is bumped, read after it is seen.
+    /// The current job; written before `generation` is bumped, read after it is seen (the
+    /// atomic orders them, which the compiler cannot check: hence unsafe).
     nonisolated(unsafe) private var job: ((Int) -> Void)?
     nonisolated(unsafe) private var parts = 0
     /// How long an idle worker spins before it sleeps.

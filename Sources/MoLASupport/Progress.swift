@@ -1,7 +1,8 @@
 import Foundation
 
 /// Progress of long work on standard error: a redrawn bar on a terminal (count, rate, ETA),
-/// plain log lines every few seconds otherwise (CI logs, pipes).
+/// plain log lines every few seconds otherwise (CI logs, pipes). Unchecked Sendable:
+/// parallel workers advance it; its counts and drawing happen under `lock`.
 public final class Progress: @unchecked Sendable {
     let label: String
     let unit: String

@@ -11,7 +11,10 @@ import Glibc
 /// (`MPI_COMM_WORLD` is `&ompi_mpi_comm_world`, `MPI_FLOAT` is `&ompi_mpi_float`, …) and
 /// `MPI_IN_PLACE` is `(void *) 1` — what mpi.h's macros expand to, and why Swift, which
 /// cannot import those macros, needs no header here.
-public final class MPI {
+///
+/// Unchecked Sendable: its handles are OpenMPI's immutable globals, and only the training
+/// thread calls MPI (MPI_THREAD_FUNNELED), including through the batch-norm reducer.
+public final class MPI: @unchecked Sendable {
     public let rank: Int
     public let size: Int
 
@@ -22,7 +25,8 @@ public final class MPI {
     private let allgather: @convention(c) (UnsafeRawPointer?, Int32, Handle, UnsafeMutableRawPointer?, Int32, Handle, Handle) -> Int32
     private let barrierFunction: @convention(c) (Handle) -> Int32
     private let finalizeFunction: @convention(c) () -> Int32
-    private static let inPlace = UnsafeRawPointer(bitPattern: 1)
+    /// MPI_IN_PLACE, `(void *) 1` (a computed value: a pointer is not Sendable).
+    private static var inPlace: UnsafeRawPointer? { UnsafeRawPointer(bitPattern: 1) }
 
     /// The world size `mpirun` announced to this process, or nil when it was not started by
     /// an MPI launcher.

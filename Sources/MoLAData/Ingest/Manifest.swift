@@ -39,7 +39,7 @@ public struct Manifest {
     public struct SourceSpec {
         /// The three tree formats are one reader: a class-folder tree of PNG and JPEG files,
         /// each decoded by what its bytes are (a folder may mix them).
-        public enum Format: String, CaseIterable {
+        public enum Format: String, CaseIterable, Sendable {
             case idx, csv, npz, pngTree = "png-tree", jpegTree = "jpeg-tree", imageTree = "image-tree", dicomTree = "dicom-tree", nifti
             var isImageTree: Bool { self == .pngTree || self == .jpegTree || self == .imageTree }
             /// Folder trees: one class per folder under a root (the class names may come from them).

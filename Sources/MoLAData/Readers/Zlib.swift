@@ -237,7 +237,8 @@ public struct ZlibFailure: MoLAError {
 }
 
 /// Collects errors from parallel workers; `first` is the one at the lowest index, so the
-/// reported error does not depend on thread timing.
+/// reported error does not depend on thread timing. Unchecked Sendable: `errors` is
+/// touched only under `lock`.
 final class FailureBox: @unchecked Sendable {
     private let lock = NSLock()
     private var errors: [(Int, Error)] = []

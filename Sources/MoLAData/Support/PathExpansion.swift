@@ -6,6 +6,9 @@ import MoLASupport
 /// installed Python package, found with `importlib` without importing it), and relative
 /// paths against the directory of the file that names them.
 public enum PathExpansion {
+    /// Package → folder, found once per process (a Python start each). Unsafe only to the
+    /// compiler: every access holds `cacheLock` (held across the lookup, which a Mutex's
+    /// closure could not throw out of cleanly).
     nonisolated(unsafe) static var pythonCache: [String: String] = [:]
     static let cacheLock = NSLock()
 
