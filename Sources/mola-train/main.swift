@@ -21,7 +21,7 @@ struct MolaTrain: ParsableCommand {
             Methods (`method:`):
             \(Method.helpList)
 
-            Gradient balancers (`weighting:`, for \(Method.all.filter(\.takesBalancer).map(\.name).joined(separator: " and "))):
+            Gradient balancers (`weighting:`, for \(Method.all.filter(\.takesBalancer).map(\.name).joined(separator: ", "))):
             \(Balancer.helpList)
             """,
         version: MoLAVersion.string,
@@ -143,7 +143,7 @@ struct ExportCommand: ParsableCommand {
             statistics, its head as fc. A uniform run with shared batch norm also gets \
             backbone.safetensors (no fc). Load them in PyTorch with safetensors' load_file and \
             model.load_state_dict(..., strict=False) (no num_batches_tracked). Uniform and \
-            \(Method.all.filter { $0.export != nil }.map(\.name).joined(separator: " and ")) runs only.
+            Runs of \(Method.all.filter { $0.export != nil }.map(\.name).joined(separator: ", ")) only.
 
             Example:
               mola-train export runs/df-mola-grad --torchvision exported/df-mola-grad

@@ -10,7 +10,7 @@ import Testing
 @Suite struct ModelGradientTests {
     enum Kind: String, CaseIterable {
         case plain, grad, gradFactorised, router, mmoe, plainTaskNorm, gradTaskNorm, gradConvLora, routerConvLora, imagenetStem, bottleneck, shuffle, shuffleGrad,
-             routerSharedA, cgc, dselect, crossStitch
+             routerSharedA, cgc, dselect, crossStitch, mtan
         /// The ImageNet stem (stride 2, then stride-2 pooling) gets a larger image: at 6×5 the
         /// last stage would see 1×1 per image, batch norm over 5 values and pooling over a
         /// handful, and central differences at h = 1e-4 are then off by curvature (they
@@ -72,6 +72,8 @@ import Testing
             model = MMoEClassifier(store: store, config: config, input: input, classes: [3, 4], experts: 2, gate: .dselect(k: 2, gamma: 8))
         case .crossStitch:
             model = CrossStitchClassifier(store: store, config: config, input: input, classes: [3, 4])
+        case .mtan:
+            model = MTANClassifier(store: store, backbone: ResNet(store, config: config, input: input), classes: [3, 4])
         }
         store.allocate(seed: 7)
         // B starts at zero (so the model starts as the plain backbone); give it values so

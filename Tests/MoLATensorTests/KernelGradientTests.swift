@@ -100,6 +100,34 @@ import MoLATensor
         g.check(inputs: [x], dy: dy, analytic: [dx], "relu") { $0[0].map { max($0, 0) } }
     }
 
+    @Test func sigmoidGradient() {
+        var g = GradCheck()
+        let x = g.random(57, scale: 4), dy = g.random(57)
+        var y = [Float](repeating: 0, count: 57), dx = y
+        Sigmoid.forward(57, x: x, y: &y)
+        Sigmoid.backward(57, y: y, dy: dy, dx: &dx)
+        expectClose(y, x.map { 1 / (1 + exp(-Double($0))) }, tolerance: 1e-6, "sigmoid forward")
+        g.check(inputs: [x], dy: dy, analytic: [dx], "sigmoid") { $0[0].map { 1 / (1 + exp(-$0)) } }
+    }
+
+    /// a ⊙ b and the channel join of two maps, against plain loops; their gradients are
+    /// the products with the other factor and the split, which the join inverts exactly.
+    @Test func multiplyAndChannelJoin() {
+        var g = GradCheck()
+        let a = g.random(6 * 3), b = g.random(6 * 2), w = g.random(6 * 3)
+        var out = [Float](repeating: 0, count: 18)
+        Elementwise.multiply(18, a, w, into: &out)
+        #expect(out == zip(a, w).map { $0 * $1 })
+        var joined = [Float](repeating: 0, count: 30)
+        Elementwise.concatChannels(rows: 6, a, 3, b, 2, into: &joined)
+        var want: [Float] = []
+        for r in 0..<6 { want += a[(r * 3)..<(r * 3 + 3)]; want += b[(r * 2)..<(r * 2 + 2)] }
+        #expect(joined == want)
+        var a2 = [Float](repeating: 0, count: 18), b2 = [Float](repeating: 0, count: 12)
+        Elementwise.splitChannels(rows: 6, joined, 3, 2, a: &a2, b: &b2)
+        #expect(a2 == a && b2 == b)
+    }
+
     static func referencePool(_ s: Pooling.Shape, _ x: [Double], max useMax: Bool) -> [Double] {
         var y = [Double](repeating: 0, count: s.outputCount)
         for n in 0..<s.batch { for oy in 0..<s.outHeight { for ox in 0..<s.outWidth { for j in 0..<s.channels {

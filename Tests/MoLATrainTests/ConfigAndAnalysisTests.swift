@@ -94,7 +94,8 @@ import Testing
         let d = "data: {dataset: \(TinyData.directory)}\n"
         let missing = error(d + "backbone: {name: resnet18, init: /nonexistent/w.safetensors}\n")
         #expect(missing.contains("backbone.init: /nonexistent/w.safetensors not found") && missing.contains("torch-to-safetensors.py"), "\(missing)")
-        #expect(error(d + "method: mola-router\nweighting: pcgrad\n").contains("weighting applies to uniform and mola-grad"))
+        let balanced = Method.all.filter(\.takesBalancer).map(\.name)
+        #expect(error(d + "method: mola-router\nweighting: pcgrad\n").contains("weighting applies to \(balanced.dropLast().joined(separator: ", ")) and \(balanced.last!)"))
         #expect(error(d + "weighting: pcgrd\n").contains("did you mean 'pcgrad'"))
         #expect(error(d + "batchnorm: per-task\nsync_batchnorm: true\n").contains("cannot be combined with sync_batchnorm"))
         #expect(error(d + "adapters: {form: lora}\n").contains("conv-lora"))

@@ -1,3 +1,4 @@
+import Foundation
 import MoLASupport
 /// ReLU forward and backward over n values; either may run in place.
 public enum ReLU {
@@ -34,6 +35,23 @@ public enum ReLU {
         let threads = engine.threads
         Parallel.forRanges(n, threads: threads, minPerThread: 1 << 16) { part in
             for i in part { dx[i] = y[i] > 0 ? dy[i] : 0 }
+        }
+    }
+}
+
+/// The logistic sigmoid σ(x) = 1 / (1 + e^(−x)) and its gradient dx = dy·σ·(1 − σ), from
+/// the forward's output (MTAN's attention masks).
+public enum Sigmoid {
+    public static func forward(_ n: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, engine: Engine = .default) {
+        Parallel.forRanges(n, threads: engine.threads, minPerThread: 1 << 15) { part in
+            for i in part { y[i] = 1 / (1 + Foundation.exp(-x[i])) }
+        }
+    }
+
+    public static func backward(_ n: Int, y: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
+                                engine: Engine = .default) {
+        Parallel.forRanges(n, threads: engine.threads, minPerThread: 1 << 16) { part in
+            for i in part { dx[i] = dy[i] * y[i] * (1 - y[i]) }
         }
     }
 }

@@ -32,6 +32,33 @@ public enum Elementwise {
         }
     }
 
+    /// out = a ⊙ b, element by element (out may alias either).
+    public static func multiply(_ n: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>,
+                                engine: Engine = .default) {
+        Parallel.forRanges(n, threads: engine.threads, minPerThread: 1 << 16) { part in
+            for i in part { out[i] = a[i] * b[i] }
+        }
+    }
+
+    /// Rows of [a | b]: each of `rows` rows is a's `ca` values then b's `cb` (channels-last
+    /// maps joined along channels).
+    public static func concatChannels(rows: Int, _ a: UnsafePointer<Float>, _ ca: Int, _ b: UnsafePointer<Float>, _ cb: Int,
+                                      into out: UnsafeMutablePointer<Float>) {
+        for r in 0..<rows {
+            copy(ca, from: a + r * ca, to: out + r * (ca + cb))
+            copy(cb, from: b + r * cb, to: out + r * (ca + cb) + ca)
+        }
+    }
+
+    /// The inverse of `concatChannels` (the gradient's split): a's and b's parts of each row.
+    public static func splitChannels(rows: Int, _ x: UnsafePointer<Float>, _ ca: Int, _ cb: Int, a: UnsafeMutablePointer<Float>,
+                                     b: UnsafeMutablePointer<Float>) {
+        for r in 0..<rows {
+            copy(ca, from: x + r * (ca + cb), to: a + r * ca)
+            copy(cb, from: x + r * (ca + cb) + ca, to: b + r * cb)
+        }
+    }
+
     /// dst row k = src row indices[k] (rows of `length` floats).
     public static func gatherRows(_ src: UnsafePointer<Float>, length: Int, indices: [Int], into dst: UnsafeMutablePointer<Float>) {
         for (k, i) in indices.enumerated() { copy(length, from: src + i * length, to: dst + k * length) }
