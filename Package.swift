@@ -76,7 +76,7 @@ let package = Package(
             swiftSettings: fast),
         .executableTarget(
             name: "mola-bench",
-            dependencies: ["MoLASupport", "MoLAData", "MoLATensor", "MoLAModel", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["MoLASupport", "MoLAData", "MoLATensor", "MoLAModel", "MoLATrain", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Benchmarks/Sources",
             swiftSettings: fast),
         .testTarget(name: "MoLASupportTests", dependencies: ["MoLASupport"], swiftSettings: fast),

@@ -3,6 +3,7 @@ import Foundation
 import MoLAModel
 import MoLASupport
 import MoLATensor
+import MoLATrain
 
 /// Train steps/s of a ResNet under uniform or MoLA-Grad training, next to the identical
 /// network in PyTorch CPU (`Benchmarks/reference/train_step_reference.py`) when torch is
@@ -18,7 +19,6 @@ struct TrainStepBench: ParsableCommand {
             """)
 
     enum Backbone: String, ExpressibleByArgument, CaseIterable { case resnetMini = "resnet-mini", resnet18 }
-    enum Method: String, ExpressibleByArgument, CaseIterable { case uniform, molaGrad = "mola-grad" }
 
     @Option(help: "Network: \(Backbone.allCases.map(\.rawValue).joined(separator: ", ")).")
     var backbone: Backbone = .resnetMini
@@ -32,8 +32,8 @@ struct TrainStepBench: ParsableCommand {
     @Option(help: "Tasks (task groups of equal size in the batch, one head each).")
     var tasks: Int = 4
 
-    @Option(help: "uniform (no adapters) or mola-grad (one adapter per task).")
-    var method: Method = .molaGrad
+    @Option(help: "Any method of `mola-train --help` (the PyTorch reference has uniform and mola-grad).")
+    var method: String = Method.molaGrad.name
 
     @Option(help: "Adapter rank (default: 4 for resnet-mini, 8 for resnet18).")
     var rank: Int?
@@ -59,11 +59,12 @@ struct TrainStepBench: ParsableCommand {
     var adapterRank: Int { rank ?? (backbone == .resnet18 ? 8 : 4) }
 
     func run() throws {
+        guard Method.named(method) != nil else { throw ValidationError("no method '\(method)'; see mola-train --help") }
         let (step, store) = makeStep(Engine(threads: threads))
         for _ in 0..<2 { step() }
         let referenceArgs = ["--threads", "\(threads)", "--batch", "\(batch)", "--steps", "\(steps)", "--rounds", "1",
                              "--backbone", backbone.rawValue, "--side", "\(side)", "--channels", "\(channels)", "--tasks", "\(tasks)",
-                             "--method", method.rawValue, "--rank", "\(adapterRank)"]
+                             "--method", method, "--rank", "\(adapterRank)"]
         var best = 0.0, reference: [String: Any]? = nil, torchMissing = false
         for _ in 0..<max(1, rounds) {
             let t = DispatchTime.now().uptimeNanoseconds
@@ -78,7 +79,7 @@ struct TrainStepBench: ParsableCommand {
                 FileHandle.standardError.write(Data("train-step: no PyTorch reference (python3 cannot import torch); printing ours only\n".utf8))
             }
         }
-        var fields: [String: Any] = ["impl": "mola-swift", "network": backbone.rawValue, "method": method.rawValue, "side": side,
+        var fields: [String: Any] = ["impl": "mola-swift", "network": backbone.rawValue, "method": method, "side": side,
                                      "channels": channels, "tasks": tasks, "threads": threads, "batch": batch,
                                      "parameters": store.trainableCount(), "train_images_per_s": (best * 10).rounded() / 10,
                                      "peak_rss_mb": (peakResidentMegabytes() * 10).rounded() / 10]
@@ -94,15 +95,19 @@ struct TrainStepBench: ParsableCommand {
 
     /// The benchmark's model and batch on `engine`, and one train step of it.
     func makeStep(_ engine: Engine) -> (step: () -> Void, store: ParameterStore) {
-        let store = ParameterStore(engine: engine)
-        let config: BackboneConfig = backbone == .resnet18 ? .resnet18() : .resnetMini
-        let stages = Array(config.widths.indices)
-        let adapters = method == .uniform ? nil
-            : AdapterConfig(count: tasks, ranks: stages.map { _ in adapterRank }, alpha: 16, stages: stages, stem: backbone == .resnet18)
-        let net = Classifier(store: store, backbone: ResNet(store, config: config, input: FeatureShape(height: side, width: side, channels: channels),
-                                                           adapters: adapters),
-                             classes: Array(repeating: 10, count: tasks))
-        store.allocate(seed: 0)
+        // The method's model as `mola-train` builds it, on the benchmark's network.
+        var c = TrainConfig(name: "train-step")
+        c.method = Method.named(method)!
+        let shape: BackboneConfig = backbone == .resnet18 ? .resnet18() : .resnetMini
+        c.backbone.name = backbone.rawValue
+        (c.backbone.stemWidth, c.backbone.widths, c.backbone.blocks) = (shape.stemWidth, shape.widths, shape.blocks)
+        c.adapters.ranks = shape.widths.map { _ in adapterRank }
+        c.adapters.stages = Array(shape.widths.indices)
+        c.adapters.alpha = 16
+        c.adapters.stem = backbone == .resnet18
+        let net = ModelFactory.make(c, input: FeatureShape(height: side, width: side, channels: channels), classes: Array(repeating: 10, count: tasks),
+                                    adapterCount: tasks, engine: engine)
+        let store = net.store
         var g = RandomGenerator(seed: 1)
         let pixels = side * side * channels
         let x = Tensor(shape: [batch, side, side, channels], scalars: (0..<(batch * pixels)).map { _ in g.nextFloat() })
