@@ -4,7 +4,7 @@ import MoLASupport
 /// defined in its own file beside this one and listed once in `Balancer.all`. Two kinds:
 /// a combiner of the tasks' gradients of the shared parameters (T backward passes per
 /// step), or a weighting of the tasks' losses (one backward).
-public struct Balancer: Sendable, CustomStringConvertible {
+public struct Balancer: Registered {
     public enum Kind: Sendable {
         case combinesGradients(@Sendable () -> any GradientCombiner)
         case weightsLosses(@Sendable (_ tasks: Int) -> any LossWeighting)
@@ -22,8 +22,6 @@ public struct Balancer: Sendable, CustomStringConvertible {
         self.kind = kind
     }
 
-    public var description: String { name }
-
     /// Whether a step needs each task's gradient (T backward passes).
     public var needsTaskGradients: Bool {
         if case .combinesGradients = kind { return true }
@@ -32,30 +30,6 @@ public struct Balancer: Sendable, CustomStringConvertible {
 
     /// Every balancer, in the order help lists them.
     public static let all: [Balancer] = [.pcgrad, .mgda, .cagrad, .alignedMTL, .famo]
-
-    public static func named(_ name: String) -> Balancer? { all.first { $0.name == name } }
-
-    /// `mola-train --help`'s list of balancers, one line each.
-    public static var helpList: String { all.map { "  " + $0.name.padding(toLength: 14, withPad: " ", startingAt: 0) + $0.summary }.joined(separator: "\n") }
-}
-
-extension Balancer: Hashable, Codable {
-    public static func == (a: Balancer, b: Balancer) -> Bool { a.name == b.name }
-    public func hash(into h: inout Hasher) { h.combine(name) }
-
-    public init(from decoder: Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        let name = try c.decode(String.self)
-        guard let b = Self.named(name) else {
-            throw DecodingError.dataCorruptedError(in: c, debugDescription: "unknown weighting '\(name)' (this build knows \(Self.all.map(\.name).joined(separator: ", ")))")
-        }
-        self = b
-    }
-
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.singleValueContainer()
-        try c.encode(name)
-    }
 }
 
 /// Combines the tasks' gradients of the shared parameters into the step's direction.

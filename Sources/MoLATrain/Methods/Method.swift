@@ -7,7 +7,7 @@ import MoLATensor
 /// what the config, the trainer, reports, compare and export need to know of it. Every
 /// method is one value, defined in its own file beside this one and listed once in
 /// `Method.all`; nothing else switches on a method's name.
-public struct Method: Sendable, CustomStringConvertible {
+public struct Method: Registered {
     /// Whether the model is one backbone with heads, or several (experts, columns).
     public enum Backbones: Sendable { case one, several }
     /// How the model uses low-rank adapters: each task its own (its images see
@@ -53,35 +53,8 @@ public struct Method: Sendable, CustomStringConvertible {
         self.build = build
     }
 
-    public var description: String { name }
-
-    /// The registered method of this name.
-    public static func named(_ name: String) -> Method? { all.first { $0.name == name } }
-
     /// The method's place in compare tables (the order of `all`).
     public var tableRank: Int { Self.all.firstIndex(of: self) ?? Self.all.count }
-
-    /// `mola-train --help`'s list of methods, one line each.
-    public static var helpList: String { all.map { "  " + $0.name.padding(toLength: 14, withPad: " ", startingAt: 0) + $0.summary }.joined(separator: "\n") }
-}
-
-extension Method: Hashable, Codable {
-    public static func == (a: Method, b: Method) -> Bool { a.name == b.name }
-    public func hash(into h: inout Hasher) { h.combine(name) }
-
-    public init(from decoder: Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        let name = try c.decode(String.self)
-        guard let m = Self.named(name) else {
-            throw DecodingError.dataCorruptedError(in: c, debugDescription: "unknown method '\(name)' (this build knows \(Self.all.map(\.name).joined(separator: ", ")))")
-        }
-        self = m
-    }
-
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.singleValueContainer()
-        try c.encode(name)
-    }
 }
 
 /// What a method builds its model from: the config, the data's shape and classes, and the
