@@ -79,6 +79,8 @@ let package = Package(
             dependencies: ["MoLASupport", "MoLAData", "MoLATensor", "MoLAModel", "MoLATrain", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Benchmarks/Sources",
             swiftSettings: fast),
+        // The mutation fuzzer over every reader (Fuzz/main.swift says how to run it).
+        .executableTarget(name: "mola-fuzz", dependencies: ["MoLASupport", "MoLAData"], path: "Fuzz", swiftSettings: fast),
         .testTarget(name: "MoLASupportTests", dependencies: ["MoLASupport"], swiftSettings: fast),
         .testTarget(name: "MoLATensorTests", dependencies: ["MoLASupport", "MoLATensor"], swiftSettings: fast),
         .testTarget(name: "MoLAModelTests", dependencies: ["MoLASupport", "MoLAModel"], swiftSettings: fast),

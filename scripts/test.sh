@@ -8,6 +8,15 @@ bash scripts/setup.sh
 swift build -c release
 swift test -c release "$@"
 
+# Fuzzing is seeded by the commit: reproducible for one commit, new ground for the next.
+echo "== fuzzing every reader (kept findings replayed, then 120 s of mutations of real files)"
+.build/release/mola-fuzz --replay Tests/Fixtures/fuzz-regressions
+seeds=$(mktemp -d)
+python3 scripts/make-damaged-files.py "$seeds" >/dev/null
+.build/release/mola-fuzz "$seeds" --seconds "${MOLA_FUZZ_SECONDS:-120}" --out "$seeds/out" --seed "$((16#$(git rev-parse --short=8 HEAD 2>/dev/null || echo 1)))" \
+  || { echo "fuzz findings (add each to Tests/Fixtures/fuzz-regressions with its fix):"; ls "$seeds/out/findings"; exit 1; }
+rm -rf "$seeds"
+
 echo "== quick-start pipeline, end to end (40 steps per model)"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

@@ -26,7 +26,33 @@ public struct ConfigValue {
             throw DataError(file: file, "not valid YAML: \(error)", fix: "fix the syntax at the line shown")
         }
         guard let node else { throw DataError(file: file, "the file is empty", fix: "see the examples in the README") }
+        // Aliases share nodes, so a few lines can stand for billions of values (a "billion
+        // laughs" document): everything that reads a config walks it, so refuse any that
+        // expands past a bound no real manifest, config or pipeline comes near.
+        guard Self.expandsWithin(node, budget: maxValues) else {
+            throw DataError(file: file, "the document expands to more than \(maxValues) values (aliases repeating aliases?)",
+                            fix: "write the values out, or use fewer nested aliases")
+        }
         return ConfigValue(node: node, file: file, keyPath: "")
+    }
+
+    /// The most values a document may expand to (aliases counted at every use).
+    public static let maxValues = 100_000
+
+    /// Whether `node` holds at most `budget` values, counting each alias at each use; stops
+    /// as soon as the budget is spent.
+    static func expandsWithin(_ node: Node, budget: Int) -> Bool {
+        var left = budget
+        func walk(_ n: Node) -> Bool {
+            left -= 1
+            if left < 0 { return false }
+            switch n {
+            case .mapping(let m): return m.allSatisfy { walk($0.key) && walk($0.value) }
+            case .sequence(let q): return q.allSatisfy(walk)
+            default: return true
+            }
+        }
+        return walk(node)
     }
 
     /// This document with `key.path=value` assignments applied (command-line `--set`), each

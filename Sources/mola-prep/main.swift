@@ -15,10 +15,10 @@ struct MolaPrep: ParsableCommand {
             archives, IDX files and CSV pixel tables. `ingest` writes the dataset folder \
             (index.json and .npz shards that numpy.load opens as they are), whole or one part \
             of n at a time for a cluster (`--part i/n`, then `merge`); `inspect` summarises it; \
-            `verify` checks it.
+            `verify` checks it; `probe` reads single files the way ingest would.
             """,
         version: MoLAVersion.string,
-        subcommands: [IngestCommand.self, MergeCommand.self, InspectCommand.self, VerifyCommand.self])
+        subcommands: [IngestCommand.self, MergeCommand.self, InspectCommand.self, VerifyCommand.self, ProbeCommand.self])
 }
 
 /// Runs `body`, printing our errors as `error: file: location: message` plus the fix,
@@ -198,5 +198,50 @@ struct VerifyCommand: ParsableCommand {
             }
             print("ok: \(report.shards) shard(s), \(report.records) records verified in \(dataset)")
         }
+    }
+}
+
+struct ProbeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "probe",
+        abstract: "Read files with the reader ingest uses and say what each holds, or what is wrong with it.",
+        discussion: """
+            The format comes from the name (.png, .jpg, .dcm, .nii[.gz], .npy, .npz, .zip, \
+            .gz, *idx*ubyte[.gz], .csv[.gz], .safetensors, index.json, .yaml), or from \
+            --format. A damaged file gets the error ingest would give it, fast: readers check \
+            what a header declares against the bytes that are there before they allocate.
+            Exit status 1 when any file cannot be read.
+
+            Examples:
+              mola-prep probe scans/case1.dcm scans/case2.nii.gz
+              mola-prep probe --format dicom scans/IM0001
+            """)
+
+    @Argument(help: "The files.")
+    var files: [String]
+
+    @Option(help: "The format: \(FileProbe.Format.allCases.map(\.rawValue).joined(separator: ", ")) (default: from each name).")
+    var format: String?
+
+    func run() throws {
+        let given = try format.map { name in
+            guard let f = FileProbe.Format(rawValue: name) else {
+                throw ValidationError("unknown format '\(name)': use \(FileProbe.Format.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            return f
+        }
+        var failed = false
+        for file in files {
+            do {
+                guard let f = given ?? FileProbe.Format.guess(file) else {
+                    throw DataError(file: file, "cannot tell the format from the name", fix: "give it with --format")
+                }
+                print("\(file): \(try FileProbe.read(file, as: f))")
+            } catch let e as any MoLAError {
+                FileHandle.standardError.write(Data("error: \(e)\n".utf8))
+                failed = true
+            }
+        }
+        if failed { throw ExitCode.failure }
     }
 }

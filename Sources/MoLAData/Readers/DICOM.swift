@@ -77,7 +77,7 @@ struct DICOMImage {
             case 0x0028_0103: signed = r.uint(e) == 1
             case 0x0028_0006: planar = r.uint(e) == 1
             case 0x0028_0004: photometric = r.string(e)
-            case 0x0028_0008: frames = max(1, Int(r.string(e)) ?? 1)
+            case 0x0028_0008: frames = min(max(1, Int(r.string(e).trimmingCharacters(in: .whitespaces)) ?? 1), 1 << 24)
             case 0x0028_1052: intercept = r.decimal(e) ?? 0
             case 0x0028_1053: slope = r.decimal(e) ?? 1
             case 0x0028_1050: windowCenter = r.decimal(e)
@@ -107,7 +107,7 @@ struct DICOMImage {
             throw Failure(description: "photometric interpretation \(photometric) with \(samplesPerPixel) samples is not supported",
                           fix: "convert it to RGB or to grey")
         }
-        guard pixels.count >= frameBytes * frames else {
+        guard rows <= 65535, columns <= 65535, pixels.count >= frameBytes * frames else {
             throw Failure(description: "pixel data holds \(pixels.count) bytes, \(frameBytes * frames) expected for \(frames) frame(s) of \(rows)×\(columns)",
                           fix: "the file is truncated; fetch it again")
         }

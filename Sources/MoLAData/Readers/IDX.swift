@@ -23,10 +23,9 @@ public struct IDXArray {
         dims = (0..<n).map { i in
             (0..<4).reduce(0) { $0 << 8 | Int(bytes[4 + 4 * i + $1]) }
         }
-        let expected = dims.reduce(1, *)
         let have = bytes.count - 4 - 4 * n
-        guard have == expected else {
-            throw fail("header promises \(dims.map(String.init).joined(separator: "×")) = \(expected) bytes of data, file holds \(have)")
+        guard let expected = Limits.product(dims), have == expected else {
+            throw fail("header promises \(dims.map(String.init).joined(separator: "×")) = \(Limits.product(dims).map(String.init) ?? "more than 2^63") bytes of data, file holds \(have)")
         }
         dataOffset = 4 + 4 * n
     }

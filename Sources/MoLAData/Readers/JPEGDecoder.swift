@@ -25,6 +25,11 @@ public enum JPEGCodec {
             throw PNGFailure(message: message(handle))
         }
         guard w > 0, h > 0, Int(w) * Int(h) <= maxPixels else { throw PNGFailure(message: "implausible size \(w)×\(h)") }
+        // Each 8×8 block costs at least a bit (its DC code), so a file of n bytes holds at
+        // most 512·n pixels; twice that leaves room for arithmetic coding's thinner codes.
+        guard Int(w) * Int(h) <= 1024 * bytes.count + (1 << 20) else {
+            throw PNGFailure(message: "the header declares \(w)×\(h) pixels, more than a \(bytes.count)-byte JPEG can hold")
+        }
         let markers = Markers(bytes)
         let cmyk = colourspace == Int32(TJCS_CMYK.rawValue) || colourspace == Int32(TJCS_YCCK.rawValue)
         let own = colourspace == Int32(TJCS_GRAY.rawValue) ? 1 : cmyk ? 4 : 3

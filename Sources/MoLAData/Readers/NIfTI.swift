@@ -44,9 +44,15 @@ struct NIfTIVolume {
         let rank = int(dimOffset, dimBytes)
         guard (1...7).contains(rank) else { throw Failure(description: "implausible dimension count \(rank)", fix: "check the file") }
         var dims = (1...4).map { $0 <= rank ? max(1, int(dimOffset + $0 * dimBytes, dimBytes)) : 1 }
-        if rank > 4 { for d in 5...rank { dims[3] *= max(1, int(dimOffset + d * dimBytes, dimBytes)) } }
+        let damaged = Failure(description: "the header's dimensions or data offset cannot describe a volume", fix: "the header is damaged; fetch or re-export the file")
+        if rank > 4 {
+            guard let t = Limits.product([dims[3]] + (5...rank).map { max(1, int(dimOffset + $0 * dimBytes, dimBytes)) }) else { throw damaged }
+            dims[3] = t
+        }
         self.dims = dims
-        let offset = Int(two ? Double(int(168, 8)) : float(108, 4))
+        let rawOffset = two ? Double(int(168, 8)) : float(108, 4)
+        guard rawOffset.isFinite, rawOffset >= 0, rawOffset <= Double(bytes.count) else { throw damaged }
+        let offset = Int(rawOffset)
         var slope = two ? float(176, 8) : float(112, 4), inter = two ? float(184, 8) : float(116, 4)
         if slope == 0 || !slope.isFinite { (slope, inter) = (1, 0) }
         if !inter.isFinite { inter = 0 }
@@ -59,12 +65,15 @@ struct NIfTIVolume {
         guard let kind = kinds[datatype] else {
             throw Failure(description: "data type \(datatype) is not supported", fix: "convert the volume to (u)int8/16/32 or float32/64")
         }
-        let count = dims.reduce(1, *)
+        guard let count = Limits.product(dims), let dataBytes = Limits.product([count, kind.bytes]) else {
+            throw Failure(description: "the header's dimensions \(dims.map(String.init).joined(separator: "×")) cannot be a volume",
+                          fix: "the header is damaged; fetch or re-export the file")
+        }
         let magic = String(decoding: bytes[(two ? 4 : 344)..<(two ? 7 : 347)], as: UTF8.self)
         guard magic == "n+1" || magic == "n+2" else {
             throw Failure(description: "a header-only NIfTI pair (\(magic)): the image is in a separate .img file", fix: "convert the pair to a single .nii")
         }
-        guard offset >= header, offset + count * kind.bytes <= bytes.count else {
+        guard offset >= header, dataBytes <= bytes.count - offset else {
             throw Failure(description: "the header says \(dims.map(String.init).joined(separator: "×")) of \(kind.bytes)-byte values from byte \(offset), but the file holds \(bytes.count) bytes",
                           fix: "the file is truncated or its header is wrong; fetch or re-export it")
         }

@@ -21,8 +21,9 @@ public struct NPYHeader: Equatable, Sendable {
         self.headerLength = 0
     }
 
-    public var count: Int { shape.reduce(1, *) }
-    public var dataBytes: Int { count * itemSize }
+    /// Elements (0 when the shape overflows; `parse` refuses such headers).
+    public var count: Int { Limits.product(shape) ?? 0 }
+    public var dataBytes: Int { Limits.product([count, itemSize]) ?? 0 }
     public var descr: String {
         (itemSize == 1 ? "|" : (bigEndian ? ">" : "<")) + String(kind.rawValue) + String(itemSize)
     }
@@ -58,6 +59,7 @@ public struct NPYHeader: Equatable, Sendable {
             guard let v = Int(t.hasSuffix("L") ? String(t.dropLast()) : t), v >= 0 else { throw fail("bad shape \(shapeText)") }
             shape.append(v)
         }
+        guard let n = Limits.product(shape), Limits.product([n, size]) != nil else { throw fail("shape \(shapeText) is too large for any file") }
         var h = NPYHeader(kind: kind, itemSize: size, shape: shape)
         h.bigEndian = d.first == ">"
         h.fortranOrder = order.hasPrefix("True")

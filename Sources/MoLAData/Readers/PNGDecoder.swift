@@ -31,6 +31,9 @@ public enum PNGCodec {
         }
         let (w, h) = (Int(image.width), Int(image.height))
         guard w > 0, h > 0, w * h <= maxPixels else { throw PNGFailure(message: "implausible size \(w)×\(h)") }
+        guard rawBytes(bytes, width: w, height: h).map({ Limits.inflatable($0, from: bytes.count) }) ?? true else {
+            throw PNGFailure(message: "the header declares \(w)×\(h) pixels, more than a \(bytes.count)-byte PNG can hold")
+        }
         if image.format & formatLinear == 0 {
             // 8-bit file: its own colour type (palette expanded), alpha kept; then Pillow's
             // channel conversion.
@@ -50,6 +53,15 @@ public enum PNGCodec {
         let ok = wide.withUnsafeMutableBytes { png_image_finish_read(&image, nil, $0.baseAddress, Int32(w * channels), nil) }
         guard ok != 0 else { throw PNGFailure(message: libpngMessage(image)) }
         return RawImage(height: h, width: w, channels: channels, pixels: wide.map { UInt8((UInt32($0) * 255 + 32767) / 65535) })
+    }
+
+    /// The filtered scanline bytes the IHDR chunk (always first, at byte 16) declares: what
+    /// the compressed data must inflate to. Nil when the chunk is not where it should be
+    /// (libpng then reports the damage itself).
+    static func rawBytes(_ bytes: UnsafeRawBufferPointer, width w: Int, height h: Int) -> Int? {
+        guard bytes.count >= 29, bytes[12] == 0x49, bytes[13] == 0x48, bytes[14] == 0x44, bytes[15] == 0x52 else { return nil }
+        let depth = Int(bytes[24]), samples = [0: 1, 2: 3, 3: 1, 4: 2, 6: 4][Int(bytes[25])] ?? 4
+        return h * (1 + (w * samples * depth + 7) / 8)
     }
 
     /// Writes an 8-bit grey or RGB image to `path` (written to a temporary name, then renamed).

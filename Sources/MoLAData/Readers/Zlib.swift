@@ -30,19 +30,26 @@ public enum Zlib {
     /// Inflates all of `input` (several concatenated gzip members are joined, as gunzip does).
     /// `sizeHint` pre-sizes the output. Throws a description of the damage; callers add the
     /// file name.
+    ///
+    /// Memory follows what the data really inflates to, never what a trailer or hint claims:
+    /// the output starts at most 8× the input and doubles as it fills (a truncated file's
+    /// last four bytes, read as the size, can claim gigabytes).
     public static func inflate(_ input: UnsafeRawBufferPointer, container: Container = .auto,
                                sizeHint: Int = 0) throws -> [UInt8] {
         var kind = container
         if kind == .auto { kind = isGzip(input) ? .gzip : .raw }
         if kind == .gzip, sizeHint == 0, let fast = gunzipSingleMember(input) { return fast }
-        var capacity = max(sizeHint, input.count * 2, 1024)
+        let start = max(1024, 8 * input.count)
+        var capacity = min(max(sizeHint, input.count * 2, 1024), start)
         if kind == .gzip, input.count >= 18, sizeHint == 0 {
             // The gzip trailer holds the uncompressed size modulo 2^32: a good first guess
-            // (one spare byte, so the end of the stream is seen without growing).
-            let isize = input.loadUnaligned(fromByteOffset: input.count - 4, as: UInt32.self).littleEndian
-            capacity = max(1024, Int(isize) + 1)
+            // (one spare byte, so the end of the stream is seen without growing) when the
+            // input could hold it.
+            let isize = Int(input.loadUnaligned(fromByteOffset: input.count - 4, as: UInt32.self).littleEndian)
+            capacity = max(1024, min(isize + 1, start))
         }
         var out = UninitializedBytes(capacity: capacity)
+        defer { out.deallocate() }  // also when the stream is damaged (the fuzzer found the leak)
         var consumed = 0
         var stream = z_stream()
         let windowBits: Int32 = kind == .gzip ? 15 + 16 : -15
@@ -210,6 +217,10 @@ public enum Zlib {
     /// (several members, or damage, which the general path then reports).
     static func gunzipSingleMember(_ input: UnsafeRawBufferPointer) -> [UInt8]? {
         guard input.count >= 18, input[2] == 8 else { return nil }
+        // Only a size the file can hold, within 8× of it (beyond, the general path grows
+        // the output as the data really inflates: a damaged trailer cannot claim memory).
+        let claimed = Int(input.loadUnaligned(fromByteOffset: input.count - 4, as: UInt32.self).littleEndian)
+        guard claimed <= 8 * input.count + 1024 else { return nil }
         let flags = input[3]
         var p = 10
         if flags & 4 != 0 { guard p + 2 <= input.count else { return nil }; p += 2 + (Int(input[p]) | Int(input[p + 1]) << 8) }
@@ -266,12 +277,13 @@ struct UninitializedBytes {
         capacity *= 2
     }
 
-    /// Moves the bytes into an array and frees the buffer.
+    /// The bytes as an array (the buffer stays the caller's to `deallocate`).
     func array() -> [UInt8] {
-        defer { pointer.deallocate() }
-        return [UInt8](unsafeUninitializedCapacity: count) { buf, n in
+        [UInt8](unsafeUninitializedCapacity: count) { buf, n in
             buf.baseAddress!.update(from: pointer, count: count)
             n = count
         }
     }
+
+    func deallocate() { pointer.deallocate() }
 }

@@ -40,8 +40,20 @@ public struct DatasetReader {
     /// `verifyHashes` also re-hashes each shard file against its SHA-256.
     public func load(_ split: Split, verifyHashes: Bool = false) throws -> SplitData {
         let shards = index.shards(of: split)
-        let n = shards.reduce(0) { $0 + $1.count }
         let px = index.image.pixelCount
+        // Sizes from index.json are checked against the shard files before anything is
+        // allocated: a damaged index must not claim memory its shards cannot fill.
+        for shard in shards {
+            let path = directory + "/" + shard.file
+            let size = FileIO.stamp(path)?.size
+            guard size == shard.bytes else { continue }  // `open` names that damage
+            guard let bytes = Limits.product([shard.count, px]), shard.count >= 0, Limits.inflatable(bytes, from: shard.bytes) else {
+                throw DataError(file: directory + "/" + DatasetIndex.fileName,
+                                "shard \(shard.file) is listed with \(shard.count) images of \(px) bytes, more than its \(shard.bytes) bytes can hold",
+                                fix: "re-run `mola-prep ingest` for this dataset (add --force to rebuild it)")
+            }
+        }
+        let n = shards.reduce(0) { $0 + $1.count }
         var labels = [Int32](repeating: 0, count: n)
         var tasks = [Int32](repeating: 0, count: n)
         // Every byte is written by the shards (or the array is dropped on error): no zero-fill.

@@ -190,3 +190,29 @@ func zlibInflateRaw(_ stream: [UInt8], size: Int) -> [UInt8]? {
     }
     return code == Z_STREAM_END && produced == size ? Array(out.prefix(size)) : nil
 }
+
+/// A child process's outcome with what it cost: wall time and peak resident memory (from
+/// `wait4`'s rusage of that child alone).
+struct MeasuredRun { var status: Int32; var stderr: String; var seconds: Double; var peakKB: Int }
+
+func measured(_ program: String, _ args: [String]) throws -> MeasuredRun {
+    let errFile = NSTemporaryDirectory() + "/measured-\(getpid())-\(UUID().uuidString.prefix(8)).err"
+    defer { unlink(errFile) }
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 2, errFile, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    let argv = ([program] + args).map { strdup($0) } + [nil]
+    defer { for a in argv { free(a) } }
+    var pid: pid_t = 0
+    let start = DispatchTime.now().uptimeNanoseconds
+    guard posix_spawn(&pid, program, &actions, nil, argv, environ) == 0 else { throw CocoaError(.executableNotLoadable) }
+    var status: Int32 = 0
+    var usage = rusage()
+    while wait4(pid, &status, 0, &usage) < 0 && errno == EINTR {}
+    let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    let exit = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    return MeasuredRun(status: exit, stderr: (try? String(contentsOfFile: errFile, encoding: .utf8)) ?? "", seconds: seconds,
+                       peakKB: Int(usage.ru_maxrss))
+}

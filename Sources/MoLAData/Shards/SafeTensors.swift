@@ -1,5 +1,4 @@
 import Foundation
-import MoLAData
 import MoLASupport
 
 /// The safetensors format (huggingface/safetensors): an 8-byte little-endian header length,
@@ -44,8 +43,9 @@ public enum SafeTensors {
             DataError(file: file, "not a valid safetensors file: \(why)", fix: "the checkpoint is damaged; resume from another or start again")
         }
         guard bytes.count >= 8 else { throw bad("shorter than its 8-byte header length") }
-        let n = bytes[0..<8].withUnsafeBytes { Int(UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self))) }
-        guard n > 0, 8 + n <= bytes.count else { throw bad("header length \(n) exceeds the file") }
+        let declared = bytes[0..<8].withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+        guard declared > 0, declared <= UInt64(bytes.count - 8) else { throw bad("header length \(declared) exceeds the file") }
+        let n = Int(declared)
         guard let obj = try? JSONSerialization.jsonObject(with: Data(bytes[8..<(8 + n)])) as? [String: Any] else { throw bad("header is not JSON") }
         let dataStart = 8 + n
         var tensors: [(Int, Tensor)] = []
@@ -55,8 +55,8 @@ public enum SafeTensors {
             if skipping(name) { continue }
             guard let d = value as? [String: Any], d["dtype"] as? String == "F32", let shape = d["shape"] as? [Int],
                   let offs = d["data_offsets"] as? [Int], offs.count == 2 else { throw bad("entry \(name) is not a float32 tensor") }
-            let count = shape.reduce(1, *)
-            guard offs[1] - offs[0] == count * 4, offs[0] >= 0, dataStart + offs[1] <= bytes.count else { throw bad("entry \(name) lies outside the file") }
+            guard let count = Limits.product(shape), let size = Limits.product([count, 4]), offs[0] >= 0, offs[1] >= offs[0],
+                  offs[1] <= bytes.count - dataStart, offs[1] - offs[0] == size else { throw bad("entry \(name) lies outside the file") }
             let values = [Float](unsafeUninitializedCapacity: count) { buf, c in
                 bytes.withUnsafeBytes { src in
                     UnsafeMutableRawBufferPointer(buf).copyMemory(from: UnsafeRawBufferPointer(rebasing: src[(dataStart + offs[0])..<(dataStart + offs[1])]))
