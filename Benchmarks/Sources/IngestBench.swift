@@ -160,6 +160,6 @@ struct IngestBench: ParsableCommand {
             let label = labels.bytes[labels.dataOffset + i]
             try PNGCodec.write(RawImage(height: 64, width: 64, channels: 1, pixels: big), to: String(format: "%@/class%d/%05d.png", root, label, i))
         }
-        FileManager.default.createFile(atPath: marker, contents: nil)
+        _ = FileManager.default.createFile(atPath: marker, contents: nil)
     }
 }

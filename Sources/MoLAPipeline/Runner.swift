@@ -111,8 +111,12 @@ public final class PipelineRunner: @unchecked Sendable {
 
     /// Runs the stale stages (and `force`d ones) in dependency order, at most `jobs` at once.
     /// Each success is written to the lock at once; a failure stops the run after the
-    /// stages already started, leaving the records of finished stages intact.
-    public func run(targets: [String] = [], force: Set<String> = [], jobs: Int = 1) throws -> Summary {
+    /// stages already started, leaving the records of finished stages intact. One run of a
+    /// pipeline at a time: a second refuses (or, with `.wait`, waits) while one holds it.
+    public func run(targets: [String] = [], force: Set<String> = [], jobs: Int = 1,
+                    contention: ProcessLock.Contention = .refuse) throws -> Summary {
+        let lock = try ProcessLock(pipeline.file, what: "the pipeline", contention: contention)
+        defer { withExtendedLifetime(lock) {} }
         let force = try expand(force)
         let selected = try selection(targets)
         var done = Set<Int>(), summary = Summary()

@@ -44,6 +44,8 @@ public struct TrainingRun {
     /// Set when this process is one rank of `mpirun -np N mola-train run`: rank 0 alone
     /// writes the run folder, logs and shows progress.
     public var parallel: DataParallel?
+    /// When another process trains into the same run folder: refuse (default) or wait.
+    public var contention: ProcessLock.Contention = .refuse
     var isLeader: Bool { parallel?.isLeader ?? true }
 
     public init(configFile: String) { self.configFile = configFile }
@@ -58,6 +60,8 @@ public struct TrainingRun {
             parallel.mpi.barrier()
             return try trainAll(config: config, data: data, dir: dir)
         }
+        let lock = try ProcessLock(dir, what: "the run folder", contention: contention)
+        defer { withExtendedLifetime(lock) {} }
         if fresh { try? FileManager.default.removeItem(atPath: dir) }
         if !resume, FileIO.exists(dir + "/run.json") {
             throw DataError(file: dir, "the run folder already holds a run",

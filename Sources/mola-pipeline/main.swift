@@ -64,6 +64,9 @@ struct RunCommand: ParsableCommand {
     @Option(name: .customLong("set"), help: "Override a value of the parameters file: key=value (repeatable).")
     var overrides: [String] = []
 
+    @Flag(help: "If another `mola-pipeline run` of this pipeline is running, wait for it instead of stopping with its pid and host.")
+    var wait = false
+
     func run() throws {
         try reportingErrors {
             let p = try Pipeline.load(file, overrides: try parseOverrides(overrides))
@@ -73,7 +76,7 @@ struct RunCommand: ParsableCommand {
                 return
             }
             let start = Date()
-            let s = try runner.run(targets: stages, force: Set(force), jobs: jobs)
+            let s = try runner.run(targets: stages, force: Set(force), jobs: jobs, contention: .fromFlag(wait: wait, target: file))
             if s.ran.isEmpty {
                 print("everything is up to date (\(s.upToDate.count) stages, \(String(format: "%.2f", Date().timeIntervalSince(start))) s)")
             } else {

@@ -68,6 +68,9 @@ struct IngestCommand: ParsableCommand {
     @Flag(name: .shortAndLong, help: "No progress output.")
     var quiet = false
 
+    @Flag(help: "If another process is writing the same dataset folder, wait for it instead of stopping with its pid and host.")
+    var wait = false
+
     func validate() throws {
         if let part, parsedPart(part) == nil {
             throw ValidationError("--part takes i/n with 0 ≤ i < n, e.g. --part 0/4 (got '\(part)')")
@@ -84,8 +87,9 @@ struct IngestCommand: ParsableCommand {
         try reportingErrors {
             let m = try Manifest(path: manifest)
             let output = out ?? Ingest.defaultOutput(for: m)
-            let options = Ingest.Options(output: output, skipBad: skipBad, force: force, progress: !quiet, part: part.flatMap(parsedPart),
+            var options = Ingest.Options(output: output, skipBad: skipBad, force: force, progress: !quiet, part: part.flatMap(parsedPart),
                                          threads: threads ?? Parallel.cores)
+            options.contention = .fromFlag(wait: wait, target: output)
             let result = try Ingest(manifest: m, options: options).run()
             let relative = output.hasPrefix("/") ? result.directory : output
             if result.upToDate {
@@ -123,9 +127,12 @@ struct MergeCommand: ParsableCommand {
     @Argument(help: "The dataset folder the parts were ingested for (their folder is DATASET.parts).")
     var dataset: String
 
+    @Flag(help: "If another process is writing the dataset folder, wait for it instead of stopping with its pid and host.")
+    var wait = false
+
     func run() throws {
         try reportingErrors {
-            let r = try Ingest.merge(directory: dataset)
+            let r = try Ingest.merge(directory: dataset, contention: .fromFlag(wait: wait, target: dataset))
             let splits = Split.allCases.compactMap { s in r.index.split(s).map { "\(s.rawValue) \($0.count)" } }.joined(separator: ", ")
             print("merged \(dataset): \(r.images) images (\(splits)) in \(r.index.shards.count) shard(s)")
         }

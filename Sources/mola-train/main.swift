@@ -73,6 +73,9 @@ struct RunCommand: ParsableCommand {
     @Flag(name: .shortAndLong, help: "No progress bar or per-evaluation lines.")
     var quiet = false
 
+    @Flag(help: "If another process is training into the same run folder, wait for it instead of stopping with its pid and host.")
+    var wait = false
+
     func run() throws {
         try reportingErrors {
             StopSignals.install()
@@ -83,6 +86,7 @@ struct RunCommand: ParsableCommand {
             r.resume = resume
             r.fresh = fresh
             r.progress = !quiet
+            r.contention = .fromFlag(wait: wait, target: "the run folder of \(config)")
             if let mpi {
                 r.parallel = DataParallel(mpi)
                 if mpi.rank != 0 { r.log = { _ in } }

@@ -41,7 +41,7 @@ import Testing
         let f = { (v: [[Double]]) in Self.reference(s: v[0], w: v[1], b: v[2], tasks: tasks, k: k, p: p, tau: temperature) }
         #expect(abs(loss - f([s, w, b].map { $0.map(Double.init) })) < 1e-6)
         // Scalar loss: check with dy = [1], on all inputs.
-        var check = ModelGradCheck()
+        let check = ModelGradCheck()
         check.check(inputs: [s, w, b], analytic: [ds, Array(UnsafeBufferPointer(start: store.gradient(twd.weight), count: k * p)),
                                                   Array(UnsafeBufferPointer(start: store.gradient(twd.bias), count: p))], reference: f)
     }

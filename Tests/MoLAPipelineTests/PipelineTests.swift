@@ -2,6 +2,7 @@ import Foundation
 import MoLAData
 import MoLAPipeline
 import MoLASupport
+import Synchronization
 import Testing
 
 /// A scratch project: files, a params file and a pipeline of small shell stages.
@@ -213,5 +214,33 @@ final class Project {
         // A dry run needs only the manifests and configs, not the data.
         let plan = try PipelineRunner(pipeline, log: { _ in }).plan()
         #expect(plan.count == pipeline.stages.count)
+    }
+}
+
+/// Two `mola-pipeline run` of one pipeline: the second refuses naming the holder, or with
+/// `.wait` runs after the first, finding everything up to date.
+@Suite struct PipelineLockTests {
+    @Test func secondRunRefusesOrWaits() throws {
+        let p = Project.standard()
+        var held: ProcessLock? = try ProcessLock(p.pipelineFile, what: "the pipeline")
+        #expect {
+            _ = try p.run()
+        } throws: { e in
+            "\(e)".contains("the pipeline is in use by pid \(getpid()) on host \(ProcessInfo.processInfo.hostName)")
+        }
+        #expect(p.read("A.out") == nil, "a refused run ran a stage")
+        withExtendedLifetime(held) {}
+        held = nil
+        // Two runs at once, both waiting: the stages run once, the other run finds them done.
+        let ran = Mutex<[[String]]>([])
+        let file = p.pipelineFile
+        DispatchQueue.concurrentPerform(iterations: 2) { _ in
+            let r = try! PipelineRunner(try! Pipeline.load(file), log: { _ in })
+            let s = try! r.run(contention: .wait(waiting: { _ in }))
+            ran.withLock { $0.append(s.ran) }
+        }
+        let both = ran.withLock { $0 }.sorted { $0.count > $1.count }
+        #expect(both[0].count == 5 && both[1].isEmpty, "\(both)")
+        #expect(p.read("C/all.txt") == "alpha\nbeta\n2\n")
     }
 }

@@ -19,6 +19,8 @@ public struct Ingest {
         public var part: (index: Int, count: Int)?
         /// Worker threads for decoding and compressing.
         public var threads: Int
+        /// When another process is writing the same folder: refuse (default) or wait.
+        public var contention: ProcessLock.Contention = .refuse
 
         public init(output: String, skipBad: Bool = false, force: Bool = false, progress: Bool = true,
                     part: (index: Int, count: Int)? = nil, threads: Int = Parallel.cores) {
@@ -81,6 +83,8 @@ public struct Ingest {
         let start = Date()
         let out = options.part.map { Self.partDirectory(options.output, index: $0.index, count: $0.count) }
             ?? URL(fileURLWithPath: options.output).standardized.path
+        let lock = try ProcessLock(out, what: "the dataset folder", contention: options.contention)
+        defer { withExtendedLifetime(lock) {} }
         let datasetFingerprint = try inputFingerprint()
         let fingerprint = options.part.map { "\(datasetFingerprint)/part-\($0.index)-of-\($0.count)" } ?? datasetFingerprint
         if !options.force, let index = try? DatasetIndex.read(directory: out), index.inputFingerprint == fingerprint,

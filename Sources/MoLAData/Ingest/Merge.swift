@@ -8,9 +8,11 @@ extension Ingest {
     /// sums the counts and writes index.json. The folder is replaced atomically, as by
     /// ingest; the parts stay (hard links cost no space). The result has the records of a
     /// one-process ingest of the same manifest (in another order within each split).
-    public static func merge(directory: String) throws -> Result {
+    public static func merge(directory: String, contention: ProcessLock.Contention = .refuse) throws -> Result {
         let start = Date()
         let out = URL(fileURLWithPath: directory).standardized.path
+        let lock = try ProcessLock(out, what: "the dataset folder", contention: contention)
+        defer { withExtendedLifetime(lock) {} }
         let partsDir = out + ".parts"
         guard FileIO.isDirectory(partsDir) else {
             throw DataError(file: partsDir, "no parts to merge", fix: "run `mola-prep ingest MANIFEST --part i/n` for every i first")
@@ -19,7 +21,7 @@ extension Ingest {
         var parts: [(dir: String, index: DatasetIndex)] = []
         for name in names {
             let index = try DatasetIndex.read(directory: partsDir + "/" + name)
-            guard let p = index.part else {
+            guard index.part != nil else {
                 throw DataError(file: partsDir + "/" + name, "not a part of a partitioned ingest (index.json has no part)",
                                 fix: "remove it from \(partsDir)")
             }

@@ -149,7 +149,7 @@ public struct ZipArchive {
 
     public func extract(_ m: Member) throws -> [UInt8] {
         var out = [UInt8](repeating: 0, count: m.size)
-        try out.withUnsafeMutableBytes { try extract(m, into: $0) }
+        _ = try out.withUnsafeMutableBytes { try extract(m, into: $0) }
         return out
     }
 

@@ -20,7 +20,6 @@ public enum BatchNorm {
                                     runningMean: UnsafeMutablePointer<Float>, runningVar: UnsafeMutablePointer<Float>,
                                     momentum: Float = 0.1, epsilon: Float = 1e-5, residual: UnsafePointer<Float>? = nil, relu: Bool = false,
                                     engine: Engine = .default) {
-        let threads = engine.threads
         let shift = Array(UnsafeBufferPointer(start: x, count: c))
         let sums = shift.withUnsafeBufferPointer { sh in
             columnSums(rows: rows, channels: c, engine: engine) { r, s, q in
@@ -70,7 +69,6 @@ public enum BatchNorm {
                                    beta: UnsafePointer<Float>, runningMean: UnsafePointer<Float>, runningVar: UnsafePointer<Float>,
                                    y: UnsafeMutablePointer<Float>, epsilon: Float = 1e-5, residual: UnsafePointer<Float>? = nil,
                                    relu: Bool = false, engine: Engine = .default) {
-        let threads = engine.threads
         let invStd = (0..<c).map { 1 / (runningVar[$0] + epsilon).squareRoot() }
         invStd.withUnsafeBufferPointer {
             normalize(rows: rows, channels: c, x: x, mean: runningMean, invStd: $0.baseAddress!, gamma: gamma, beta: beta, y: y,

@@ -59,7 +59,6 @@ public enum Conv2D {
     /// y[rows×cout] = im2col(x)·w. Overwrites y.
     public static func forward(_ s: ConvShape, x: UnsafePointer<Float>, w: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
                                engine: Engine = .default) {
-        let threads = engine.threads
         forward(s, x: x, weights: ConvWeights(w), y: y, engine: engine)
     }
 
@@ -91,7 +90,6 @@ public enum Conv2D {
     /// Gradients: dx = col2im(dy·wᵀ) (overwritten, when given) and dw += im2col(x)ᵀ·dy.
     public static func backward(_ s: ConvShape, x: UnsafePointer<Float>, w: UnsafePointer<Float>, dy: UnsafePointer<Float>,
                                 dx: UnsafeMutablePointer<Float>?, dw: UnsafeMutablePointer<Float>, engine: Engine = .default) {
-        let threads = engine.threads
         weightGradient(s, x: x, dy: dy, dw: dw, engine: engine)
         if let dx { inputGradient(s, w: w, dy: dy, dx: dx, engine: engine) }
     }
@@ -143,7 +141,6 @@ public enum Conv2D {
     /// same pixel.
     public static func inputGradient(_ s: ConvShape, w: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
                                      accumulate: Bool = false, engine: Engine = .default) {
-        let threads = engine.threads
         inputGradient(s, weights: ConvWeights(w), dy: dy, dx: dx, accumulate: accumulate, engine: engine)
     }
 

@@ -3,7 +3,6 @@ import MoLASupport
 public enum Linear {
     public static func forward(rows: Int, inputs: Int, outputs: Int, x: UnsafePointer<Float>, w: UnsafePointer<Float>,
                                b: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>, engine: Engine = .default) {
-        let threads = engine.threads
         GEMM.sgemm(m: rows, n: outputs, k: inputs, a: x, lda: inputs, b: w, ldb: outputs, c: y, ldc: outputs, engine: engine)
         if let b { for r in 0..<rows { add(outputs, from: b, to: y + r * outputs) } }
     }
@@ -12,7 +11,6 @@ public enum Linear {
     public static func backward(rows: Int, inputs: Int, outputs: Int, x: UnsafePointer<Float>, w: UnsafePointer<Float>,
                                 dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>?, dw: UnsafeMutablePointer<Float>,
                                 db: UnsafeMutablePointer<Float>?, engine: Engine = .default) {
-        let threads = engine.threads
         if let dx {
             GEMM.sgemm(transB: true, m: rows, n: inputs, k: outputs, a: dy, lda: outputs, b: w, ldb: outputs,
                        c: dx, ldc: inputs, engine: engine)

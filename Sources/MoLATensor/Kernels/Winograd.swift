@@ -31,14 +31,12 @@ public enum Winograd {
 
     /// y = conv(x, W') for W' the (merged) weights; overwrites y.
     static func forward(_ s: ConvShape, x: UnsafePointer<Float>, weights: ConvWeights, y: UnsafeMutablePointer<Float>, engine: Engine) {
-        let threads = engine.threads
         let u = transformedWeights(s, weights, inputGradient: false, engine: engine)
         convolve(s, inChannels: s.inChannels, outChannels: s.outChannels, x: x, u: u, y: y, engine: engine)
     }
 
     /// dx = the input gradient of conv(x, W') for dy; overwrites dx.
     static func inputGradient(_ s: ConvShape, weights: ConvWeights, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, engine: Engine) {
-        let threads = engine.threads
         let u = transformedWeights(s, weights, inputGradient: true, engine: engine)
         convolve(s, inChannels: s.outChannels, outChannels: s.inChannels, x: dy, u: u, y: dx, engine: engine)
     }
