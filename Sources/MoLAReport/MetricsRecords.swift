@@ -113,11 +113,7 @@ public struct MetricsLog: Sendable {
     }
 
     public func append(_ record: MetricsRecord) throws {
-        if !FileIO.exists(path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
-        let h = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
-        defer { try? h.close() }
-        try h.seekToEnd()
-        try h.write(contentsOf: try Self.line(record) + Data("\n".utf8))
+        try FileIO.append([UInt8](try Self.line(record) + Data("\n".utf8)), to: path)
     }
 
     /// Keeps the records up to `step` (those after it belong to the lost part of a run).

@@ -30,10 +30,7 @@ public enum TensorBoard {
         if !FileIO.exists(file) { try start(runDirectory) }
         let bytes = events(r)
         guard !bytes.isEmpty else { return }
-        let h = try FileHandle(forWritingTo: URL(fileURLWithPath: file))
-        defer { try? h.close() }
-        try h.seekToEnd()
-        try h.write(contentsOf: Data(bytes))
+        try FileIO.append(bytes, to: file)
     }
 
     /// The framed summary event of one record (none when it has no scalars).

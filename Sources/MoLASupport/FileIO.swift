@@ -36,16 +36,44 @@ public enum FileIO {
     }
 
     /// Writes `bytes` to `path` atomically: a reader sees the old file or the whole new one.
+    /// A full disk is a `DiskFullError` saying how much the file needs.
     public static func writeAtomically(_ bytes: [UInt8], to path: String) throws {
         let tmp = temporaryName(for: path)
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw DataError(file: path, "cannot write: \(String(cString: strerror(errno)))",
+                            fix: "check that the directory exists and is writable")
+        }
         do {
-            try bytes.withUnsafeBytes { try Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: $0.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!), count: $0.count, deallocator: .none).write(to: URL(fileURLWithPath: tmp)) }
-        } catch {
+            try bytes.withUnsafeBytes { try DiskSpace.write(fd, $0, path: path, what: URL(fileURLWithPath: path).lastPathComponent) }
+            close(fd)
+        } catch var e as DiskFullError {
+            close(fd)
             unlink(tmp)
-            throw DataError(file: path, "cannot write: \(error.localizedDescription)",
-                            fix: "check that the directory exists, is writable and the disk is not full")
+            e.needed = bytes.count
+            throw e
+        } catch {
+            close(fd)
+            unlink(tmp)
+            throw error
         }
         try rename(tmp, path)
+    }
+
+    /// Appends `bytes` to `path` (created if missing) whole or not at all: on a full disk
+    /// the file is cut back to its old length, so a log never ends in half a record.
+    public static func append(_ bytes: [UInt8], to path: String) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw DataError(file: path, "cannot open for appending: \(String(cString: strerror(errno)))", fix: "check the folder's permissions")
+        }
+        defer { close(fd) }
+        let before = lseek(fd, 0, SEEK_END)
+        do { try bytes.withUnsafeBytes { try DiskSpace.write(fd, $0, path: path, what: URL(fileURLWithPath: path).lastPathComponent) } } catch var e as DiskFullError {
+            ftruncate(fd, before)
+            e.needed = bytes.count
+            throw e
+        }
     }
 
     public static func writeAtomically(_ text: String, to path: String) throws {
@@ -64,6 +92,16 @@ public enum FileIO {
             unlink(from)
             throw DataError(file: to, "cannot rename \(from) into place: \(e)", fix: "check permissions and free disk space")
         }
+    }
+
+    /// Bytes of the regular files under `folder` (0 when it does not exist).
+    public static func folderBytes(_ folder: String) -> Int {
+        guard let e = FileManager.default.enumerator(atPath: folder) else { return 0 }
+        var total = 0
+        while let name = e.nextObject() as? String {
+            if let s = stamp(folder + "/" + name), !isDirectory(folder + "/" + name) { total += s.size }
+        }
+        return total
     }
 
     /// (size, modification time in ns) of a file, or nil when it does not exist.

@@ -66,9 +66,30 @@ public enum Checkpoint {
         let opt = SafeTensors.encode(optimizer.sorted { $0.key < $1.key }.map { SafeTensors.Tensor(name: $0.key, shape: [$0.value.count], values: $0.value) })
         var state = state
         state.files = ["model.safetensors": Hash.sha256Hex(Data(model)), "optimizer.safetensors": Hash.sha256Hex(Data(opt))]
-        try Data(model).write(to: URL(fileURLWithPath: tmp + "/model.safetensors"))
-        try Data(opt).write(to: URL(fileURLWithPath: tmp + "/optimizer.safetensors"))
-        try encoder.encode(state).write(to: URL(fileURLWithPath: tmp + "/state.json"))
+        let files = [("model.safetensors", model), ("optimizer.safetensors", opt), ("state.json", [UInt8](try encoder.encode(state)))]
+        // Checked before writing, so a full disk costs nothing; the previous checkpoint
+        // stays until the new one is whole, so the space needed is the new one's.
+        let needed = files.reduce(0) { $0 + $1.1.count } + 64 << 10
+        let resume = "free at least \(DiskSpace.human(needed)) on the disk holding \(parent)" +
+            (FileIO.exists(dir + "/state.json") ? " (the previous checkpoint in \(dir) is intact)" : "") + ", then continue with --resume"
+        do {
+            try DiskSpace.require(needed, at: parent, for: "the checkpoint", fix: resume)
+            for (name, bytes) in files {
+                let path = tmp + "/" + name
+                let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+                guard fd >= 0 else { throw DataError(file: path, "cannot create: \(String(cString: strerror(errno)))", fix: "check the run folder's permissions") }
+                defer { close(fd) }
+                try bytes.withUnsafeBytes { try DiskSpace.write(fd, $0, path: path, what: "the checkpoint") }
+            }
+        } catch var e as DiskFullError {
+            try? fm.removeItem(atPath: tmp)
+            (e.path, e.needed, e.fix) = (dir, needed, resume)
+            e.available = DiskSpace.available(at: parent) ?? e.available
+            throw e
+        } catch {
+            try? fm.removeItem(atPath: tmp)
+            throw error
+        }
         let old = parent + "/.\(base).old"
         try? fm.removeItem(atPath: old)
         if fm.fileExists(atPath: dir) { try fm.moveItem(atPath: dir, toPath: old) }

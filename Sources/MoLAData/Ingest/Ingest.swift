@@ -106,9 +106,22 @@ public struct Ingest {
                 index.part = .init(index: part.index, count: part.count, datasetFingerprint: datasetFingerprint)
             }
             try FileIO.writeAtomically(try index.encoded(), to: work + "/" + DatasetIndex.fileName)
-            try FileManager.default.copyItem(atPath: manifest.file, toPath: work + "/manifest.yaml")
+            try FileIO.writeAtomically([UInt8](try FileIO.read(manifest.file)), to: work + "/manifest.yaml")
             try Self.replace(out, with: work)
             return Result(directory: out, index: index, upToDate: false, seconds: Date().timeIntervalSince(start))
+        } catch var e as DiskFullError {
+            if e.what != "the dataset" {  // index.json or the manifest's copy, after the shards
+                e.needed = FileIO.folderBytes(work) + (e.needed ?? 0)
+                e.what = "the dataset"
+            }
+            try? FileManager.default.removeItem(atPath: work)
+            // What is free once the partial folder is gone, which is what the user has.
+            e.path = out
+            e.available = DiskSpace.available(at: parent) ?? e.available
+            let need = e.needed.map { "about \(DiskSpace.human($0))" } ?? "more space"
+            e.fix = "free \(need) on the disk holding \(parent)" + (FileIO.exists(out) ? " (the dataset already there is intact)" : "")
+                + ", or ingest elsewhere with --out; then run the same command again"
+            throw e
         } catch {
             try? FileManager.default.removeItem(atPath: work)
             throw error
@@ -256,45 +269,55 @@ public struct Ingest {
         let progress = Progress(label: "ingest \(manifest.name)", total: total, enabled: options.progress)
         let batch = 1024
         var scratch = [UInt8](repeating: 0, count: batch * shape.pixelCount)
-        for (t, sources) in opened.enumerated() {
-            for (s, source) in sources.enumerated() {
-                let part = mine(source)
-                var lo = part.lowerBound
-                while lo < part.upperBound {
-                    let range = lo..<min(part.upperBound, lo + batch)
-                    let decoded = try source.decode(range, channels: shape.channels, threads: options.threads)
-                    try scratch.withUnsafeMutableBufferPointer { out in
-                        let outBase = out.baseAddress!
-                        Parallel.forRanges(range.count, threads: options.threads) { part in
-                            var resamplers: [Int: Resampler] = [:]
-                            for k in part {
-                                guard case .success(let img) = decoded[k] else { continue }
-                                let key = img.height << 20 | img.width
-                                if resamplers[key] == nil {
-                                    resamplers[key] = Resampler(inHeight: img.height, inWidth: img.width, to: shape, filter: manifest.resize)
+        var done = 0
+        do {
+            for (t, sources) in opened.enumerated() {
+                for (s, source) in sources.enumerated() {
+                    let part = mine(source)
+                    var lo = part.lowerBound
+                    while lo < part.upperBound {
+                        let range = lo..<min(part.upperBound, lo + batch)
+                        let decoded = try source.decode(range, channels: shape.channels, threads: options.threads)
+                        try scratch.withUnsafeMutableBufferPointer { out in
+                            let outBase = out.baseAddress!
+                            Parallel.forRanges(range.count, threads: options.threads) { part in
+                                var resamplers: [Int: Resampler] = [:]
+                                for k in part {
+                                    guard case .success(let img) = decoded[k] else { continue }
+                                    let key = img.height << 20 | img.width
+                                    if resamplers[key] == nil {
+                                        resamplers[key] = Resampler(inHeight: img.height, inWidth: img.width, to: shape, filter: manifest.resize)
+                                    }
+                                    resamplers[key]!.apply(img, into: outBase + k * shape.pixelCount)
                                 }
-                                resamplers[key]!.apply(img, into: outBase + k * shape.pixelCount)
+                            }
+                            for (k, i) in range.enumerated() {
+                                guard let split = splits[t][s][i] else { continue }
+                                if case .failure(let e) = decoded[k] {
+                                    guard options.skipBad else { throw e }
+                                    skipped.append(e.description)
+                                    continue
+                                }
+                                let label = source.records[i].label
+                                try sinks[split]!.append(UnsafeBufferPointer(rebasing: out[(k * shape.pixelCount)..<((k + 1) * shape.pixelCount)]),
+                                                         label: label, task: t)
+                                counts[split]![t][label] += 1
                             }
                         }
-                        for (k, i) in range.enumerated() {
-                            guard let split = splits[t][s][i] else { continue }
-                            if case .failure(let e) = decoded[k] {
-                                guard options.skipBad else { throw e }
-                                skipped.append(e.description)
-                                continue
-                            }
-                            let label = source.records[i].label
-                            try sinks[split]!.append(UnsafeBufferPointer(rebasing: out[(k * shape.pixelCount)..<((k + 1) * shape.pixelCount)]),
-                                                     label: label, task: t)
-                            counts[split]![t][label] += 1
-                        }
+                        progress.advance(range.count)
+                        done += range.count
+                        lo = range.upperBound
                     }
-                    progress.advance(range.count)
-                    lo = range.upperBound
                 }
             }
+            for sink in sinks.values { try sink.flush() }
+        } catch var e as DiskFullError {
+            // The dataset so far, scaled to all its images: what the whole one needs.
+            let written = FileIO.folderBytes(dir) + (e.needed ?? 0)  // finished shards + the one that failed
+            e.what = "the dataset"
+            e.needed = max(written, Int(Double(written) * Double(total) / Double(max(done, 1))))
+            throw e
         }
-        for sink in sinks.values { try sink.flush() }
         progress.finish()
         var splitInfo: [String: DatasetIndex.SplitInfo] = [:]
         for split in Split.allCases {

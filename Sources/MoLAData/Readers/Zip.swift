@@ -246,14 +246,9 @@ public final class ZipFileWriter {
     }
 
     private func write(_ bytes: UnsafeRawBufferPointer) throws {
-        var off = 0
-        while off < bytes.count {
-            let n = Foundation.write(fd, bytes.baseAddress! + off, bytes.count - off)
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else {
-                throw DataError(file: path, "cannot write: \(String(cString: strerror(errno)))", fix: "check free disk space")
-            }
-            off += n
+        do { try DiskSpace.write(fd, bytes, path: path, what: URL(fileURLWithPath: path).lastPathComponent) } catch var e as DiskFullError {
+            e.needed = written + bytes.count  // this file so far, at the least
+            throw e
         }
         hasher.update(UnsafeRawBufferPointer(bytes))
         written += bytes.count
@@ -287,8 +282,14 @@ public final class ZipFileWriter {
             h.append(contentsOf: nameBytes)
             return h
         }
-        try write(header(central: false))
-        for p in pieces { try write(p) }
+        let local = header(central: false)
+        do {
+            try write(local)
+            for p in pieces { try write(p) }
+        } catch var e as DiskFullError {
+            e.needed = offset + local.count + compressed  // this file up to the member's end, at the least
+            throw e
+        }
         central += header(central: true)
         count += 1
     }
