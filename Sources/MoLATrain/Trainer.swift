@@ -102,10 +102,14 @@ public final class Trainer {
         do { try optimizer.restore(opt) } catch {
             throw DataError(file: dir + "/optimizer.safetensors", "optimizer state does not fit the model: \(error)", fix: "start a fresh run")
         }
+        // Every rank draws the same global batches whatever their number, and the checkpoint
+        // holds rank 0's batch-norm statistics, so a run can go on under another rank count
+        // (a preempted job that gets fewer nodes).
         let ranks = parallel?.size ?? 1
-        if (s.ranks ?? 1) != ranks {
-            throw DataError(file: dir + "/state.json", "the checkpoint was written by a run on \(s.ranks ?? 1) MPI rank(s); this one has \(ranks)",
-                            fix: (s.ranks ?? 1) > 1 ? "resume under `mpirun -np \(s.ranks ?? 1)`" : "resume without mpirun, or start over with --fresh")
+        if (s.ranks ?? 1) != ranks && isLeader {
+            log("note: the checkpoint at step \(s.step) was written on \(s.ranks ?? 1) MPI rank(s); continuing on \(ranks). "
+                + "The batches are the same, but sums over ranks run in another order (and each rank draws its own augmentation), "
+                + "so the numbers differ slightly from a run that kept \(s.ranks ?? 1).")
         }
         state = s
         step.state = s.weighting

@@ -86,6 +86,8 @@ struct RunCommand: ParsableCommand {
             r.resume = resume
             r.fresh = fresh
             r.progress = !quiet
+            // For the tests of resuming: stop as if signalled before this step.
+            r.stopAfterSteps = ProcessInfo.processInfo.environment["MOLA_TEST_STOP_AFTER_STEPS"].flatMap { Int($0) }
             r.contention = .fromFlag(wait: wait, target: "the run folder of \(config)")
             if let mpi {
                 r.parallel = DataParallel(mpi)

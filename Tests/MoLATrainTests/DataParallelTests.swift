@@ -42,8 +42,7 @@ import Testing
     }
 
     /// The same config trained in one process (`one`) and under two ranks (`two`), one
-    /// thread each; returns the largest difference of any tensor of the two models, relative
-    /// to that tensor's largest magnitude.
+    /// thread each; returns `largestDifference` of the two models.
     static func trainOnOneAndTwoRanks(_ tmp: TempDir, method: String, extra: String) throws -> Double {
         let one = TinyData.config(tmp, method: method, steps: 8, evalEvery: 4, extra: extra, output: "one")
         let two = TinyData.config(tmp, method: method, steps: 8, evalEvery: 4, extra: extra, output: "two")
@@ -51,7 +50,13 @@ import Testing
         try #require(r1.status == 0, "\(r1.stderr)")
         let r2 = try mpirun(2, ["run", two, "--quiet", "--set", "threads=1"])
         try #require(r2.status == 0, "\(r2.stdout)")
-        let (a, b) = (try weights(tmp.path + "/one"), try weights(tmp.path + "/two"))
+        return try largestDifference(tmp.path + "/one", tmp.path + "/two")
+    }
+
+    /// The largest difference of any tensor of two runs' latest models, relative to that
+    /// tensor's largest magnitude.
+    static func largestDifference(_ one: String, _ two: String) throws -> Double {
+        let (a, b) = (try weights(one), try weights(two))
         #expect(a.keys.sorted() == b.keys.sorted())
         var worst = 0.0
         for (name, va) in a {
@@ -164,8 +169,8 @@ import Testing
     }
 
     /// SIGTERM to mpirun reaches every rank; they agree on the step to stop at, rank 0
-    /// checkpoints; resuming under another rank count is refused by name.
-    @Test func sigtermStopsAllRanksAndResumeNeedsTheSameCount() throws {
+    /// checkpoints; resuming in one process says that the rank count changed.
+    @Test func sigtermStopsAllRanksAndResumeOnOneSaysSo() throws {
         try Self.requireMPI()
         let tmp = TempDir()
         let config = TinyData.config(tmp, method: "uniform", steps: 100_000, evalEvery: 100_000)
@@ -179,7 +184,38 @@ import Testing
         #expect(output.contains("checkpoint saved"), "\(output)")
         let state = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/checkpoints/latest/state.json"))) as! [String: Any]
         #expect((state["ranks"] as? Int) == 2 && (state["step"] as? Int ?? 0) > 0)
-        let r = try run(executable("mola-train"), ["run", config, "--quiet", "--resume", "--set", "threads=1"])
-        #expect(r.status == 1 && r.stderr.contains("written by a run on 2 MPI rank(s); this one has 1") && r.stderr.contains("mpirun -np 2"), "\(r.stderr)")
+        let step = state["step"] as? Int ?? 0
+        let r = try run("bash", ["-c", "MOLA_TEST_STOP_AFTER_STEPS=\(step + 3) '\(executable("mola-train"))' run '\(config)' --quiet --resume --set threads=1"])
+        #expect(r.status == 130, "\(r.stderr)")
+        #expect(r.stderr.contains("at step \(step) was written on 2 MPI rank(s); continuing on 1") && r.stderr.contains("sums over ranks run in another order"), "\(r.stderr)")
+        let resumed = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/checkpoints/latest/state.json"))) as! [String: Any]
+        #expect(resumed["step"] as? Int == step + 3 && resumed["ranks"] == nil, "\(resumed)")
+    }
+
+    /// A run checkpointed under N ranks continues under M (2 → 1 and 1 → 2) to the model an
+    /// uninterrupted one-process run trains, within the tolerance of two ranks against one.
+    /// The run is as long as that test's: on this tiny net any change of summation order
+    /// (two ranks, or two threads in one process alike) grows from 1e-6 to a few percent at
+    /// some step counts (measured 3e-6 after 8 steps, 0.06 after 12), so longer runs would
+    /// compare the order of sums, not the resume.
+    @Test(arguments: [(2, 1), (1, 2)])
+    func resumeOnAnotherRankCount(_ before: Int, _ after: Int) throws {
+        try Self.requireMPI()
+        let tmp = TempDir()
+        let extra = "sync_batchnorm: true"
+        let whole = TinyData.config(tmp, method: "mola-grad", steps: 8, evalEvery: 4, extra: extra, output: "whole")
+        let split = TinyData.config(tmp, method: "mola-grad", steps: 8, evalEvery: 4, extra: extra, output: "split")
+        let r = try run(executable("mola-train"), ["run", whole, "--quiet", "--set", "threads=1"])
+        try #require(r.status == 0, "\(r.stderr)")
+        let first = try Self.mpirun(before, ["run", split, "--quiet", "--set", "threads=1"], extraEnvironment: "MOLA_TEST_STOP_AFTER_STEPS=4")
+        #expect(first.status != 0 && first.stdout.contains("interrupted"), "\(first.stdout)")
+        let state = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: tmp.path + "/split/checkpoints/latest/state.json"))) as! [String: Any]
+        #expect(state["step"] as? Int == 4 && (state["ranks"] as? Int ?? 1) == before, "\(state)")
+        let second = try Self.mpirun(after, ["run", split, "--quiet", "--resume", "--set", "threads=1"])
+        #expect(second.status == 0, "\(second.stdout)")
+        #expect(second.stdout.contains("was written on \(before) MPI rank(s); continuing on \(after)"), "\(second.stdout)")
+        #expect(try RunReport.read(tmp.path + "/split").steps == 8)
+        let worst = try Self.largestDifference(tmp.path + "/whole", tmp.path + "/split")
+        #expect(worst < 1e-4, "\(before) → \(after) ranks: largest difference relative to the tensor's scale: \(worst)")
     }
 }
