@@ -3,13 +3,13 @@ import Foundation
 import PackageDescription
 
 // Speed: SwiftPM's release builds target baseline x86-64 (SSE2), where SIMD16<Float>
-// code falls back to scalar calls and runs ~100x slower (see ENGINE-NOTES). Haswell
+// code falls back to scalar calls and runs ~100x slower. Haswell
 // (AVX2 + FMA) runs on any x86-64 of the last decade. MOLA_TARGET_CPU picks another
 // (e.g. znver4); build such variants with their own --scratch-path.
 let targetCPU = ProcessInfo.processInfo.environment["MOLA_TARGET_CPU"] ?? "haswell"
 // The AVX-512 kernels have their own target, compiled for AVX-512 F/BW/DQ/VL and called
 // only when the CPU reports those (MoLATensor's CPU.avx512): one binary runs everywhere and
-// doubles its arithmetic rate on cores with full-width AVX-512 (ENGINE-NOTES).
+// doubles its arithmetic rate on cores with full-width AVX-512.
 #if arch(x86_64)
 let fast: [SwiftSetting] = [.unsafeFlags(["-target-cpu", targetCPU])]
 let avx512: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "skylake-avx512"])]
@@ -35,7 +35,6 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
-        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         .systemLibrary(
@@ -47,11 +46,16 @@ let package = Package(
         .systemLibrary(
             name: "CTurboJPEG", pkgConfig: "libturbojpeg",
             providers: [.apt(["libturbojpeg0-dev"]), .brew(["jpeg-turbo"])]),
+        // SHA-256 only. The system's OpenSSL instead of swift-crypto: the same speed (both
+        // use the CPU's SHA extensions) without compiling BoringSSL on every fresh clone.
+        .systemLibrary(
+            name: "CLibCrypto", pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"]), .brew(["openssl@3"])]),
         // What every layer shares and nothing else: seeded random streams, the parallel-for,
         // the error protocol, config values, atomic file writes, progress, hashing, version.
         .target(
             name: "MoLASupport",
-            dependencies: ["Yams", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["Yams", "CLibCrypto"],
             swiftSettings: fast),
         .target(name: "MoLAKernelsAVX512", swiftSettings: avx512),
         .target(name: "MoLATensor", dependencies: ["MoLASupport", "MoLAKernelsAVX512"], swiftSettings: fast),

@@ -4,7 +4,7 @@
 # training (--set quickstart.max_steps) and checks a rerun is a no-op. CI runs exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup-tests.sh
 swift build -c release
 swift test -c release "$@"
 

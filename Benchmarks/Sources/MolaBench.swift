@@ -12,7 +12,7 @@ struct MolaBench: ParsableCommand {
             Each measurement prints one JSON object per line: ours and the reference's, \
             best of several interleaved runs. Build release: swift run -c release mola-bench …
             """,
-        subcommands: [IngestBench.self, GEMMBench.self, TrainStepBench.self, ConvLayersBench.self])
+        subcommands: [IngestBench.self, GEMMBench.self, TrainStepBench.self, ConvLayersBench.self, HashBench.self])
 }
 
 /// Options every benchmark shares.

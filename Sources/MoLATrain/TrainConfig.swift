@@ -5,7 +5,7 @@ import MoLASupport
 import MoLATensor
 
 /// A training run's settings, read from YAML (`configs/*.yaml`). Every key is optional
-/// except the data; the defaults are MOLA-NOTES' MedMNIST recipe scaled to small images.
+/// except the data; the defaults are the MoLA paper's MedMNIST recipe scaled to small images.
 public struct TrainConfig: Codable, Equatable, Sendable {
     public enum OptimizerKind: String, Codable, CaseIterable, Sendable { case sgd, adamw }
     /// Batch-norm statistics over the whole mixed batch, or per task group (the collapse
