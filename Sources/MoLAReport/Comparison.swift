@@ -70,8 +70,8 @@ public struct Comparison: Codable, Equatable, Sendable {
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
         enc.keyEncodingStrategy = .convertToSnakeCase
         try FileIO.writeAtomically(String(decoding: try enc.encode(self), as: UTF8.self) + "\n", to: out + "/compare.json")
-        let bars = SVG.groupedBars(title: "Test accuracy (%), mean ± std over seeds", groups: tasks + ["Avg"],
-                                   series: rows.map { ($0.method, $0.mean + [$0.averageMean], $0.std + [$0.averageStd]) })
+        let bars = Plot.bars(title: "Test accuracy per task, mean ± std over seeds", xTitle: "task", yTitle: "top-1 accuracy (%)", categories: tasks + ["average"],
+                             series: rows.map { .init(name: $0.method, values: $0.mean + [$0.averageMean], errors: $0.std + [$0.averageStd]) }, yMax: 100)
         try FileIO.writeAtomically(bars, to: out + "/test-accuracy.svg")
         var md = "# Comparison\n\n" + markdown + "\n![test accuracy per task](test-accuracy.svg)\n"
         try? FileManager.default.removeItem(atPath: out + "/spectra")
@@ -104,18 +104,18 @@ public struct Comparison: Codable, Equatable, Sendable {
         guard firstOfMethod.count > 1 else { return [] }
         let names = firstOfMethod.flatMap { $0.spectra.map(\.layer) }.reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
         return names.compactMap { layer in
-            var series: [(name: String, x: [Double], y: [Double], style: SVG.Style)] = []
+            var series: [Plot.Series] = []
             for r in firstOfMethod {
                 guard let s = r.spectra.first(where: { $0.layer == layer }), let w = s.shared.values else { continue }
-                series.append(("\(r.label): W", w.indices.map { Double($0 + 1) }, w.map { log10(max($0, 1e-12)) }, .line))
+                series.append(.init(name: "\(r.label): W", x: w.indices.map { Double($0 + 1) }, y: w.map { log10(max($0, 1e-12)) }))
                 let adapted = s.adapted.compactMap(\.values).filter { $0.count == w.count }
                 if !adapted.isEmpty {
                     let mean = w.indices.map { i in adapted.map { $0[i] }.reduce(0, +) / Double(adapted.count) }
-                    series.append(("\(r.label): W+ΔW_t", mean.indices.map { Double($0 + 1) }, mean.map { log10(max($0, 1e-12)) }, .faint))
+                    series.append(.init(name: "\(r.label): W+ΔW_t", x: mean.indices.map { Double($0 + 1) }, y: mean.map { log10(max($0, 1e-12)) }, style: .faint))
                 }
             }
             guard series.count > 1 else { return nil }
-            return (layer, SVG.plot(title: "\(layer): log10 of σi/σ1, sorted", xLabel: "i", series: series))
+            return (layer, Plot.lines(title: "\(layer): sorted singular values", xTitle: "index i", yTitle: "log10 σi / σ1", series: series))
         }
     }
 

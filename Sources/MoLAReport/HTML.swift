@@ -4,7 +4,7 @@ import Foundation
 /// no network, no JavaScript and every plot inlined as SVG. The Markdown is the source of
 /// truth, so `report.html` shows exactly the tables of `report.md`.
 public enum HTML {
-    static func escape(_ s: String) -> String { SVG.escape(s).replacingOccurrences(of: "\"", with: "&quot;") }
+    static func escape(_ s: String) -> String { Plot.escape(s).replacingOccurrences(of: "\"", with: "&quot;") }
 
     /// A page: `markdown` converted, images resolved by `image` (an SVG file's text, inlined),
     /// then the extra sections (already HTML).

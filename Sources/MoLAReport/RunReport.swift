@@ -120,46 +120,52 @@ public struct RunReport: Codable, Equatable, Sendable {
         let valLoss = evaluations.map { (Double($0.step), $0.valLoss) }
         if !curves.isEmpty || !train.isEmpty {
             let steps = train.map(\.0)
-            var loss: [(name: String, x: [Double], y: [Double], style: SVG.Style)] = train.isEmpty
-                ? [("train loss", curves.map { Double($0.0) }, curves.map(\.1), .line)]
-                : [("train loss (smoothed)", steps, Self.smoothed(train.map(\.1)), .line), ("train loss", steps, train.map(\.1), .faint)]
+            var loss: [Plot.Series] = train.isEmpty
+                ? [.init(name: "train loss", x: curves.map { Double($0.0) }, y: curves.map(\.1))]
+                : [.init(name: "train loss (smoothed)", x: steps, y: Self.smoothed(train.map(\.1))),
+                   .init(name: "train loss", x: steps, y: train.map(\.1), style: .faint)]
             // The training objective sums each task's mean cross-entropy; validation loss is
             // the mean per image: the legend says so, the scales differ by up to the task count.
-            loss.append(("validation loss (per image)", valLoss.map(\.0), valLoss.map(\.1), .points))
-            try FileIO.writeAtomically(SVG.plot(title: "Loss (training: sum over tasks of each task's mean)", xLabel: "step", series: loss),
-                                       to: dir + "/loss.svg")
-            var accuracy: [(name: String, x: [Double], y: [Double], style: SVG.Style)] = []
-            if !train.isEmpty { accuracy.append(("train (smoothed)", steps, Self.smoothed(train.map(\.2)), .line)) }
+            loss.append(.init(name: "validation loss (per image)", x: valLoss.map(\.0), y: valLoss.map(\.1), style: .points))
+            try FileIO.writeAtomically(Plot.lines(title: "Loss (training: sum over tasks of each task's mean)", xTitle: "training step",
+                                                  yTitle: "cross-entropy", series: loss), to: dir + "/loss.svg")
+            var accuracy: [Plot.Series] = []
+            if !train.isEmpty { accuracy.append(.init(name: "train (smoothed)", x: steps, y: Self.smoothed(train.map(\.2)))) }
             let valSteps = curves.map { Double($0.0) }
-            accuracy.append(("val average", valSteps, curves.map(\.2), curves.count > 1 ? .line : .points))
-            for (i, t) in tasks.enumerated() { accuracy.append(("val \(t)", valSteps, curves.map { $0.3[i] }, .points)) }
-            try FileIO.writeAtomically(SVG.plot(title: "Accuracy (%)", xLabel: "step", series: accuracy), to: dir + "/accuracy.svg")
+            accuracy.append(.init(name: "validation average", x: valSteps, y: curves.map(\.2), style: curves.count > 1 ? .line : .points))
+            for (i, t) in tasks.enumerated() { accuracy.append(.init(name: "validation \(t)", x: valSteps, y: curves.map { $0.3[i] }, style: .points)) }
+            try FileIO.writeAtomically(Plot.lines(title: "Accuracy", xTitle: "training step", yTitle: "top-1 accuracy (%)", series: accuracy),
+                                       to: dir + "/accuracy.svg")
         }
         let growth = evaluations.compactMap { e in e.adapterGrowth.map { (Double(e.step), $0) } }
         if let k = growth.first?.1.count, k > 0 {
-            let series = (0..<k).map { i in ("adapter \(i)", growth.map(\.0), growth.map { i < $0.1.count ? $0.1[i] : .nan }, SVG.Style.line) }
-            try FileIO.writeAtomically(SVG.plot(title: "Adapter growth ‖ΔW‖/‖W‖ over the adapted layers", xLabel: "step", series: series),
-                                       to: dir + "/adapter-growth.svg")
+            let names = k == tasks.count ? tasks.map { "adapter of \($0)" } : (0..<k).map { "adapter \($0)" }
+            let series = (0..<k).map { i in Plot.Series(name: names[i], x: growth.map(\.0), y: growth.map { i < $0.1.count ? $0.1[i] : .nan }) }
+            try FileIO.writeAtomically(Plot.lines(title: "Adapter growth over the adapted layers", xTitle: "training step",
+                                                  yTitle: "‖ΔW‖ / ‖W‖", series: series), to: dir + "/adapter-growth.svg")
         }
-        try FileIO.writeAtomically(SVG.bars(title: "Test accuracy per task (%)", labels: tasks + ["Avg"],
-                                            values: tasks.map { test.perTask[$0] ?? 0 } + [test.average]), to: dir + "/test-accuracy.svg")
+        try FileIO.writeAtomically(Plot.bars(title: "Test accuracy per task", xTitle: "task", yTitle: "top-1 accuracy (%)", categories: tasks + ["average"],
+                                             series: [.init(name: "test", values: tasks.map { test.perTask[$0] ?? 0 } + [test.average])], yMax: 100),
+                                   to: dir + "/test-accuracy.svg")
         if let all = conflict?["all"], all.cosine.count == tasks.count {
-            try FileIO.writeAtomically(SVG.heatmap(title: "Cosine of the tasks' shared gradients (last evaluation)", rows: tasks, columns: tasks,
-                                                   values: all.cosine, signed: true), to: dir + "/conflict.svg")
+            try FileIO.writeAtomically(Plot.heatmap(title: "Cosine of the tasks' shared gradients (last evaluation)", rows: tasks, columns: tasks,
+                                                    values: all.cosine, signed: true, scaleTitle: "cosine"), to: dir + "/conflict.svg")
         }
         if let w = routerWeights {
-            try FileIO.writeAtomically(SVG.heatmap(title: "Mean \(gatesMixExperts ? "gate" : "router") weight per task (test)", rows: tasks,
-                                                   columns: (0..<(w.first?.count ?? 0)).map { "\(gatesMixExperts ? "expert" : "adapter") \($0)" }, values: w),
-                                       to: dir + "/router-weights.svg")
+            let mixer = gatesMixExperts ? "gate" : "router"
+            try FileIO.writeAtomically(Plot.heatmap(title: "Mean \(mixer) weight per task (test)", rows: tasks,
+                                                    columns: (0..<(w.first?.count ?? 0)).map { "\(gatesMixExperts ? "expert" : "adapter") \($0)" }, values: w,
+                                                    scaleTitle: "\(mixer) weight"), to: dir + "/router-weights.svg")
         }
         if !spectra.isEmpty {
-            var series = [("shared W", spectra.map { Double($0.shared.k99) })]
+            let layers = spectra.indices.map { Double($0 + 1) }
+            var series = [Plot.Series(name: "shared W", x: layers, y: spectra.map { Double($0.shared.k99) })]
             if let k = spectra.first?.adapted.count, k > 0 {
-                series.append(("mean of W+ΔW_t", spectra.map { s in Double(s.adapted.map(\.k99).reduce(0, +)) / Double(max(1, s.adapted.count)) }))
+                series.append(.init(name: "mean of W+ΔW_t", x: layers,
+                                    y: spectra.map { s in Double(s.adapted.map(\.k99).reduce(0, +)) / Double(max(1, s.adapted.count)) }))
             }
-            try FileIO.writeAtomically(SVG.lines(title: "Components for 99% of the singular-value sum", x: spectra.indices.map(Double.init),
-                                                 series: series, xLabel: "layer (" + spectra.map(\.layer).joined(separator: ", ") + ")"),
-                                       to: dir + "/spectra.svg")
+            try FileIO.writeAtomically(Plot.lines(title: "Components for 99% of the singular-value sum", xTitle: "adapted layer, input to output (listed in the report)",
+                                                  yTitle: "K99 (components)", series: series), to: dir + "/spectra.svg")
             try? FileManager.default.removeItem(atPath: dir + "/spectra")
             for (i, s) in spectraPlots.enumerated() {
                 try FileManager.default.createDirectory(atPath: dir + "/spectra", withIntermediateDirectories: true)
@@ -188,15 +194,16 @@ public struct RunReport: Codable, Equatable, Sendable {
     /// One layer's sorted singular values over σ₁ on a log scale — W bold, each W + ΔW_t
     /// thin — with each curve's K99 marked.
     static func spectrumPlot(_ s: LayerSpectrum) -> String {
-        var series: [(name: String, x: [Double], y: [Double], style: SVG.Style)] = []
+        var series: [Plot.Series] = []
         var marks: (x: [Double], y: [Double]) = ([], [])
-        for (name, summary, style) in [("W", s.shared, SVG.Style.line)] + s.adapted.enumerated().map({ ("W+ΔW_\($0.offset)", $0.element, SVG.Style.faint) }) {
+        for (name, summary, style) in [("W", s.shared, Plot.Style.line)] + s.adapted.enumerated().map({ ("W+ΔW_\($0.offset)", $0.element, Plot.Style.faint) }) {
             let v = (summary.values ?? []).map { log10(max($0, 1e-12)) }
-            series.append((name, v.indices.map { Double($0 + 1) }, v, style))
+            series.append(.init(name: name, x: v.indices.map { Double($0 + 1) }, y: v, style: style))
             if summary.k99 >= 1, summary.k99 <= v.count { marks.x.append(Double(summary.k99)); marks.y.append(v[summary.k99 - 1]) }
         }
-        series.append(("K99", marks.x, marks.y, .points))
-        return SVG.plot(title: "\(s.layer): log10 of σi/σ1, sorted (\(s.rows)×\(s.columns))", xLabel: "i", series: series)
+        series.append(.init(name: "K99", x: marks.x, y: marks.y, style: .points))
+        return Plot.lines(title: "\(s.layer) (\(s.rows)×\(s.columns)): sorted singular values", xTitle: "index i",
+                          yTitle: "log10 σi / σ1", series: series)
     }
 
     func markdown() -> String {

@@ -74,6 +74,73 @@ import Testing
             // Text, tables and coloured plot lines: a blank or error page has neither.
             #expect(Double(inked) / Double(image.width * image.height) > 0.01, "\(page): \(inked) dark pixels")
             #expect(colours.count > 50, "\(page): \(colours.count) colours")
+            try checkFigures(page, browser: browser, flags: flags, tmp: tmp)
+        }
+    }
+
+    /// What the browser measures of every figure of a page, written into a test copy of
+    /// the page by a script and read back from the DOM.
+    struct FigureCheck: Decodable {
+        var kind: String
+        var title: String
+        var axisTitles: Int
+        var colourScales: Int
+        /// Texts whose box leaves the figure's.
+        var outside: [String]
+        /// Pairs of texts whose boxes overlap.
+        var overlapping: [[String]]
+    }
+
+    static let measuringScript = """
+        <script>
+        const found = [];
+        for (const svg of document.querySelectorAll('svg.figure')) {
+          const frame = svg.getBoundingClientRect();
+          const texts = [...svg.querySelectorAll('text')].map(t => ({ s: t.textContent, b: t.getBoundingClientRect() }));
+          const outside = texts.filter(t => t.b.left < frame.left - 0.5 || t.b.right > frame.right + 0.5
+                                         || t.b.top < frame.top - 0.5 || t.b.bottom > frame.bottom + 0.5).map(t => t.s);
+          const overlapping = [];
+          for (let i = 0; i < texts.length; i++) for (let j = i + 1; j < texts.length; j++) {
+            const a = texts[i].b, b = texts[j].b;
+            const dx = Math.min(a.right, b.right) - Math.max(a.left, b.left), dy = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
+            if (dx > 1 && dy > 1) overlapping.push([texts[i].s, texts[j].s]);
+          }
+          found.push({ kind: svg.dataset.kind, title: texts.length ? texts[0].s : '', axisTitles: svg.querySelectorAll('.axis-title').length,
+                       colourScales: svg.querySelectorAll('.colour-scale').length, outside, overlapping });
+        }
+        const out = document.createElement('pre');
+        out.id = 'figure-check';
+        out.textContent = JSON.stringify(found);
+        document.body.appendChild(out);
+        </script>
+        """
+
+    /// No text of any figure lies outside it or on another text; every chart has both axis
+    /// titles, every heatmap its colour scale (and the title of the scale).
+    func checkFigures(_ page: String, browser: String, flags: String, tmp: TempDir) throws {
+        let html = try String(contentsOfFile: page, encoding: .utf8)
+        let figures = html.components(separatedBy: "<svg").count - 1
+        let copy = page + ".measured.html"
+        try html.replacingOccurrences(of: "</body>", with: Self.measuringScript + "</body>").write(toFile: copy, atomically: true, encoding: .utf8)
+        defer { unlink(copy) }
+        let dom = try run("bash", ["-c", "\(browser) \(flags) --dump-dom 'file://\(copy)' 2>/dev/null"])
+        guard let start = dom.stdout.range(of: "<pre id=\"figure-check\">"), let end = dom.stdout.range(of: "</pre>", range: start.upperBound..<dom.stdout.endIndex) else {
+            Issue.record("\(page): the measuring script wrote nothing")
+            return
+        }
+        let json = String(dom.stdout[start.upperBound..<end.lowerBound])
+            .replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">").replacingOccurrences(of: "&amp;", with: "&")
+        let checks = try JSONDecoder().decode([FigureCheck].self, from: Data(json.utf8))
+        #expect(checks.count == figures && figures >= 4, "\(page): \(checks.count) figures measured of \(figures)")
+        for c in checks {
+            let name = "\(URL(fileURLWithPath: page).lastPathComponent): \(c.kind) '\(c.title)'"
+            #expect(c.outside.isEmpty, "\(name): text outside the figure: \(c.outside)")
+            #expect(c.overlapping.isEmpty, "\(name): texts on top of each other: \(c.overlapping)")
+            if c.kind == "heatmap" {
+                #expect(c.colourScales == 1 && c.axisTitles == 1, "\(name): no colour scale with its title")
+            } else {
+                #expect(c.axisTitles == 2, "\(name): \(c.axisTitles) axis titles")
+            }
         }
     }
 }
