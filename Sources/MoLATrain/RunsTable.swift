@@ -43,6 +43,7 @@ public enum RunsTable {
         if report != nil { status = "finished" } else if let pid = runningProcess(dir) { status = "running (pid \(pid))" } else { status = "interrupted" }
         var params: [String: String] = [:]
         if let json = try? JSONSerialization.jsonObject(with: JSONEncoder.sorted.encode(d.config)) { flatten(json, prefix: "", into: &params) }
+        params = Dictionary(uniqueKeysWithValues: params.map { (TrainConfig.yamlKey(forStoredPath: $0.key), $0.value) })
         for k in params.keys where k.hasPrefix("output") || k == "name" || k == "method" || k.hasPrefix("data.") { params[k] = nil }
         return Row(name: d.config.name, directory: dir, method: d.config.method.name,
                    data: URL(fileURLWithPath: d.config.data.manifest ?? d.config.data.dataset ?? "?").deletingPathExtension().lastPathComponent,
@@ -58,7 +59,8 @@ public enum RunsTable {
         return pid
     }
 
-    static func flatten(_ value: Any, prefix: String, into out: inout [String: String]) {
+    /// A nested JSON value as `a.b.c` paths to printed values (lists as `[x,y]`).
+    public static func flatten(_ value: Any, prefix: String, into out: inout [String: String]) {
         if let m = value as? [String: Any] {
             for (k, v) in m { flatten(v, prefix: prefix.isEmpty ? k : prefix + "." + k, into: &out) }
         } else if let a = value as? [Any] {
@@ -73,7 +75,7 @@ public enum RunsTable {
     public static func render(_ rows: [Row], onlyChanged: Bool) -> String {
         let keys = Set(rows.flatMap(\.params.keys))
         var shown = keys.filter { k in Set(rows.map { $0.params[k] ?? "–" }).count > 1 }
-        if !onlyChanged { shown.formUnion(["epochs", "seed", "optimizer.learningRate", "adapters.alpha"].filter(keys.contains)) }
+        if !onlyChanged { shown.formUnion(["epochs", "seed", "optimizer.lr", "adapters.alpha"].filter(keys.contains)) }
         let columns = ["run", "method", "data", "status", "steps", "best val", "test avg"] + shown.sorted()
         let cells = rows.map { r in
             [r.name, r.method, r.data, r.status, "\(r.steps)", r.bestValidation.map { String(format: "%.2f", $0) } ?? "–",

@@ -327,6 +327,24 @@ extension TrainConfig {
         guard router.widths.count == router.blocks.count else { throw r.owner.error("router.widths and router.blocks need one entry per stage") }
     }
 
+    /// The key a user writes in YAML for a path of this type's stored form (run.json keeps
+    /// the Swift property names): `optimizer.learningRate` → `optimizer.lr`,
+    /// `batchSize` → `batch_size`. For tables a person reads (`mola-train runs`).
+    public static func yamlKey(forStoredPath path: String) -> String {
+        let whole: [String: String] = [
+            "optimizer.learningRate": "optimizer.lr", "optimizer.kind": "optimizer.name", "adapters.ranks": "adapters.rank",
+            "syncBatchNorm": "sync_batchnorm", "batchNorm": "batchnorm", "taskWeighting": "loss.task_weighting",
+            "samplingTemperature": "sampling.temperature", "experts": "experts.count", "taskExperts": "experts.per_task",
+            "selectK": "experts.k", "selectGamma": "experts.gamma",
+        ]
+        if let key = whole[path] { return key }
+        return path.split(separator: ".").map { part in
+            part.reduce(into: "") { out, c in
+                if c.isUppercase { out += "_" + c.lowercased() } else { out.append(c) }
+            }
+        }.joined(separator: ".")
+    }
+
     /// The experts' settings (`experts:`, and the older `mmoe: {experts: N}`); each key only
     /// for the methods that read it.
     private mutating func readExperts(_ top: ConfigSection) throws {

@@ -219,7 +219,26 @@ import Testing
         #expect(rows.map(\.status) == ["finished", "finished", "interrupted"])
         #expect(rows[0].testAverage != nil && rows[2].testAverage == nil && rows[2].steps == 3)
         let table = RunsTable.render(rows, onlyChanged: true)
-        #expect(table.contains("logEvery") && table.contains("status") && !table.contains("batchSize"), "\(table)")
+        #expect(table.contains("log_every") && table.contains("status") && !table.contains("batch_size"), "\(table)")
+        #expect(!table.contains { $0.isUppercase }, "a Swift property name instead of a config key: \(table)")
+    }
+
+    /// Every setting `runs` shows is named as a config key: set back through `--set` with
+    /// its own value, each gives the same config.
+    @Test func runsTableNamesSettingsAsConfigKeys() throws {
+        let tmp = TempDir()
+        for method in ["mola-router", "cgc"] {
+            let file = TinyData.config(tmp, method: method, extra: "sync_batchnorm: false\nsampling: {temperature: 2}")
+            let config = try TrainConfig.load(file)
+            var stored: [String: String] = [:]
+            RunsTable.flatten(try JSONSerialization.jsonObject(with: JSONEncoder().encode(config)), prefix: "", into: &stored)
+            for (path, value) in stored where !["name", "method", "output"].contains(path) && !path.hasPrefix("data.") {
+                let key = TrainConfig.yamlKey(forStoredPath: path)
+                let same = (try? TrainConfig.load(file, overrides: ["\(key)=\(value)"]))
+                    ?? (try? TrainConfig.load(file, overrides: ["\(key)=\(value == "1" ? "true" : "false")"]))
+                #expect(same?.hash == config.hash, "\(method): \(path) shown as \(key)=\(value) is not that config key")
+            }
+        }
     }
 
     @Test func interruptedAndResumedEqualsUninterrupted() throws {
