@@ -36,6 +36,8 @@ public struct RunReport: Codable, Equatable, Sendable {
     /// A setting that makes this run a variant of its method (`per-task BN`), so compare
     /// gives it its own row; nil for the method as designed.
     public var variant: String?
+    /// The run's config as the keys a user writes (`optimizer.lr` → `0.05`).
+    public var settings: [String: String]?
     /// The conflict diagnostics of the last evaluation, per shared stage ("all": the whole
     /// shared part); nil for one task, MoLA-Router and runs under mpirun.
     public var conflict: [String: TaskConflict]?
@@ -176,7 +178,8 @@ public struct RunReport: Codable, Equatable, Sendable {
     }
 
     /// `report.html`: report.md with every plot inlined, then the reproducibility receipt
-    /// and the resolved config (run.json), in one file.
+    /// and the resolved config (as config keys; run.json's text for reports without them),
+    /// in one file.
     func html(config: String?, dir: String) -> String {
         var receiptRows: [(String, String)] = [("seed", "\(seed)"), ("threads", "\(threads)"), ("config hash (SHA-256)", configHash), ("dataset", dataset)]
         if let r = receipt {
@@ -184,7 +187,12 @@ public struct RunReport: Codable, Equatable, Sendable {
                             ("command line", r.commandLine.joined(separator: " "))]
         }
         var extra = "<h2>Reproducibility receipt</h2>\n" + HTML.definitions(receiptRows)
-        if let config { extra += "<h2>Resolved config (run.json)</h2>\n<pre>" + HTML.escape(config) + "</pre>\n" }
+        if let settings {
+            let lines = settings.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }
+            extra += "<h2>Resolved config</h2>\n<pre>" + HTML.escape(lines.joined(separator: "\n")) + "</pre>\n"
+        } else if let config {
+            extra += "<h2>Resolved config (run.json)</h2>\n<pre>" + HTML.escape(config) + "</pre>\n"
+        }
         return HTML.page(title: "\(name) — \(method)", markdown: markdown(), image: HTML.svgFile(in: dir), extra: extra)
     }
 

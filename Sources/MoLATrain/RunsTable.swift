@@ -41,9 +41,7 @@ public enum RunsTable {
         if let data = try? FileIO.read(dir + "/checkpoints/latest/state.json") { state = try? JSONDecoder().decode(TrainState.self, from: data) }
         let status: String
         if report != nil { status = "finished" } else if let pid = runningProcess(dir) { status = "running (pid \(pid))" } else { status = "interrupted" }
-        var params: [String: String] = [:]
-        if let json = try? JSONSerialization.jsonObject(with: JSONEncoder.sorted.encode(d.config)) { flatten(json, prefix: "", into: &params) }
-        params = Dictionary(uniqueKeysWithValues: params.map { (TrainConfig.yamlKey(forStoredPath: $0.key), $0.value) })
+        var params = d.config.settings
         for k in params.keys where k.hasPrefix("output") || k == "name" || k == "method" || k.hasPrefix("data.") { params[k] = nil }
         return Row(name: d.config.name, directory: dir, method: d.config.method.name,
                    data: URL(fileURLWithPath: d.config.data.manifest ?? d.config.data.dataset ?? "?").deletingPathExtension().lastPathComponent,
@@ -57,17 +55,6 @@ public enum RunsTable {
         guard let text = try? String(contentsOfFile: dir + "/running.pid", encoding: .utf8),
               let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), kill(pid, 0) == 0 else { return nil }
         return pid
-    }
-
-    /// A nested JSON value as `a.b.c` paths to printed values (lists as `[x,y]`).
-    public static func flatten(_ value: Any, prefix: String, into out: inout [String: String]) {
-        if let m = value as? [String: Any] {
-            for (k, v) in m { flatten(v, prefix: prefix.isEmpty ? k : prefix + "." + k, into: &out) }
-        } else if let a = value as? [Any] {
-            out[prefix] = "[" + a.map { "\($0)" }.joined(separator: ",") + "]"
-        } else {
-            out[prefix] = "\(value)"
-        }
     }
 
     /// A text table: fixed columns, then the config keys whose values differ between the

@@ -172,6 +172,7 @@ public struct TrainingRun {
                          spectra: layers.map { LayerSpectrum.analyse(name: $0.name, conv: $0.conv) }, subRuns: nil,
                          receipt: .init(dataset: dataset), variant: d.config.variant)
         report.routerWeightsOver = d.config.method.mixes?.rawValue
+        report.settings = d.config.settings
         return report
     }
 
@@ -184,13 +185,15 @@ public struct TrainingRun {
         let seconds = rs.map(\.trainSeconds).reduce(0, +)
         let images = Double(rs.map(\.steps).reduce(0, +) * d.config.batchSize)
         let stepSeconds = rs.map { Double($0.steps * d.config.batchSize) / max($0.trainImagesPerSecond, 1e-9) }.reduce(0, +)
-        return RunReport(name: d.config.name, method: d.config.method.name, seed: d.config.seed, configHash: d.config.hash, dataset: dataset,
+        var report = RunReport(name: d.config.name, method: d.config.method.name, seed: d.config.seed, configHash: d.config.hash, dataset: dataset,
                          tasks: d.tasks, test: .init(perTask: test, average: avg(test)), validation: .init(perTask: val, average: avg(val)),
                          parameters: rs.map(\.parameters).reduce(ParameterCounts(), +), steps: rs.map(\.steps).reduce(0, +),
                          epochs: d.config.epochs, bestStep: -1, trainSeconds: seconds,
                          trainImagesPerSecond: images / max(stepSeconds, 1e-9),
                          threads: d.config.engine(parallel: parallel).threads, routerWeights: nil, spectra: rs.flatMap { r in r.spectra.map { var s = $0; s.layer = "\(r.tasks[0]).\(s.layer)"; return s } },
                          subRuns: subRuns, receipt: .init(dataset: dataset), variant: d.config.variant)
+        report.settings = d.config.settings
+        return report
     }
 }
 
