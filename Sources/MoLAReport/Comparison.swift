@@ -14,6 +14,9 @@ public struct Comparison: Codable, Equatable, Sendable {
         public var std: [Double?]
         public var averageMean: Double
         public var averageStd: Double?
+        /// Mean and std over seeds of the mean test AUC over tasks (nil: not measured for every run).
+        public var aucMean: Double?
+        public var aucStd: Double?
         public var parameters: ParameterCounts
         /// Δm% against single-task: mean over tasks of the relative accuracy change.
         public var deltaM: Double?
@@ -50,8 +53,11 @@ public struct Comparison: Codable, Equatable, Sendable {
             let rs = byMethod[m]!.sorted { $0.1.seed < $1.1.seed }
             let perTask = tasks.map { t in rs.map { $0.1.test.perTask[t] ?? 0 } }
             let avgs = rs.map { $0.1.test.average }
+            let aucs = rs.compactMap { $0.1.testAUCAverage }
             return Row(method: m, runs: rs.map(\.0), seeds: rs.map(\.1.seed), mean: perTask.map(Self.mean), std: perTask.map(Self.std),
-                       averageMean: Self.mean(avgs), averageStd: Self.std(avgs), parameters: rs[0].1.parameters, deltaM: nil,
+                       averageMean: Self.mean(avgs), averageStd: Self.std(avgs),
+                       aucMean: aucs.count == rs.count ? Self.mean(aucs) : nil, aucStd: aucs.count == rs.count ? Self.std(aucs) : nil,
+                       parameters: rs[0].1.parameters, deltaM: nil,
                        trainSeconds: Self.mean(rs.map(\.1.trainSeconds)),
                        conflictCosine: rs.allSatisfy { $0.1.conflictCosine != nil } ? Self.mean(rs.compactMap(\.1.conflictCosine)) : nil)
         }
@@ -133,17 +139,23 @@ public struct Comparison: Codable, Equatable, Sendable {
         }
         let bestTask = tasks.indices.map { t in rows.map { $0.mean[t] }.max() ?? 0 }
         let bestAvg = rows.map(\.averageMean).max() ?? 0
-        var md = "| Method | " + tasks.joined(separator: " | ") + " | Avg | Δm% | Params (total) | Adapters | Router/gates | Seeds | Train s | Task cos |\n"
-        md += "|---|" + String(repeating: "---:|", count: tasks.count + 8) + "\n"
+        let bestAUC = rows.compactMap(\.aucMean).max()
+        var md = "| Method | " + tasks.joined(separator: " | ") + " | Avg | AUC | Δm% | Params (total) | Adapters | Router/gates | Seeds | Train s | Task cos |\n"
+        md += "|---|" + String(repeating: "---:|", count: tasks.count + 9) + "\n"
         for r in rows {
             md += "| \(r.method) | " + tasks.indices.map { cell(r.mean[$0], r.std[$0], best: r.mean[$0] == bestTask[$0]) }.joined(separator: " | ")
             md += " | " + cell(r.averageMean, r.averageStd, best: r.averageMean == bestAvg)
+            md += " | " + (r.aucMean.map { m in
+                let text = r.aucStd.map { String(format: "%.3f ± %.3f", m, $0) } ?? String(format: "%.3f", m)
+                return m == bestAUC ? "**\(text)**" : text
+            } ?? "–")
             md += " | " + (r.deltaM.map { String(format: "%+.2f", $0) } ?? "–")
             md += " | \(r.parameters.total) | \(r.parameters.adapters) | \(r.parameters.router) | \(r.seeds.count) | \(String(format: "%.0f", r.trainSeconds))"
             md += " | " + (r.conflictCosine.map { String(format: "%.3f", $0) } ?? "–") + " |\n"
         }
         md += "\nTop-1 test accuracy (%), mean ± sample std over seeds; **bold** = best mean per column. "
         md += "Each run's test figure comes from its best-on-validation checkpoint. Δm% = mean over tasks of (acc − acc_single-task)/acc_single-task. "
+        md += "AUC = mean over tasks of the test ROC AUC (MedMNIST's definition), mean ± std over seeds. "
         md += "Task cos = mean pairwise cosine of the tasks' gradients of the shared parameters at the last evaluation (< 0: conflict).\n"
         return md
     }

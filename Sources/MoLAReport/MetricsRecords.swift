@@ -30,6 +30,11 @@ public struct EvaluationRecord: Codable, Equatable, Sendable {
     public var valLoss: Double
     public var valAverage: Double
     public var valPerTask: [String: Double]
+    /// Validation ROC AUC per task (MedMNIST's definition; absent where undefined), their
+    /// mean, and balanced accuracy per task (%).
+    public var valAUC: [String: Double]?
+    public var valAUCAverage: Double?
+    public var valBalancedAccuracy: [String: Double]?
     /// Training seconds so far.
     public var seconds: Double
     /// task × K mean router or gate weights on validation.

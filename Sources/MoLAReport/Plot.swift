@@ -111,10 +111,11 @@ enum Plot {
     /// A matrix of values, one cell per (row, column), with a colour scale. `signed`: values
     /// in [-1, 1], red below 0 and blue above (cosines); else white to blue up to the largest.
     static func heatmap(title: String, rows: [String], columns: [String], values: [[Double]], signed: Bool = false,
-                        scaleTitle: String) -> String {
+                        scaleTitle: String, rowTitle: String? = nil, columnTitle: String? = nil) -> String {
         let hi = signed ? 1 : max(values.flatMap { $0 }.filter(\.isFinite).max() ?? 1, 1e-9)
         let lo = signed ? -1.0 : 0
-        let rowLabel = (rows.map { textWidth($0, tickSize) }.max() ?? 0) + 8
+        let rowTitleBand = rowTitle == nil ? 0 : labelSize + 8
+        let rowLabel = (rows.map { textWidth($0, tickSize) }.max() ?? 0) + 8 + rowTitleBand
         let scaleLabels = (signed ? [-1, 0, 1] : [0, hi / 2, hi]).map { $0 == 0 ? "0" : Axis.value($0) }
         let scaleLabelWidth = scaleLabels.map { textWidth($0, tickSize) }.max() ?? 0
         let scaleWidth = 16 + 14 + 6 + scaleLabelWidth + 6 + labelSize + 4
@@ -127,7 +128,7 @@ enum Plot {
         let top = margin + Double(titleLines.count) * (titleSize + 4) + 6
         let left = margin + rowLabel
         let gridH = cellH * Double(max(1, rows.count))
-        let height = top + gridH + columnLabels + margin
+        let height = top + gridH + columnLabels + (columnTitle == nil ? 0 : labelSize + 8) + margin
         // As wide as its content and title: a small matrix is not lost in white space.
         let figureWidth = min(width, max(left + cell * Double(columns.count) + scaleWidth + margin,
                                          (titleLines.map { textWidth($0, titleSize) }.max() ?? 0) + 2 * margin))
@@ -144,6 +145,13 @@ enum Plot {
                                  anchor: "middle", fill: t > 0.6 ? "white" : "black")
                 }
             }
+        }
+        if let rowTitle {
+            body += text(rowTitle, x: margin + labelSize, y: top + gridH / 2, size: labelSize, anchor: "middle", rotate: -90, cls: "axis-title")
+        }
+        if let columnTitle {
+            body += text(columnTitle, x: left + cell * Double(columns.count) / 2, y: top + gridH + columnLabels + labelSize + 2,
+                         size: labelSize, anchor: "middle", cls: "axis-title")
         }
         for (ci, name) in columns.enumerated() {
             let x = left + cell * (Double(ci) + 0.5), y = top + gridH + tickSize + 4

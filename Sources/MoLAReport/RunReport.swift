@@ -38,6 +38,17 @@ public struct RunReport: Codable, Equatable, Sendable {
     public var variant: String?
     /// The run's config as the keys a user writes (`optimizer.lr` → `0.05`).
     public var settings: [String: String]?
+    /// Test AUC, balanced accuracy, recall per class and confusion matrix, per task.
+    public var testMetrics: [String: ClassificationMetrics]?
+    /// The class names of each task, for the confusion matrices.
+    public var classNames: [String: [String]]?
+
+    /// The mean test AUC over the tasks; nil when a task's is undefined or not measured.
+    public var testAUCAverage: Double? {
+        guard let m = testMetrics else { return nil }
+        let all = tasks.map { m[$0]?.auc }
+        return all.isEmpty || all.contains(where: { $0 == nil }) ? nil : all.compactMap { $0 }.reduce(0, +) / Double(all.count)
+    }
     /// The conflict diagnostics of the last evaluation, per shared stage ("all": the whole
     /// shared part); nil for one task, MoLA-Router and runs under mpirun.
     public var conflict: [String: TaskConflict]?
@@ -146,6 +157,18 @@ public struct RunReport: Codable, Equatable, Sendable {
             try FileIO.writeAtomically(Plot.lines(title: "Adapter growth over the adapted layers", xTitle: "training step",
                                                   yTitle: "‖ΔW‖ / ‖W‖", series: series), to: dir + "/adapter-growth.svg")
         }
+        try? FileManager.default.removeItem(atPath: dir + "/confusion")
+        for (t, task) in tasks.enumerated() {
+            guard let c = testMetrics?[task] else { continue }
+            let names = classNames?[task] ?? c.confusion.indices.map { "\($0)" }
+            try FileManager.default.createDirectory(atPath: dir + "/confusion", withIntermediateDirectories: true)
+            // Each row as a share of its class: the diagonal is the recall.
+            let shares = c.confusion.map { row in row.map { Double($0) / Double(max(1, row.reduce(0, +))) } }
+            try FileIO.writeAtomically(Plot.heatmap(title: "\(task): confusion matrix (test), share of each true class", rows: names, columns: names,
+                                                    values: shares, scaleTitle: "share of the true class", rowTitle: "true class",
+                                                    columnTitle: "predicted class"),
+                                       to: dir + "/confusion/\(String(format: "%02d", t))-\(task).svg")
+        }
         try FileIO.writeAtomically(Plot.bars(title: "Test accuracy per task", xTitle: "task", yTitle: "top-1 accuracy (%)", categories: tasks + ["average"],
                                              series: [.init(name: "test", values: tasks.map { test.perTask[$0] ?? 0 } + [test.average])], yMax: 100),
                                    to: dir + "/test-accuracy.svg")
@@ -214,6 +237,33 @@ public struct RunReport: Codable, Equatable, Sendable {
                           yTitle: "log10 σi / σ1", series: series)
     }
 
+    /// Test AUC and balanced accuracy per task, then each task's recall per class and
+    /// confusion matrix (table and plot).
+    func clinicalMarkdown() -> String {
+        guard let m = testMetrics, !m.isEmpty else { return "" }
+        func f(_ v: Double?) -> String { v.map { String(format: "%.3f", $0) } ?? "–" }
+        var md = "## AUC and balanced accuracy (test)\n\n| metric | " + tasks.joined(separator: " | ") + " | Avg |\n|---|"
+            + String(repeating: "---:|", count: tasks.count + 1) + "\n"
+        md += "| AUC | " + tasks.map { f(m[$0]?.auc) }.joined(separator: " | ") + " | **\(f(testAUCAverage))** |\n"
+        let balanced = tasks.compactMap { m[$0]?.balancedAccuracy }
+        md += "| balanced accuracy (%) | " + tasks.map { m[$0].map { String(format: "%.2f", $0.balancedAccuracy) } ?? "–" }.joined(separator: " | ")
+            + " | \(String(format: "%.2f", balanced.reduce(0, +) / Double(max(1, balanced.count)))) |\n\n"
+        md += "AUC as MedMNIST's evaluator computes it (two classes: the second class's score; more: the mean over classes of "
+        md += "each class against the rest); balanced accuracy is the mean recall over the classes present.\n\n"
+        for (t, task) in tasks.enumerated() {
+            guard let c = m[task] else { continue }
+            let names = classNames?[task] ?? c.confusion.indices.map { "\($0)" }
+            md += "### \(task): recall per class and confusion matrix (test)\n\n| true \\ predicted | " + names.joined(separator: " | ")
+                + " | recall (%) |\n|---|" + String(repeating: "---:|", count: names.count + 1) + "\n"
+            for (i, row) in c.confusion.enumerated() {
+                md += "| \(i < names.count ? names[i] : "\(i)") | " + row.map { "\($0)" }.joined(separator: " | ")
+                    + " | \(c.recall[i].map { String(format: "%.1f", $0) } ?? "–") |\n"
+            }
+            md += "\n![confusion \(task)](confusion/\(String(format: "%02d", t))-\(task).svg)\n\n"
+        }
+        return md
+    }
+
     func markdown() -> String {
         func f(_ v: Double) -> String { String(format: "%.2f", v) }
         var md = "# \(name) — \(method)\n\n"
@@ -224,6 +274,7 @@ public struct RunReport: Codable, Equatable, Sendable {
         md += "| test | " + tasks.map { f(test.perTask[$0] ?? 0) }.joined(separator: " | ") + " | **\(f(test.average))** |\n"
         md += "| validation | " + tasks.map { f(validation.perTask[$0] ?? 0) }.joined(separator: " | ") + " | \(f(validation.average)) |\n\n"
         md += "Test accuracy is measured once, on the checkpoint with the best validation average.\n\n"
+        md += clinicalMarkdown()
         md += "## Parameters\n\n| total | shared backbone | adapters | router / gates | heads |\n|---:|---:|---:|---:|---:|\n"
         md += "| \(parameters.total) | \(parameters.backbone) | \(parameters.adapters) | \(parameters.router) | \(parameters.heads) |\n\n"
         if let w = routerWeights {

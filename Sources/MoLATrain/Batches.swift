@@ -8,6 +8,8 @@ struct PreparedBatch {
     var images: Tensor
     var labels: [Int32]
     var layout: BatchLayout
+    /// The split's record behind each row, in the batch's (task-grouped) order.
+    var records: [Int]
 }
 
 extension SplitData {
@@ -23,7 +25,8 @@ extension SplitData {
         let p = x.mutablePointer()
         fillImages(recs, into: p, scale: 2, offset: -1, threads: threads)
         if let a = augment, a.cropPadding > 0 || a.flip { augmentInPlace(p, images: n, a, rng: &rng) }
-        return PreparedBatch(images: x, labels: recs.map { labels[$0] }, layout: BatchLayout(tasks: recs.map { tasks[$0] }, training: training))
+        return PreparedBatch(images: x, labels: recs.map { labels[$0] }, layout: BatchLayout(tasks: recs.map { tasks[$0] }, training: training),
+                             records: Array(recs))
     }
 
     /// Random crop with zero padding (pad by `cropPadding`, crop back to size) and random

@@ -14,6 +14,8 @@ public struct TrainState: Codable, Equatable, Sendable {
     public var bestValidation = -1.0
     /// Validation loss at the best step (absent in checkpoints written before it was kept).
     public var bestValidationLoss: Double?
+    /// Mean validation AUC at the best step (kept since AUC was measured).
+    public var bestValidationAUC: Double?
     public var bestStep = -1
     public var trainSeconds = 0.0
     /// Time spent in train steps alone (no validation, no checkpoints): for images/s.

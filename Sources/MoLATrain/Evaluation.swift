@@ -1,21 +1,37 @@
 import Foundation
 import MoLAData
 import MoLAModel
+import MoLAReport
 import MoLASupport
 import MoLATensor
 
 /// Top-1 accuracy per task (in %) of a model on a split, in eval mode (BatchNorm running
-/// statistics, no augmentation), with the mean router weights per task when there are any.
+/// statistics, no augmentation), each task's AUC, balanced accuracy, recall and confusion
+/// matrix, and the mean router weights per task when there are any.
 public struct Evaluation: Codable, Equatable, Sendable {
     public var correct: [Int]
     public var counts: [Int]
     public var loss: Double
     /// task × K mean adapter weights (MoLA-Router, HydraLoRA), or expert gate weights (MMoE, CGC, DSelect-k).
     public var routerWeights: [[Double]]?
+    /// Per task, from the softmax probabilities of all its images.
+    public var metrics: [ClassificationMetrics] = []
 
     public var perTask: [Double] { zip(correct, counts).map { $1 > 0 ? 100 * Double($0) / Double($1) : 0 } }
     /// The plain mean of the per-task accuracies (the tables' "Avg").
     public var average: Double { perTask.isEmpty ? 0 : perTask.reduce(0, +) / Double(perTask.count) }
+    /// AUC by task name, for the tasks where it is defined.
+    public func auc(_ names: [String]) -> [String: Double] {
+        Dictionary(uniqueKeysWithValues: zip(names, metrics).compactMap { n, m in m.auc.map { (n, $0) } })
+    }
+    /// The mean AUC over the tasks; nil when a task's is undefined.
+    public var aucAverage: Double? {
+        let all = metrics.map(\.auc)
+        return all.isEmpty || all.contains(nil) ? nil : all.compactMap { $0 }.reduce(0, +) / Double(all.count)
+    }
+    public func balancedAccuracy(_ names: [String]) -> [String: Double] {
+        Dictionary(uniqueKeysWithValues: zip(names, metrics.map(\.balancedAccuracy)))
+    }
 
     /// With `parallel`, each rank evaluates its 1/N of the split and the counts are summed
     /// (a split smaller than the rank count is evaluated whole on every rank).
@@ -24,6 +40,10 @@ public struct Evaluation: Codable, Equatable, Sendable {
         let rows = split?.evaluationRange(data.count) ?? 0..<data.count
         var e = Evaluation(correct: Array(repeating: 0, count: tasks), counts: Array(repeating: 0, count: tasks), loss: 0)
         var gateSums: [[Double]]? = nil
+        // Every image's class probabilities, by record (rows padded to the widest head):
+        // under MPI each rank fills its rows and a sum gives every rank all of them.
+        let classes = model.heads.classes, width = classes.max() ?? 1
+        var probabilities = [Float](repeating: 0, count: data.count * width)
         var rng = RandomGenerator(seed: 0)
         var lo = rows.lowerBound
         while lo < rows.upperBound {
@@ -36,6 +56,7 @@ public struct Evaluation: Codable, Equatable, Sendable {
                 e.counts[g.task] += g.range.count
                 e.loss += Double(g.range.count) * CrossEntropy.loss(rows: g.range.count, classes: logits[gi].shape[1],
                                                                      logits: logits[gi].pointer, labels: labels)
+                softmaxRows(logits[gi], records: b.records[g.range], into: &probabilities, width: width)
             }
             if let gates = model.lastGates, gates.shape.count == 2, gates.shape[0] == b.layout.count {
                 let k = gates.shape[1]
@@ -48,10 +69,29 @@ public struct Evaluation: Codable, Equatable, Sendable {
             let reduced = split.reduce(e, gateSums: gateSums)
             e = Evaluation(correct: reduced.correct, counts: reduced.counts, loss: reduced.loss)
             gateSums = reduced.gateSums
+            probabilities.withUnsafeMutableBufferPointer { split.mpi.allReduceSum($0.baseAddress!, count: $0.count) }
+        }
+        e.metrics = (0..<tasks).map { t in
+            let rows = data.tasks.indices.filter { data.tasks[$0] == Int32(t) }, c = t < classes.count ? classes[t] : width
+            var p = [Float](repeating: 0, count: rows.count * c)
+            for (i, r) in rows.enumerated() { for k in 0..<c { p[i * c + k] = probabilities[r * width + k] } }
+            return p.withUnsafeBufferPointer { ClassificationMetrics(probabilities: $0, classes: c, labels: rows.map { data.labels[$0] }) }
         }
         e.loss /= Double(max(1, data.count))
         if let sums = gateSums { e.routerWeights = sums.enumerated().map { t, row in row.map { $0 / Double(max(1, e.counts[t])) } } }
         return e
+    }
+}
+
+/// Writes the softmax of each row of `logits` at its record's row of `out` (`width` wide).
+func softmaxRows(_ logits: Tensor, records: ArraySlice<Int>, into out: inout [Float], width: Int) {
+    let c = logits.shape[1], l = logits.pointer
+    for (row, record) in records.enumerated() {
+        var top = l[row * c]
+        for k in 1..<c { top = max(top, l[row * c + k]) }
+        var sum = 0.0
+        for k in 0..<c { sum += exp(Double(l[row * c + k] - top)) }
+        for k in 0..<c { out[record * width + k] = Float(exp(Double(l[row * c + k] - top)) / sum) }
     }
 }
 

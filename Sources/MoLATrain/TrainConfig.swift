@@ -16,7 +16,11 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     /// all images, the reference's uniform and router path).
     public enum TaskWeighting: String, Codable, CaseIterable, Sendable { case taskMean = "task-mean", proportional }
     /// Which checkpoint is "best": highest validation average accuracy, or lowest validation loss.
-    public enum Selection: String, Codable, CaseIterable, Sendable { case validationAccuracy = "validation-accuracy", validationLoss = "validation-loss" }
+    /// What picks the checkpoint the test split is evaluated on: the best validation average
+    /// accuracy (the default), the lowest validation loss, or the best mean validation AUC.
+    public enum Selection: String, Codable, CaseIterable, Sendable {
+        case validationAccuracy = "validation-accuracy", validationLoss = "validation-loss", validationAUC = "validation-auc"
+    }
 
     public struct Data: Codable, Equatable, Sendable {
         /// A manifest (ingested when missing or stale) or a dataset folder: exactly one.

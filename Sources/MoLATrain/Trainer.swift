@@ -301,6 +301,7 @@ public final class Trainer {
                                  learningRate: Double(lr), valLoss: e.loss, valAverage: e.average,
                                  valPerTask: Dictionary(uniqueKeysWithValues: zip(taskNames, e.perTask)), seconds: state.trainSeconds)
         r.routerWeights = e.routerWeights
+        (r.valAUC, r.valAUCAverage, r.valBalancedAccuracy) = (e.auc(taskNames), e.aucAverage, e.balancedAccuracy(taskNames))
         r.stitch = model.columnMixing?.map { $0.map(Double.init) }
         r.taskWeights = step.taskWeights.map { Dictionary(uniqueKeysWithValues: zip(taskNames, $0)) }
         if let conflict = try conflictDiagnostics() {
@@ -322,10 +323,16 @@ public final class Trainer {
             log(String(format: "step %d: train loss %.4f, val avg %.2f%% (", state.step, training.meanLoss, e.average)
                 + zip(taskNames, e.perTask).map { String(format: "%@ %.2f", $0, $1) }.joined(separator: ", ") + ")")
         }
-        let better = config.selection == .validationLoss ? e.loss < (state.bestValidationLoss ?? .infinity) : e.average > state.bestValidation
+        let better: Bool
+        switch config.selection {
+        case .validationLoss: better = e.loss < (state.bestValidationLoss ?? .infinity)
+        case .validationAUC: better = (e.aucAverage ?? -1) > (state.bestValidationAUC ?? -1) || state.bestStep < 0
+        case .validationAccuracy, nil: better = e.average > state.bestValidation
+        }
         if better {
             state.bestValidation = e.average
             state.bestValidationLoss = e.loss
+            state.bestValidationAUC = e.aucAverage
             state.bestStep = state.step
             state.ranks = parallel.map { $0.size }
             if isLeader { try Checkpoint.save(to: bestDir, store: model.store, optimizer: [:], state: state, method: config.method.name) }

@@ -173,6 +173,10 @@ public struct TrainingRun {
                          receipt: .init(dataset: dataset), variant: d.config.variant)
         report.routerWeightsOver = d.config.method.mixes?.rawValue
         report.settings = d.config.settings
+        report.testMetrics = Dictionary(uniqueKeysWithValues: zip(d.tasks, t.metrics))
+        if let index = try? DatasetIndex.read(directory: dataset) {
+            report.classNames = Dictionary(uniqueKeysWithValues: d.tasks.compactMap { n in index.tasks.first { $0.name == n }.map { (n, $0.classes) } })
+        }
         return report
     }
 
@@ -193,6 +197,8 @@ public struct TrainingRun {
                          threads: d.config.engine(parallel: parallel).threads, routerWeights: nil, spectra: rs.flatMap { r in r.spectra.map { var s = $0; s.layer = "\(r.tasks[0]).\(s.layer)"; return s } },
                          subRuns: subRuns, receipt: .init(dataset: dataset), variant: d.config.variant)
         report.settings = d.config.settings
+        report.testMetrics = rs.reduce(into: [:]) { all, r in all.merge(r.testMetrics ?? [:]) { a, _ in a } }
+        report.classNames = rs.reduce(into: [:]) { all, r in all.merge(r.classNames ?? [:]) { a, _ in a } }
         return report
     }
 }

@@ -82,6 +82,12 @@ import Testing
         let reportOne = try RunReport.read(tmp.path + "/one"), reportTwo = try RunReport.read(tmp.path + "/two")
         #expect(reportTwo.test.perTask.keys.sorted() == ["mnist", "optdigits"])
         #expect(abs(reportOne.test.average - reportTwo.test.average) < 1.0, "test split evaluated in halves and summed")
+        // AUC needs every image's probabilities: the ranks' halves are gathered.
+        let aucOne = try #require(reportOne.testAUCAverage), aucTwo = try #require(reportTwo.testAUCAverage)
+        #expect(abs(aucOne - aucTwo) < 0.01, "\(aucOne) vs \(aucTwo)")
+        let countOne: Int = reportOne.testMetrics?["mnist"]?.confusion.joined().reduce(0, +) ?? -1
+        let countTwo: Int = reportTwo.testMetrics?["mnist"]?.confusion.joined().reduce(0, +) ?? -2
+        #expect(countOne == countTwo && countOne > 0)
     }
 
     /// A gradient balancer (each task's gradient averaged over the ranks, then combined on

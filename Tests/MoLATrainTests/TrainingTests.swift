@@ -125,6 +125,32 @@ import Testing
         #expect(losses.count == 4 && losses.last! < losses.first!, "\(losses)")
     }
 
+    /// `selection: validation-auc` keeps the checkpoint of the best mean validation AUC; every
+    /// evaluation logs AUC and balanced accuracy per task, and the report gives the test
+    /// split's AUC, balanced accuracy and confusion matrices, whose counts are the split's.
+    @Test func selectionByValidationAUCAndTheReportsMetrics() throws {
+        let tmp = TempDir()
+        let config = TinyData.config(tmp, method: "mola-grad", steps: 24, evalEvery: 6, extra: "selection: validation-auc")
+        let (_, dir) = try TinyData.train(config)
+        let validations = metricsLines(dir).filter { $0["val_auc_average"] != nil }
+        #expect(validations.count == 4)
+        let best = validations.max { ($0["val_auc_average"] as! Double) < ($1["val_auc_average"] as! Double) }!
+        let report = try RunReport.read(dir)
+        #expect(report.bestStep == best["step"] as! Int)
+        #expect(validations.allSatisfy { ($0["val_auc"] as? [String: Double])?.count == 2 && ($0["val_balanced_accuracy"] as? [String: Double])?.count == 2 })
+        let test = try DatasetReader(directory: TinyData.directory).load(.test)
+        for (t, task) in report.tasks.enumerated() {
+            let m = try #require(report.testMetrics?[task])
+            #expect(m.confusion.flatMap { $0 }.reduce(0, +) == test.tasks.filter { $0 == Int32(t) }.count)
+            #expect(m.confusion.count == 10 && (m.auc ?? 0) > 0.5, "\(task): AUC \(m.auc ?? -1)")
+            // Accuracy from the confusion matrix is the report's accuracy.
+            let correct = m.confusion.indices.map { m.confusion[$0][$0] }.reduce(0, +)
+            #expect(abs(100 * Double(correct) / Double(test.tasks.filter { $0 == Int32(t) }.count) - report.test.perTask[task]!) < 1e-9)
+        }
+        let md = try String(contentsOfFile: dir + "/report.md", encoding: .utf8)
+        #expect(md.contains("## AUC and balanced accuracy (test)") && md.contains("confusion/00-mnist.svg") && FileManager.default.fileExists(atPath: dir + "/confusion/01-optdigits.svg"))
+    }
+
     /// ShuffleNet V2 (the reference's RadImageNet backbone) trains with MoLA-Grad adapters
     /// on its 1×1 convolutions, and its run exports as a torchvision state dict.
     @Test func shuffleNetTrainsAndExports() throws {

@@ -1,0 +1,65 @@
+import Foundation
+
+/// The metrics medical readers look for beside accuracy, for one task: ROC AUC as
+/// MedMNIST's evaluator defines it (two classes: the AUC of the second class's score;
+/// more: the mean over classes of each class-against-the-rest AUC), balanced accuracy and
+/// per-class recall as scikit-learn's `balanced_accuracy_score` and `recall_score` give
+/// them, and the confusion matrix. Computed from the softmax probabilities of every image
+/// of a split.
+public struct ClassificationMetrics: Codable, Equatable, Sendable {
+    /// ROC AUC in [0, 1]; nil when it is undefined (a class with no image, or only one class).
+    public var auc: Double?
+    /// The mean over the classes present of their recall, in %.
+    public var balancedAccuracy: Double
+    /// Each class's recall in %; nil for a class with no image in the split.
+    public var recall: [Double?]
+    /// Images by true class (rows) and predicted class (columns).
+    public var confusion: [[Int]]
+
+    /// The metrics of `rows` images: `probabilities` row-major (`rows` × `classes`), the
+    /// images' true classes in `labels`.
+    public init(probabilities: UnsafeBufferPointer<Float>, classes: Int, labels: [Int32]) {
+        precondition(probabilities.count == labels.count * classes)
+        var confusion = Array(repeating: Array(repeating: 0, count: classes), count: classes)
+        for (i, label) in labels.enumerated() {
+            var best = 0
+            for k in 1..<classes where probabilities[i * classes + k] > probabilities[i * classes + best] { best = k }
+            confusion[Int(label)][best] += 1
+        }
+        self.confusion = confusion
+        recall = confusion.enumerated().map { c, row in
+            let support = row.reduce(0, +)
+            return support > 0 ? 100 * Double(row[c]) / Double(support) : nil
+        }
+        let present = recall.compactMap { $0 }
+        balancedAccuracy = present.isEmpty ? 0 : present.reduce(0, +) / Double(present.count)
+        func column(_ k: Int) -> [Double] { labels.indices.map { Double(probabilities[$0 * classes + k]) } }
+        if classes == 2 {
+            auc = Self.rocAUC(column(1), positive: labels.map { $0 == 1 })
+        } else {
+            let perClass = (0..<classes).map { k in Self.rocAUC(column(k), positive: labels.map { $0 == Int32(k) }) }
+            auc = perClass.contains(nil) ? nil : perClass.compactMap { $0 }.reduce(0, +) / Double(classes)
+        }
+    }
+
+    /// The area under the ROC curve of `scores` for telling the `positive` rows from the
+    /// others: the Mann–Whitney statistic over average ranks, so tied scores count one half,
+    /// which is the trapezoidal area scikit-learn's `roc_auc_score` computes. nil without
+    /// both a positive and a negative row.
+    public static func rocAUC(_ scores: [Double], positive: [Bool]) -> Double? {
+        let n = scores.count
+        let positives = positive.filter { $0 }.count, negatives = n - positives
+        guard positives > 0, negatives > 0 else { return nil }
+        let order = scores.indices.sorted { scores[$0] < scores[$1] }
+        var rankSum = 0.0, i = 0
+        while i < n {
+            var j = i
+            while j + 1 < n && scores[order[j + 1]] == scores[order[i]] { j += 1 }
+            let rank = Double(i + j) / 2 + 1  // the average of ranks i+1 … j+1
+            for k in i...j where positive[order[k]] { rankSum += rank }
+            i = j + 1
+        }
+        let u = rankSum - Double(positives) * Double(positives + 1) / 2
+        return u / (Double(positives) * Double(negatives))
+    }
+}
