@@ -31,9 +31,10 @@ public struct EvaluationRecord: Codable, Equatable, Sendable {
     public var valAverage: Double
     public var valPerTask: [String: Double]
     /// Validation ROC AUC per task (MedMNIST's definition; absent where undefined), their
-    /// mean, and balanced accuracy per task (%).
-    public var valAUC: [String: Double]?
-    public var valAUCAverage: Double?
+    /// mean, and balanced accuracy per task (%). (`Auc`, not `AUC`: the snake-case keys of
+    /// metrics.jsonl must decode back to the same names.)
+    public var valAuc: [String: Double]?
+    public var valAucAverage: Double?
     public var valBalancedAccuracy: [String: Double]?
     /// Training seconds so far.
     public var seconds: Double

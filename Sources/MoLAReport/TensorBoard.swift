@@ -45,8 +45,8 @@ public enum TensorBoard {
             (step, time) = (e.step, e.seconds)
             values = [("val/loss", e.valLoss), ("val/average", e.valAverage)]
             for (task, v) in e.valPerTask.sorted(by: { $0.key < $1.key }) { values.append(("val/\(task)", v)) }
-            if let v = e.valAUCAverage { values.append(("val_auc/average", v)) }
-            for (task, v) in (e.valAUC ?? [:]).sorted(by: { $0.key < $1.key }) { values.append(("val_auc/\(task)", v)) }
+            if let v = e.valAucAverage { values.append(("val_auc/average", v)) }
+            for (task, v) in (e.valAuc ?? [:]).sorted(by: { $0.key < $1.key }) { values.append(("val_auc/\(task)", v)) }
             for (task, v) in (e.valBalancedAccuracy ?? [:]).sorted(by: { $0.key < $1.key }) { values.append(("val_balanced_accuracy/\(task)", v)) }
             if let v = e.conflictCosine { values.append(("conflict/task_cosine", v)) }
             for (k, v) in (e.adapterGrowth ?? []).enumerated() { values.append(("adapters/growth_\(k)", v)) }

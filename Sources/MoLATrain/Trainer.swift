@@ -301,7 +301,7 @@ public final class Trainer {
                                  learningRate: Double(lr), valLoss: e.loss, valAverage: e.average,
                                  valPerTask: Dictionary(uniqueKeysWithValues: zip(taskNames, e.perTask)), seconds: state.trainSeconds)
         r.routerWeights = e.routerWeights
-        (r.valAUC, r.valAUCAverage, r.valBalancedAccuracy) = (e.auc(taskNames), e.aucAverage, e.balancedAccuracy(taskNames))
+        (r.valAuc, r.valAucAverage, r.valBalancedAccuracy) = (e.auc(taskNames), e.aucAverage, e.balancedAccuracy(taskNames))
         r.stitch = model.columnMixing?.map { $0.map(Double.init) }
         r.taskWeights = step.taskWeights.map { Dictionary(uniqueKeysWithValues: zip(taskNames, $0)) }
         if let conflict = try conflictDiagnostics() {

@@ -25,7 +25,7 @@ struct MolaTrain: ParsableCommand {
             \(Balancer.helpList)
             """,
         version: MoLAVersion.string,
-        subcommands: [RunCommand.self, CompareCommand.self, EvalCommand.self, BenchCommand.self, RunsCommand.self, ExportCommand.self])
+        subcommands: [RunCommand.self, CompareCommand.self, EvalCommand.self, PredictCommand.self, BenchCommand.self, RunsCommand.self, ExportCommand.self])
 }
 
 /// Our errors as one `error: …` line plus the fix, exit status 1.
@@ -197,6 +197,57 @@ struct EvalCommand: ParsableCommand {
             let enc = JSONEncoder()
             enc.outputFormatting = [.prettyPrinted, .sortedKeys]
             print(String(decoding: try enc.encode(results), as: UTF8.self))
+        }
+    }
+}
+
+struct PredictCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "predict",
+        abstract: "Predict new images with a run's model: one CSV row per image, DICOM frame or NIfTI slice.",
+        discussion: """
+            Each input (PNG, JPEG, DICOM, NIfTI, or a folder of them) is prepared exactly as \
+            mola-prep ingest prepared the run's dataset: its size, channels and resize filter, and \
+            the DICOM window, frame and NIfTI slice settings of the task's sources, read from the \
+            dataset's manifest copy. The CSV has source, position (frame or slice), task, \
+            predicted class and every class's probability (p_<class>).
+
+            Examples:
+              mola-train predict runs/df-mola-grad new-scans/ --out predictions.csv
+              mola-train predict runs/med-mola-router ct.dcm --task organ
+            """)
+
+    @Argument(help: "The run folder.")
+    var runFolder: String
+
+    @Argument(help: "Image files or folders (PNG, JPEG, DICOM, NIfTI).")
+    var inputs: [String]
+
+    @Option(help: "Predict this task only (default: every task of the run).")
+    var task: String?
+
+    @Option(help: "CSV file to write (default: standard output).")
+    var out: String?
+
+    @Option(help: "The dataset folder whose manifest says how to prepare images (default: the run's).")
+    var dataset: String?
+
+    @Option(help: "Checkpoint: best or latest.")
+    var checkpoint: String = "best"
+
+    @Flag(help: "Skip images that cannot be read instead of stopping; they are listed on standard error.")
+    var skipBad = false
+
+    func run() throws {
+        try reportingErrors {
+            guard ["best", "latest"].contains(checkpoint) else { throw ValidationError("--checkpoint must be best or latest") }
+            let r = try Prediction.run(runDirectory: runFolder, inputs: inputs, task: task, dataset: dataset, checkpoint: checkpoint, skipBad: skipBad)
+            if let out { try FileIO.writeAtomically(r.csv, to: out) } else { print(r.csv, terminator: "") }
+            if !r.skipped.isEmpty {
+                FileHandle.standardError.write(Data("skipped \(r.skipped.count) unreadable image(s):\n".utf8))
+                for s in r.skipped.prefix(10) { FileHandle.standardError.write(Data("  \(s)\n".utf8)) }
+            }
+            if let out { FileHandle.standardError.write(Data("wrote \(out): \(r.rows.count) row(s)\n".utf8)) }
         }
     }
 }

@@ -173,7 +173,7 @@ import Testing
         #expect(abs(grad.std[0]! - 8.0.squareRoot()) < 1e-9)
         #expect(abs(grad.deltaM! - 100 * ((88 - 80) / 80.0 + (61 - 60) / 60.0) / 2) < 1e-9)
         #expect(c.markdown.contains("**88.00 ± 2.83**"))
-        #expect(c.markdown.contains("| single-task | 80.00 | 60.00 | 70.00 | +0.00 |"))
+        #expect(c.markdown.contains("| single-task | 80.00 | 60.00 | 70.00 | – | +0.00 |"))
     }
 
     @Test func safetensorsRoundTrip() throws {

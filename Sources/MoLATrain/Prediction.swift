@@ -1,0 +1,102 @@
+import Foundation
+import MoLAData
+import MoLAReport
+import MoLASupport
+import MoLATensor
+
+/// `mola-train predict`: what a run's model says of new images. The images are prepared as
+/// ingest prepared the run's dataset (its manifest copy gives the size, channels, resize
+/// filter and the DICOM and NIfTI settings), the best checkpoint (or `latest`) reads them in
+/// eval mode, and each image, DICOM frame or NIfTI slice gets a row per task: the predicted
+/// class and every class's probability.
+public enum Prediction {
+    public struct Row: Sendable {
+        public var source: String
+        /// "frame 3", "slice 12 (t 0)": where in its file the image is ("" for a plain image).
+        public var position: String
+        public var task: String
+        public var predicted: String
+        /// Class name → probability (softmax of the task's head).
+        public var probabilities: [(String, Double)]
+    }
+
+    public struct Result: Sendable {
+        public var rows: [Row]
+        public var skipped: [String]
+
+        /// The CSV: source, position, task, predicted, then one `p_<class>` column per class
+        /// of the tasks predicted (empty for another task's classes).
+        public var csv: String {
+            var columns: [String] = []
+            for r in rows { for (c, _) in r.probabilities where !columns.contains(c) { columns.append(c) } }
+            func field(_ s: String) -> String { s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s }
+            var out = (["source", "position", "task", "predicted"] + columns.map { "p_" + $0 }).map(field).joined(separator: ",") + "\n"
+            for r in rows {
+                let p = Dictionary(r.probabilities, uniquingKeysWith: { a, _ in a })
+                out += ([r.source, r.position, r.task, r.predicted].map(field) + columns.map { c in p[c].map { String(format: "%.6f", $0) } ?? "" })
+                    .joined(separator: ",") + "\n"
+            }
+            return out
+        }
+    }
+
+    /// Predicts `inputs` (files or folders) with the run in `runDirectory`, for `task` (all
+    /// the run's tasks when nil). `dataset`: the dataset folder whose manifest says how to
+    /// prepare images (default: the run's own).
+    public static func run(runDirectory run: String, inputs: [String], task: String? = nil, dataset: String? = nil,
+                           checkpoint: String = "best", skipBad: Bool = false) throws -> Result {
+        let d = try RunDescription.read(run)
+        let datasetDir = try dataset ?? (try? RunReport.read(run).dataset) ?? d.config.data.dataset
+            ?? { throw DataError(file: run, "the run does not say which dataset it trained on", fix: "name it with --dataset DIR") }()
+        let index = try DatasetIndex.read(directory: datasetDir)
+        let manifestCopy = datasetDir + "/manifest.yaml"
+        let manifest = try Manifest(path: manifestCopy)
+        let tasks = try task.map { t -> [String] in
+            guard d.tasks.contains(t) else { throw DataError(file: run + "/run.json", "the run has no task '\(t)'", fix: "tasks: \(d.tasks.joined(separator: ", "))") }
+            return [t]
+        } ?? d.tasks
+        var rows: [Row] = [], skipped: [String] = []
+        for name in tasks {
+            let prepared = try PreparedImages(inputs, like: manifest, task: manifest.tasks.contains { $0.name == name } ? name : nil, skipBad: skipBad)
+            skipped += prepared.skipped
+            guard prepared.shape == ImageShape(height: d.height, width: d.width, channels: d.channels) else {
+                throw DataError(file: manifestCopy, "images are prepared at \(prepared.shape), the model takes \(d.input)",
+                                fix: "name the dataset the run trained on with --dataset")
+            }
+            // Single-task runs hold one model per task in tasks/<name>/.
+            let (dir, description, head) = d.config.method.modelPerTask
+                ? (run + "/tasks/" + name, try RunDescription.read(run + "/tasks/" + name), 0)
+                : (run, d, d.tasks.firstIndex(of: name)!)
+            let model = description.makeModel()
+            guard let saved = Checkpoint.existing(dir + "/checkpoints/" + checkpoint) else {
+                throw DataError(file: dir + "/checkpoints/" + checkpoint, "no checkpoint here", fix: "train the run first (mola-train run … --resume)")
+            }
+            _ = try Checkpoint.load(from: saved, into: model.store, configHash: description.config.hash)
+            let classes = index.tasks.first { $0.name == name }?.classes ?? (0..<description.classes[head]).map { "\($0)" }
+            let data = SplitData(shape: prepared.shape, images: prepared.pixels, labels: Array(repeating: 0, count: prepared.count),
+                                 tasks: Array(repeating: Int32(head), count: prepared.count))
+            var rng = RandomGenerator(seed: 0)
+            let width = description.classes[head]
+            var p = [Float](repeating: 0, count: data.count * width)
+            var lo = 0
+            while lo < data.count {
+                let hi = min(data.count, lo + 256)
+                let b = data.batch(ArraySlice(lo..<hi), training: false, rng: &rng)
+                let logits = model.forward(b.images, layout: b.layout)[0]
+                softmaxRows(logits, records: b.records[...], into: &p, width: width)
+                for (i, r) in b.records.enumerated() {
+                    let row = (0..<width).map { Double(p[r * width + $0]) }
+                    // The class evaluation counts as predicted: the first largest logit.
+                    var best = 0
+                    for k in 1..<width where logits.pointer[i * width + k] > logits.pointer[i * width + best] { best = k }
+                    let source = prepared.files[r], location = prepared.locations[r]
+                    rows.append(Row(source: source, position: String(location.dropFirst(source.count)).trimmingCharacters(in: .whitespaces),
+                                    task: name, predicted: best < classes.count ? classes[best] : "\(best)",
+                                    probabilities: row.enumerated().map { (($0.offset < classes.count ? classes[$0.offset] : "\($0.offset)"), $0.element) }))
+                }
+                lo = hi
+            }
+        }
+        return Result(rows: rows, skipped: skipped)
+    }
+}
