@@ -114,6 +114,10 @@ func capMemory(_ megabytes: Int) {
 func worker(_ o: Options) {
     capMemory(o.memoryMB)
     let seeds = loadSeeds(o.seeds)
+    if seeds.isEmpty {
+        FileHandle.standardError.write(Data("mola-fuzz: \(o.seeds)/cases.json lists no good files to mutate\n".utf8))
+        exit(2)
+    }
     var rng = RandomGenerator(seed: o.seed)
     let deadline = Date().addingTimeInterval(o.seconds)
     var executions = 0
@@ -148,6 +152,7 @@ func supervise(_ o: Options) -> Int32 {
         p.arguments = [o.seeds, "--worker", "--seconds", "\(left)", "--out", o.out, "--memory-mb", "\(o.memoryMB)",
                        "--seed", "\(o.seed &+ UInt64(restarts) &* 7919)"]
         try? FileManager.default.removeItem(atPath: o.out + "/executions")
+        try? FileManager.default.removeItem(atPath: o.out + "/current.input")  // not this worker's: never a finding
         do { try p.run() } catch { print("mola-fuzz: cannot start a worker: \(error)"); return 2 }
         p.waitUntilExit()
         total += Int((try? String(contentsOfFile: o.out + "/executions", encoding: .utf8)) ?? "0") ?? 0

@@ -37,9 +37,14 @@ public struct ClassificationMetrics: Codable, Equatable, Sendable {
         if classes == 2 {
             auc = Self.rocAUC(column(1), positive: labels.map { $0 == 1 })
         } else {
-            let perClass = (0..<classes).map { k in Self.rocAUC(column(k), positive: labels.map { $0 == Int32(k) }) }
-            auc = perClass.contains(nil) ? nil : perClass.compactMap { $0 }.reduce(0, +) / Double(classes)
+            auc = Self.meanIfDefined((0..<classes).map { k in Self.rocAUC(column(k), positive: labels.map { $0 == Int32(k) }) })
         }
+    }
+
+    /// The mean of AUCs (of classes, tasks), or nil when any is undefined or there are none.
+    public static func meanIfDefined(_ values: [Double?]) -> Double? {
+        guard !values.isEmpty, !values.contains(where: { $0 == nil }) else { return nil }
+        return values.compactMap { $0 }.reduce(0, +) / Double(values.count)
     }
 
     /// The area under the ROC curve of `scores` for telling the `positive` rows from the

@@ -20,6 +20,8 @@ extension Plot {
         let legend: [LegendItem], legendRows: [[Int]]
         let plotLeft: Double, plotRight: Double, plotTop: Double, plotBottom: Double
         let height: Double
+        /// The height of the x tick labels under the plot.
+        let tickBand: Double
         var body = ""
 
         init(title: String, kind: String, yTitle: String, yTicks: [Double], yLabels: [String], xTitle: String?, legend: [LegendItem],
@@ -39,7 +41,7 @@ extension Plot {
             plotRight = width - margin - max(8, lastLabel)
             plotTop = margin + Double(self.title.count) * (titleSize + 4) + 10
             plotBottom = plotTop + 230
-            let tickBand = xTickRotation ? (xTickLabels.map { textWidth($0, tickSize) }.max() ?? 0) * 0.5 + tickSize + 10 : tickSize + 8
+            tickBand = xTickRotation ? (xTickLabels.map { textWidth($0, tickSize) }.max() ?? 0) * 0.5 + tickSize + 10 : tickSize + 8
             let xTitleBand = xTitle == nil ? 0 : labelSize + 8
             // Legend rows: items side by side, wrapped to the figure's width.
             var rows: [[Int]] = [], current: [Int] = [], used = 0.0
@@ -77,7 +79,6 @@ extension Plot {
                     : text(label, x: x, y: y, size: tickSize, anchor: "middle")
             }
             if let xTitle {
-                let tickBand = xTickRotation ? (xTickLabels.map { textWidth($0, tickSize) }.max() ?? 0) * 0.5 + tickSize + 10 : tickSize + 8
                 body += text(xTitle, x: (plotLeft + plotRight) / 2, y: plotBottom + tickBand + labelSize + 2, size: labelSize, anchor: "middle", cls: "axis-title")
             }
         }

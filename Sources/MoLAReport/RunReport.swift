@@ -45,9 +45,7 @@ public struct RunReport: Codable, Equatable, Sendable {
 
     /// The mean test AUC over the tasks; nil when a task's is undefined or not measured.
     public var testAUCAverage: Double? {
-        guard let m = testMetrics else { return nil }
-        let all = tasks.map { m[$0]?.auc }
-        return all.isEmpty || all.contains(where: { $0 == nil }) ? nil : all.compactMap { $0 }.reduce(0, +) / Double(all.count)
+        testMetrics.flatMap { m in ClassificationMetrics.meanIfDefined(tasks.map { m[$0]?.auc ?? nil }) }
     }
     /// The conflict diagnostics of the last evaluation, per shared stage ("all": the whole
     /// shared part); nil for one task, MoLA-Router and runs under mpirun.

@@ -69,10 +69,10 @@ public enum FileIO {
         }
         defer { close(fd) }
         let before = lseek(fd, 0, SEEK_END)
-        do { try bytes.withUnsafeBytes { try DiskSpace.write(fd, $0, path: path, what: URL(fileURLWithPath: path).lastPathComponent) } } catch var e as DiskFullError {
+        do { try bytes.withUnsafeBytes { try DiskSpace.write(fd, $0, path: path, what: URL(fileURLWithPath: path).lastPathComponent) } } catch {
             ftruncate(fd, before)
-            e.needed = bytes.count
-            throw e
+            if var e = error as? DiskFullError { e.needed = bytes.count; throw e }
+            throw error
         }
     }
 

@@ -34,16 +34,17 @@ public final class ProcessLock: @unchecked Sendable {  // immutable after init; 
     public enum Contention: Sendable {
         /// Throw an error naming the holder.
         case refuse
-        /// Block until it is released; `waiting` is told once, with the holder, before blocking.
-        case wait(waiting: @Sendable (Holder?) -> Void)
+        /// Wait until it is released; `waiting` is told once, with the holder. `stop` is
+        /// asked while waiting (a signal handler's flag: Ctrl-C or scancel must still work).
+        case wait(waiting: @Sendable (Holder?) -> Void, stop: @Sendable () -> Bool = { false })
 
         /// The tools' `--wait` flag: wait, saying on standard error whom for, or refuse.
-        public static func fromFlag(wait: Bool, target: String) -> Contention {
+        public static func fromFlag(wait: Bool, target: String, stop: @escaping @Sendable () -> Bool = { false }) -> Contention {
             guard wait else { return .refuse }
-            return .wait { holder in
+            return .wait(waiting: { holder in
                 let who = holder.map { "\($0)" } ?? "another process"
                 FileHandle.standardError.write(Data("waiting for \(who) to finish with \(target)\n".utf8))
-            }
+            }, stop: stop)
         }
     }
 
@@ -70,6 +71,7 @@ public final class ProcessLock: @unchecked Sendable {  // immutable after init; 
         let parent = URL(fileURLWithPath: path).deletingLastPathComponent().path
         try? FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
         var told = false
+        let started = Date()
         while true {
             let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
             guard fd >= 0 else {
@@ -77,21 +79,26 @@ public final class ProcessLock: @unchecked Sendable {  // immutable after init; 
                                 fix: "check that \(parent) exists and is writable")
             }
             if flock(fd, LOCK_EX | LOCK_NB) != 0 {
-                let holder = Self.readHolder(fd)
-                guard errno == EWOULDBLOCK || errno == EAGAIN else {
-                    let e = String(cString: strerror(errno))
+                let code = errno
+                guard code == EWOULDBLOCK || code == EAGAIN else {
                     close(fd)
-                    throw DataError(file: path, "cannot lock \(what): \(e)", fix: "the file system must support flock (local disks and NFS do)")
+                    throw DataError(file: path, "cannot lock \(what): \(String(cString: strerror(code)))",
+                                    fix: "the file system must support flock (local disks and NFS do)")
                 }
+                let holder = Self.readHolder(fd)
+                close(fd)
+                let who = holder.map { "\($0)" } ?? "another process"
                 switch contention {
                 case .refuse:
-                    close(fd)
-                    let who = holder.map { "\($0)" } ?? "another process"
+                    // A moment's grace: a holder may be releasing, or `holder(of:)` probing.
+                    if Date().timeIntervalSince(started) < 0.3 { usleep(20_000); continue }
                     throw DataError(file: target, "\(what) is in use by \(who)",
                                     fix: "wait for it to finish (or rerun with --wait)" + (holder.map { ", or stop it: kill \($0.pid) on \($0.host)" } ?? ""))
-                case .wait(let waiting):
+                case .wait(let waiting, let stop):
                     if !told { waiting(holder); told = true }
-                    while flock(fd, LOCK_EX) != 0 && errno == EINTR {}
+                    if stop() { throw DataError(file: target, "stopped while waiting for \(what), in use by \(who)") }
+                    usleep(100_000)
+                    continue
                 }
             }
             // Still the file at `path`? A holder that released in between unlinked it.

@@ -76,13 +76,7 @@ public enum Checkpoint {
             (FileIO.exists(dir + "/state.json") ? " (the previous checkpoint in \(dir) is intact)" : "") + ", then continue with --resume"
         do {
             try DiskSpace.require(needed, at: parent, for: "the checkpoint", fix: resume)
-            for (name, bytes) in files {
-                let path = tmp + "/" + name
-                let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-                guard fd >= 0 else { throw DataError(file: path, "cannot create: \(String(cString: strerror(errno)))", fix: "check the run folder's permissions") }
-                defer { close(fd) }
-                try bytes.withUnsafeBytes { try DiskSpace.write(fd, $0, path: path, what: "the checkpoint") }
-            }
+            for (name, bytes) in files { try FileIO.writeAtomically(bytes, to: tmp + "/" + name) }
         } catch var e as DiskFullError {
             try? fm.removeItem(atPath: tmp)
             (e.path, e.needed, e.fix) = (dir, needed, resume)

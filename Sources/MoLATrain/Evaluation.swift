@@ -25,10 +25,7 @@ public struct Evaluation: Codable, Equatable, Sendable {
         Dictionary(uniqueKeysWithValues: zip(names, metrics).compactMap { n, m in m.auc.map { (n, $0) } })
     }
     /// The mean AUC over the tasks; nil when a task's is undefined.
-    public var aucAverage: Double? {
-        let all = metrics.map(\.auc)
-        return all.isEmpty || all.contains(nil) ? nil : all.compactMap { $0 }.reduce(0, +) / Double(all.count)
-    }
+    public var aucAverage: Double? { ClassificationMetrics.meanIfDefined(metrics.map(\.auc)) }
     public func balancedAccuracy(_ names: [String]) -> [String: Double] {
         Dictionary(uniqueKeysWithValues: zip(names, metrics.map(\.balancedAccuracy)))
     }
@@ -85,14 +82,10 @@ public struct Evaluation: Codable, Equatable, Sendable {
 
 /// Writes the softmax of each row of `logits` at its record's row of `out` (`width` wide).
 func softmaxRows(_ logits: Tensor, records: ArraySlice<Int>, into out: inout [Float], width: Int) {
-    let c = logits.shape[1], l = logits.pointer
-    for (row, record) in records.enumerated() {
-        var top = l[row * c]
-        for k in 1..<c { top = max(top, l[row * c + k]) }
-        var sum = 0.0
-        for k in 0..<c { sum += exp(Double(l[row * c + k] - top)) }
-        for k in 0..<c { out[record * width + k] = Float(exp(Double(l[row * c + k] - top)) / sum) }
-    }
+    let c = logits.shape[1]
+    var p = [Float](repeating: 0, count: records.count * c)
+    Softmax.forward(rows: records.count, classes: c, x: logits.pointer, y: &p)
+    for (row, record) in records.enumerated() { for k in 0..<c { out[record * width + k] = p[row * c + k] } }
 }
 
 /// How many rows of `logits` (rows × classes) have their largest value at the label.

@@ -1,5 +1,6 @@
 import Foundation
 import MoLAData
+import MoLAModel
 import MoLAReport
 import MoLASupport
 import MoLATensor
@@ -46,7 +47,9 @@ public enum Prediction {
     public static func run(runDirectory run: String, inputs: [String], task: String? = nil, dataset: String? = nil,
                            checkpoint: String = "best", skipBad: Bool = false) throws -> Result {
         let d = try RunDescription.read(run)
-        let datasetDir = try dataset ?? (try? RunReport.read(run).dataset) ?? d.config.data.dataset
+        // The dataset: named, the report's, the config's, or where its manifest is ingested.
+        let ingested = d.config.data.manifest.flatMap { try? Ingest.defaultOutput(for: Manifest(path: $0)) }
+        let datasetDir = try dataset ?? (try? RunReport.read(run).dataset) ?? d.config.data.dataset ?? ingested
             ?? { throw DataError(file: run, "the run does not say which dataset it trained on", fix: "name it with --dataset DIR") }()
         let index = try DatasetIndex.read(directory: datasetDir)
         let manifestCopy = datasetDir + "/manifest.yaml"
@@ -56,9 +59,10 @@ public enum Prediction {
             return [t]
         } ?? d.tasks
         var rows: [Row] = [], skipped: [String] = []
+        var models: [String: any TaskModel] = [:]  // by folder: a joint model serves every task
         for name in tasks {
             let prepared = try PreparedImages(inputs, like: manifest, task: manifest.tasks.contains { $0.name == name } ? name : nil, skipBad: skipBad)
-            skipped += prepared.skipped
+            skipped += prepared.skipped.filter { !skipped.contains($0) }
             guard prepared.shape == ImageShape(height: d.height, width: d.width, channels: d.channels) else {
                 throw DataError(file: manifestCopy, "images are prepared at \(prepared.shape), the model takes \(d.input)",
                                 fix: "name the dataset the run trained on with --dataset")
@@ -67,11 +71,15 @@ public enum Prediction {
             let (dir, description, head) = d.config.method.modelPerTask
                 ? (run + "/tasks/" + name, try RunDescription.read(run + "/tasks/" + name), 0)
                 : (run, d, d.tasks.firstIndex(of: name)!)
-            let model = description.makeModel()
-            guard let saved = Checkpoint.existing(dir + "/checkpoints/" + checkpoint) else {
-                throw DataError(file: dir + "/checkpoints/" + checkpoint, "no checkpoint here", fix: "train the run first (mola-train run … --resume)")
-            }
-            _ = try Checkpoint.load(from: saved, into: model.store, configHash: description.config.hash)
+            let model = try models[dir] ?? {
+                let m = description.makeModel()
+                guard let saved = Checkpoint.existing(dir + "/checkpoints/" + checkpoint) else {
+                    throw DataError(file: dir + "/checkpoints/" + checkpoint, "no checkpoint here", fix: "train the run first (mola-train run … --resume)")
+                }
+                _ = try Checkpoint.load(from: saved, into: m.store, configHash: description.config.hash)
+                return m
+            }()
+            models[dir] = model
             let classes = index.tasks.first { $0.name == name }?.classes ?? (0..<description.classes[head]).map { "\($0)" }
             let data = SplitData(shape: prepared.shape, images: prepared.pixels, labels: Array(repeating: 0, count: prepared.count),
                                  tasks: Array(repeating: Int32(head), count: prepared.count))
@@ -84,11 +92,11 @@ public enum Prediction {
                 let b = data.batch(ArraySlice(lo..<hi), training: false, rng: &rng)
                 let logits = model.forward(b.images, layout: b.layout)[0]
                 softmaxRows(logits, records: b.records[...], into: &p, width: width)
+                // The class evaluation counts as predicted: the first largest logit.
+                let predicted = CrossEntropy.argmax(rows: b.records.count, classes: width, logits: logits.pointer)
                 for (i, r) in b.records.enumerated() {
                     let row = (0..<width).map { Double(p[r * width + $0]) }
-                    // The class evaluation counts as predicted: the first largest logit.
-                    var best = 0
-                    for k in 1..<width where logits.pointer[i * width + k] > logits.pointer[i * width + best] { best = k }
+                    let best = Int(predicted[i])
                     let source = prepared.files[r], location = prepared.locations[r]
                     rows.append(Row(source: source, position: String(location.dropFirst(source.count)).trimmingCharacters(in: .whitespaces),
                                     task: name, predicted: best < classes.count ? classes[best] : "\(best)",

@@ -21,6 +21,8 @@ public enum StopSignals {
         for sig in [SIGINT, SIGTERM] { signal(sig) { _ in stopRequested.store(true, ordering: .relaxed) } }
     }
     public static func reset() { stopRequested.store(false, ordering: .relaxed) }
+    /// Whether SIGINT or SIGTERM has arrived since `install`.
+    public static var requested: Bool { stopRequested.load(ordering: .relaxed) }
 }
 
 public struct TrainError: MoLAError {

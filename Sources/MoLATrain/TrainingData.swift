@@ -22,7 +22,10 @@ public struct TrainingData {
                                 fix: "name a file in data-manifests/, e.g. data-manifests/digits-fashion.yaml")
             }
             let manifest = try Manifest(path: manifestPath)
-            let result = try Ingest(manifest: manifest, options: .init(output: Ingest.defaultOutput(for: manifest), progress: progress)).run()
+            // Another run (an MPI rank, a parallel pipeline stage) may be ingesting it: wait.
+            var options = Ingest.Options(output: Ingest.defaultOutput(for: manifest), progress: progress)
+            options.contention = .fromFlag(wait: true, target: options.output)
+            let result = try Ingest(manifest: manifest, options: options).run()
             if !result.upToDate, progress { FileHandle.standardError.write(Data("ingested \(result.images) images into \(result.directory)\n".utf8)) }
             directory = result.directory
         } else {

@@ -88,7 +88,7 @@ struct RunCommand: ParsableCommand {
             r.progress = !quiet
             // For the tests of resuming: stop as if signalled before this step.
             r.stopAfterSteps = ProcessInfo.processInfo.environment["MOLA_TEST_STOP_AFTER_STEPS"].flatMap { Int($0) }
-            r.contention = .fromFlag(wait: wait, target: "the run folder of \(config)")
+            r.contention = .fromFlag(wait: wait, target: "the run folder of \(config)", stop: { StopSignals.requested })
             if let mpi {
                 r.parallel = DataParallel(mpi)
                 if mpi.rank != 0 { r.log = { _ in } }

@@ -236,7 +236,7 @@ final class Project {
         let file = p.pipelineFile
         DispatchQueue.concurrentPerform(iterations: 2) { _ in
             let r = try! PipelineRunner(try! Pipeline.load(file), log: { _ in })
-            let s = try! r.run(contention: .wait(waiting: { _ in }))
+            let s = try! r.run(contention: .wait(waiting: { _ in }))  // stop: never
             ran.withLock { $0.append(s.ran) }
         }
         let both = ran.withLock { $0 }.sorted { $0.count > $1.count }

@@ -1,6 +1,7 @@
 import Foundation
 import MoLASupport
 import MoLATrain
+import Synchronization
 import Testing
 
 /// Two `mola-train run` into one run folder: the second refuses naming the holder; a lock
@@ -44,5 +45,32 @@ import Testing
         #expect(r.stderr.contains("took over the run folder from pid \(p.processIdentifier)"), "\(r.stderr)")
         #expect(r.status == 0 && FileIO.exists(dir + "/report.json"), "\(r.stderr)")
         #expect(ProcessLock.holder(of: dir) == nil && !FileIO.exists(ProcessLock.path(for: dir)))
+    }
+}
+
+/// Runs that ingest their manifest themselves (MPI ranks, parallel pipeline stages) wait
+/// for one another's ingest instead of refusing; an up-to-date dataset takes no lock.
+@Suite struct SharedIngestTests {
+    @Test func twoRunsOfOneManifestShareItsIngest() throws {
+        let tmp = TempDir()
+        let csv = tmp.write("p.csv", (0..<300_000).map { "\($0 % 9),\($0 % 7),3,4,\($0 % 2)" }.joined(separator: "\n") + "\n")
+        let manifest = tmp.write("m.yaml", """
+            name: shared-\(getpid())
+            image: {height: 4, width: 4, channels: 1}
+            tasks:
+              - name: t
+                num_classes: 2
+                sources: [{format: csv, path: \(csv), image_shape: [2, 2], split: {test: 0.2}}]
+            """)
+        let config = try TrainConfig.load(tmp.write("c.yaml", "name: c\ndata: {manifest: \(manifest)}\nmethod: uniform\noutput: \(tmp.path)/run\n"))
+        let directory = FileManager.default.currentDirectoryPath + "/datasets/shared-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let file = tmp.path + "/c.yaml"
+        let results = Mutex<[String]>([])
+        DispatchQueue.concurrentPerform(iterations: 3) { _ in
+            let r = Result { try TrainingData(config: config, configFile: file, progress: false).directory }
+            results.withLock { $0.append((try? r.get()) ?? "failed: \(r)") }
+        }
+        #expect(results.withLock { $0 } == Array(repeating: directory, count: 3))
     }
 }

@@ -83,14 +83,19 @@ public struct Ingest {
         let start = Date()
         let out = options.part.map { Self.partDirectory(options.output, index: $0.index, count: $0.count) }
             ?? URL(fileURLWithPath: options.output).standardized.path
-        let lock = try ProcessLock(out, what: "the dataset folder", contention: options.contention)
-        defer { withExtendedLifetime(lock) {} }
         let datasetFingerprint = try inputFingerprint()
         let fingerprint = options.part.map { "\(datasetFingerprint)/part-\($0.index)-of-\($0.count)" } ?? datasetFingerprint
-        if !options.force, let index = try? DatasetIndex.read(directory: out), index.inputFingerprint == fingerprint,
-           index.shards.allSatisfy({ FileIO.stamp(out + "/" + $0.file)?.size == $0.bytes }) {
+        func upToDate() -> Result? {
+            guard !options.force, let index = try? DatasetIndex.read(directory: out), index.inputFingerprint == fingerprint,
+                  index.shards.allSatisfy({ FileIO.stamp(out + "/" + $0.file)?.size == $0.bytes }) else { return nil }
             return Result(directory: out, index: index, upToDate: true, seconds: Date().timeIntervalSince(start))
         }
+        // Readers need no lock; a writer checks again once it holds it (the process it
+        // waited for may have just written the same dataset).
+        if let done = upToDate() { return done }
+        let lock = try ProcessLock(out, what: "the dataset folder", contention: options.contention)
+        defer { withExtendedLifetime(lock) {} }
+        if let done = upToDate() { return done }
         let parent = URL(fileURLWithPath: out).deletingLastPathComponent().path
         let base = URL(fileURLWithPath: out).lastPathComponent
         do { try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true) } catch {

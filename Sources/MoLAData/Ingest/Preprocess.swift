@@ -75,6 +75,9 @@ public struct PreparedImages: Sendable {
         // Every file under one pseudo-class: the labels are not used.
         let opened = try source.open(classes: ["input"], listing: list.map { ($0, "input") })
         let n = shape.pixelCount
+        let known = Set(list)
+        var resamplers: [Int: Resampler] = [:]
+        pixels.reserveCapacity(pixels.count + opened.records.count * n)
         var lo = 0
         while lo < opened.records.count {
             let range = lo..<min(opened.records.count, lo + 256)
@@ -87,11 +90,12 @@ public struct PreparedImages: Sendable {
                     guard skipBad else { throw e }
                     skipped.append(e.description)
                 case .success(let img):
-                    var out = [UInt8](repeating: 0, count: n)
-                    let resampler = Resampler(inHeight: img.height, inWidth: img.width, to: shape, filter: manifest.resize)
-                    out.withUnsafeMutableBufferPointer { resampler.apply(img, into: $0.baseAddress!) }
-                    pixels += out
-                    files.append(Self.file(of: record.location, in: list))
+                    let key = img.height << 20 | img.width
+                    if resamplers[key] == nil { resamplers[key] = Resampler(inHeight: img.height, inWidth: img.width, to: shape, filter: manifest.resize) }
+                    let at = pixels.count
+                    pixels += repeatElement(0, count: n)
+                    pixels.withUnsafeMutableBufferPointer { resamplers[key]!.apply(img, into: $0.baseAddress! + at) }
+                    files.append(Self.file(of: record.location, in: known))
                     locations.append(record.location)
                 }
             }
@@ -99,8 +103,15 @@ public struct PreparedImages: Sendable {
         }
     }
 
-    /// The file a record's location names (the location may add "frame 3" or a slice).
-    static func file(of location: String, in list: [String]) -> String {
-        list.first { location == $0 } ?? list.filter { location.hasPrefix($0) }.max { $0.count < $1.count } ?? location
+    /// The file a record's location names (the location may add " frame 3" or a slice
+    /// after it): the longest of `files` it starts with, tried at each space.
+    static func file(of location: String, in files: Set<String>) -> String {
+        if files.contains(location) { return location }
+        var end = location.endIndex
+        while let space = location[..<end].lastIndex(of: " ") {
+            if files.contains(String(location[..<space])) { return String(location[..<space]) }
+            end = space
+        }
+        return location
     }
 }

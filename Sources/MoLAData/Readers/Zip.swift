@@ -100,14 +100,14 @@ public struct ZipArchive {
             guard csize >= 0, usize >= 0, dataOffset + csize <= b.count else {
                 throw fail("member \(name) runs past the end of the file (truncated?)")
             }
-            // What a member may claim: its stored bytes, or what deflate can make of them.
-            guard method == 0 ? usize == csize : Limits.inflatable(usize, from: csize) else {
-                throw fail("member \(name) claims \(usize) bytes from \(csize) compressed: more than its data can hold")
-            }
             guard method == 0 || method == 8 else {
                 throw DataError(file: path, location: "member \(name)",
                                 "compression method \(method) is not supported (only stored and deflate)",
                                 fix: "re-save the archive with numpy.savez or numpy.savez_compressed")
+            }
+            // What a member may claim: its stored bytes, or what deflate can make of them.
+            guard method == 0 ? usize == csize : Limits.inflatable(usize, from: csize) else {
+                throw fail("member \(name) claims \(usize) bytes from \(csize) compressed: more than its data can hold")
             }
             members.append(Member(name: name, method: method, crc32: crc, compressedSize: csize, size: usize,
                                   localHeaderOffset: local, dataOffset: dataOffset))
