@@ -24,4 +24,4 @@ YAML
 read -r seconds kb < <(tail -1 "$work/cost")
 error=$(grep -m1 '^error:' "$work/err" | sed "s|$work/||g; s|\"|'|g")
 printf '{"cut_bytes": %d, "seconds": %s, "peak_mb": %d, "cpu": "%s", "error": "%s"}\n' \
-  "$cut" "$seconds" $((kb / 1024)) "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" "$error"
+  "$cut" "$seconds" $((kb / 1024)) "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), family $(grep -m1 'cpu family' /proc/cpuinfo | cut -d: -f2 | xargs)" "$error"
