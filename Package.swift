@@ -60,7 +60,7 @@ let package = Package(
         .target(name: "MoLAKernelsAVX512", swiftSettings: avx512),
         .target(name: "MoLATensor", dependencies: ["MoLASupport", "MoLAKernelsAVX512"], swiftSettings: fast),
         .target(name: "MoLAData", dependencies: ["MoLASupport", "CZlib", "CPNG", "CTurboJPEG", "Yams"], swiftSettings: fast),
-        .target(name: "MoLAModel", dependencies: ["MoLATensor"], swiftSettings: fast),
+        .target(name: "MoLAModel", dependencies: ["MoLASupport", "MoLATensor"], swiftSettings: fast),
         // What a run records (metrics, report.json, compare.json) and how it is drawn: Markdown,
         // SVG plots, HTML pages, TensorBoard events. Knows nothing of models or methods.
         .target(name: "MoLAReport", dependencies: ["MoLASupport"], swiftSettings: fast),
@@ -88,7 +88,7 @@ let package = Package(
         .testTarget(name: "MoLASupportTests", dependencies: ["MoLASupport"], swiftSettings: fast),
         .testTarget(name: "MoLATensorTests", dependencies: ["MoLASupport", "MoLATensor"], swiftSettings: fast),
         .testTarget(name: "MoLAModelTests", dependencies: ["MoLASupport", "MoLAModel"], swiftSettings: fast),
-        .testTarget(name: "MoLATrainTests", dependencies: ["MoLASupport", "MoLATrain", "MoLAData", "MoLAModel", "MoLAReport"], swiftSettings: fast),
+        .testTarget(name: "MoLATrainTests", dependencies: ["MoLASupport", "MoLATrain", "MoLAData", "MoLAModel", "MoLAReport", "MoLATensor"], swiftSettings: fast),
         .testTarget(name: "MoLAPipelineTests", dependencies: ["MoLAPipeline", "MoLASupport", "MoLAData"], swiftSettings: fast),
         .testTarget(name: "MoLADataTests", dependencies: ["MoLASupport", "MoLAData", "CZlib"], swiftSettings: fast),
     ],

@@ -22,7 +22,7 @@ public final class Classifier: TaskModel {
 
     public func lossAndBackward(labels: [Int32], layout: BatchLayout) -> BatchLoss {
         let (loss, dFeatures) = store.engine.measure(.loss) {
-            let loss = classificationLoss(logits: heads.logits, classes: heads.classes, labels: labels, layout: layout, dLogits: &dLogits)
+            let loss = classificationLoss(logits: heads.logits, heads: heads, labels: labels, layout: layout, dLogits: &dLogits)
             return (loss, heads.backward(dLogits))
         }
         backbone.backward(dFeatures)
@@ -73,7 +73,7 @@ public final class RouterClassifier: TaskModel {
     }
 
     public func lossAndBackward(labels: [Int32], layout: BatchLayout) -> BatchLoss {
-        let loss = classificationLoss(logits: heads.logits, classes: heads.classes, labels: labels, layout: layout, dLogits: &dLogits)
+        let loss = classificationLoss(logits: heads.logits, heads: heads, labels: labels, layout: layout, dLogits: &dLogits)
         backbone.backward(heads.backward(dLogits))  // adds dL/dg into gates.gradient
         let k = routerHead.outputs
         var dRouterLogits = Tensor(zeros: [layout.count, k])

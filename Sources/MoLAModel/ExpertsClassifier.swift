@@ -93,7 +93,7 @@ public final class MMoEClassifier: TaskModel {
     }
 
     public func lossAndBackward(labels: [Int32], layout: BatchLayout) -> BatchLoss {
-        let loss = classificationLoss(logits: heads.logits, classes: heads.classes, labels: labels, layout: layout, dLogits: &dLogits)
+        let loss = classificationLoss(logits: heads.logits, heads: heads, labels: labels, layout: layout, dLogits: &dLogits)
         let dMixed = heads.backward(dLogits)
         let f = heads.features
         var dShared = experts.map { _ in Tensor(zeros: [layout.count, f]) }

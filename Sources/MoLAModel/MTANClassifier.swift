@@ -88,7 +88,7 @@ public final class MTANClassifier: TaskModel {
     }
 
     public func lossAndBackward(labels: [Int32], layout: BatchLayout) -> BatchLoss {
-        let loss = classificationLoss(logits: heads.logits, classes: heads.classes, labels: labels, layout: layout, dLogits: &dLogits)
+        let loss = classificationLoss(logits: heads.logits, heads: heads, labels: labels, layout: layout, dLogits: &dLogits)
         let n = layout.count
         var dFeatures = backbone.unpool(engine.measure(.loss) { heads.backward(dLogits) }).copy()
         var fromLaterStages: Tensor?  // the backbone's gradient into this stage's output

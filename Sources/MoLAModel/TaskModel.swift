@@ -1,3 +1,4 @@
+import MoLASupport
 import MoLATensor
 
 /// The loss of one batch: Σ_t mean CE_t, plus an auxiliary term (TwD for MoLA-Router).
@@ -38,23 +39,22 @@ extension TaskModel {
     public func withoutAuxiliaryLoss<T>(_ body: () throws -> T) rethrows -> T { try body() }
 }
 
-/// Σ_t mean cross-entropy over the groups; writes each group's dLogits.
-func classificationLoss(logits: [Tensor], classes: [Int], labels: [Int32], layout: BatchLayout, dLogits: inout [Tensor]) -> Double {
+/// Σ_t of the tasks' mean losses (cross-entropy, or binary cross-entropy per label for a
+/// multi-label task) over the groups; writes each group's dLogits.
+func classificationLoss(logits: [Tensor], heads: TaskHeads, labels: [Int32], layout: BatchLayout, dLogits: inout [Tensor]) -> Double {
     if dLogits.count != logits.count { dLogits = logits.map { _ in Tensor(zeros: [0]) } }
     var loss = 0.0
     for (i, g) in layout.groups.enumerated() {
         dLogits[i].reuse(logits[i].shape)
-        let c = classes[g.task]
-        let groupLoss = labels[g.range].withUnsafeBufferPointer { lb in
-            CrossEntropy.loss(rows: g.range.count, classes: c, logits: logits[i].pointer, labels: lb.baseAddress!,
-                              dLogits: dLogits[i].mutablePointer())
+        let c = heads.classes[g.task]
+        let weight = layout.lossWeights?[g.task] ?? 1
+        loss += weight * labels[g.range].withUnsafeBufferPointer { lb in
+            TaskLoss.loss(heads.labelKinds[g.task], rows: g.range.count, classes: c, logits: logits[i].pointer, labels: lb.baseAddress!,
+                          dLogits: dLogits[i].mutablePointer())
         }
-        if let w = layout.lossWeights?[g.task], w != 1 {
-            let d = dLogits[i].mutablePointer(), f = Float(w)
+        if weight != 1 {
+            let d = dLogits[i].mutablePointer(), f = Float(weight)
             for k in 0..<(g.range.count * c) { d[k] *= f }
-            loss += w * groupLoss
-        } else {
-            loss += groupLoss
         }
     }
     return loss

@@ -1,4 +1,5 @@
 import Foundation
+import MoLASupport
 
 /// The metrics medical readers look for beside accuracy, for one task: ROC AUC as
 /// MedMNIST's evaluator defines it (two classes: the AUC of the second class's score;
@@ -6,6 +7,13 @@ import Foundation
 /// per-class recall as scikit-learn's `balanced_accuracy_score` and `recall_score` give
 /// them, and the confusion matrix. Computed from the softmax probabilities of every image
 /// of a split.
+///
+/// A multi-label task (sigmoid probabilities per label; labels as bit sets) is measured
+/// per label as MedMNIST does for ChestMNIST: the AUC is the mean over labels of each
+/// label's AUC, a label is predicted present when its probability is above ½, the recall
+/// is each label's sensitivity, the balanced accuracy the mean over labels of each label's
+/// (sensitivity + specificity) / 2 (scikit-learn's `balanced_accuracy_score` per column),
+/// and each label has a 2×2 confusion matrix (`labelConfusion`).
 public struct ClassificationMetrics: Codable, Equatable, Sendable {
     /// ROC AUC in [0, 1]; nil when it is undefined (a class with no image, or only one class).
     public var auc: Double?
@@ -13,13 +21,24 @@ public struct ClassificationMetrics: Codable, Equatable, Sendable {
     public var balancedAccuracy: Double
     /// Each class's recall in %; nil for a class with no image in the split.
     public var recall: [Double?]
-    /// Images by true class (rows) and predicted class (columns).
+    /// Images by true class (rows) and predicted class (columns); empty for a multi-label task.
     public var confusion: [[Int]]
+    /// A multi-label task's per-label counts [tn, fp, fn, tp] (scikit-learn's
+    /// `multilabel_confusion_matrix` flattened); nil for a single-label task.
+    public var labelConfusion: [[Int]]?
+    public var isMultiLabel: Bool { labelConfusion != nil }
 
     /// The metrics of `rows` images: `probabilities` row-major (`rows` × `classes`), the
-    /// images' true classes in `labels`.
-    public init(probabilities: UnsafeBufferPointer<Float>, classes: Int, labels: [Int32]) {
+    /// images' true classes (or label bit sets) in `labels`.
+    public init(probabilities: UnsafeBufferPointer<Float>, classes: Int, labels: [Int32], kind: LabelKind = .single) {
         precondition(probabilities.count == labels.count * classes)
+        if kind == .multi { self.init(multiLabel: probabilities, labels: classes, sets: labels) } else {
+            self.init(singleLabel: probabilities, classes: classes, labels: labels)
+        }
+    }
+
+    private init(singleLabel probabilities: UnsafeBufferPointer<Float>, classes: Int, labels: [Int32]) {
+        labelConfusion = nil
         var confusion = Array(repeating: Array(repeating: 0, count: classes), count: classes)
         for (i, label) in labels.enumerated() {
             var best = 0
@@ -39,6 +58,24 @@ public struct ClassificationMetrics: Codable, Equatable, Sendable {
         } else {
             auc = Self.meanIfDefined((0..<classes).map { k in Self.rocAUC(column(k), positive: labels.map { $0 == Int32(k) }) })
         }
+    }
+
+    private init(multiLabel p: UnsafeBufferPointer<Float>, labels c: Int, sets: [Int32]) {
+        var counts = [[Int]](repeating: [0, 0, 0, 0], count: c)
+        for (i, set) in sets.enumerated() {
+            for k in 0..<c { counts[k][(LabelKind.has(set, k) ? 2 : 0) + (p[i * c + k] > 0.5 ? 1 : 0)] += 1 }
+        }
+        confusion = []
+        labelConfusion = counts
+        recall = counts.map { $0[2] + $0[3] > 0 ? 100 * Double($0[3]) / Double($0[2] + $0[3]) : nil }
+        let perLabel = counts.map { n -> Double in
+            let rates = [(n[0], n[0] + n[1]), (n[3], n[2] + n[3])].filter { $0.1 > 0 }.map { Double($0.0) / Double($0.1) }
+            return rates.isEmpty ? 0 : 100 * rates.reduce(0, +) / Double(rates.count)
+        }
+        balancedAccuracy = perLabel.isEmpty ? 0 : perLabel.reduce(0, +) / Double(perLabel.count)
+        auc = Self.meanIfDefined((0..<c).map { k in
+            Self.rocAUC(sets.indices.map { Double(p[$0 * c + k]) }, positive: sets.map { LabelKind.has($0, k) })
+        })
     }
 
     /// The mean of AUCs (of classes, tasks), or nil when any is undefined or there are none.

@@ -160,6 +160,15 @@ public struct RunReport: Codable, Equatable, Sendable {
             guard let c = testMetrics?[task] else { continue }
             let names = classNames?[task] ?? c.confusion.indices.map { "\($0)" }
             try FileManager.default.createDirectory(atPath: dir + "/confusion", withIntermediateDirectories: true)
+            if let counts = c.labelConfusion {
+                let labels = classNames?[task] ?? counts.indices.map { "\($0)" }
+                let rates = counts.map { [Self.rate($0[0], of: $0[0] + $0[1]) ?? .nan, Self.rate($0[3], of: $0[2] + $0[3]) ?? .nan] }
+                try FileIO.writeAtomically(Plot.heatmap(title: "\(task): each label's decisions at ½ (test)", rows: labels,
+                                                        columns: ["specificity", "sensitivity"], values: rates,
+                                                        scaleTitle: "share of the true state", rowTitle: "label", columnTitle: "rate"),
+                                           to: dir + "/confusion/\(String(format: "%02d", t))-\(task).svg")
+                continue
+            }
             // Each row as a share of its class: the diagonal is the recall.
             let shares = c.confusion.map { row in row.map { Double($0) / Double(max(1, row.reduce(0, +))) } }
             try FileIO.writeAtomically(Plot.heatmap(title: "\(task): confusion matrix (test), share of each true class", rows: names, columns: names,
@@ -237,6 +246,8 @@ public struct RunReport: Codable, Equatable, Sendable {
 
     /// Test AUC and balanced accuracy per task, then each task's recall per class and
     /// confusion matrix (table and plot).
+    static func rate(_ k: Int, of n: Int) -> Double? { n > 0 ? Double(k) / Double(n) : nil }
+
     func clinicalMarkdown() -> String {
         guard let m = testMetrics, !m.isEmpty else { return "" }
         func f(_ v: Double?) -> String { v.map { String(format: "%.3f", $0) } ?? "–" }
@@ -248,8 +259,23 @@ public struct RunReport: Codable, Equatable, Sendable {
             + " | \(String(format: "%.2f", balanced.reduce(0, +) / Double(max(1, balanced.count)))) |\n\n"
         md += "AUC as MedMNIST's evaluator computes it (two classes: the second class's score; more: the mean over classes of "
         md += "each class against the rest); balanced accuracy is the mean recall over the classes present.\n\n"
+        if tasks.contains(where: { m[$0]?.isMultiLabel == true }) {
+            md += "A multi-label task is measured per label, as MedMNIST measures ChestMNIST: its AUC is the mean of the labels' AUCs, "
+            md += "a label is predicted present above probability ½, its balanced accuracy is the mean over labels of "
+            md += "(sensitivity + specificity) / 2.\n\n"
+        }
         for (t, task) in tasks.enumerated() {
             guard let c = m[task] else { continue }
+            if let counts = c.labelConfusion {
+                let labels = classNames?[task] ?? counts.indices.map { "\($0)" }
+                md += "### \(task): each label's decisions (test)\n\n| label | tn | fp | fn | tp | sensitivity (%) | specificity (%) |\n|---|---:|---:|---:|---:|---:|---:|\n"
+                for (k, n) in counts.enumerated() {
+                    let pct = { (v: Double?) in v.map { String(format: "%.1f", 100 * $0) } ?? "–" }
+                    md += "| \(k < labels.count ? labels[k] : "\(k)") | \(n[0]) | \(n[1]) | \(n[2]) | \(n[3]) | \(pct(Self.rate(n[3], of: n[2] + n[3]))) | \(pct(Self.rate(n[0], of: n[0] + n[1]))) |\n"
+                }
+                md += "\n![label decisions \(task)](confusion/\(String(format: "%02d", t))-\(task).svg)\n\n"
+                continue
+            }
             let names = classNames?[task] ?? c.confusion.indices.map { "\($0)" }
             md += "### \(task): recall per class and confusion matrix (test)\n\n| true \\ predicted | " + names.joined(separator: " | ")
                 + " | recall (%) |\n|---|" + String(repeating: "---:|", count: names.count + 1) + "\n"

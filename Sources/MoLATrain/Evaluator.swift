@@ -44,6 +44,11 @@ public enum Evaluator {
                 guard index.tasks[id].classes.count == m.description.classes[runTask] else {
                     throw DataError(file: dataset + "/index.json", "task \(m.tasks[runTask]) has \(index.tasks[id].classes.count) classes here, the model \(m.description.classes[runTask])")
                 }
+                let kind = m.description.labelKinds?[runTask] ?? .single
+                guard index.tasks[id].labelKind == kind else {
+                    throw DataError(file: dataset + "/index.json", "task \(m.tasks[runTask]) is \(index.tasks[id].labelKind.rawValue)-label here, the model's head is \(kind.rawValue)-label",
+                                    fix: "evaluate on a dataset whose manifest gives the task the same `labels:` kind")
+                }
                 var part = all.filter(tasks: [Int32(id)])
                 part.tasks = part.tasks.map { _ in Int32(runTask) }
                 let e = Evaluation.run(model, on: part, tasks: m.tasks.count)

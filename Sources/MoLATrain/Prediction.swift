@@ -9,7 +9,8 @@ import MoLATensor
 /// ingest prepared the run's dataset (its manifest copy gives the size, channels, resize
 /// filter and the DICOM and NIfTI settings), the best checkpoint (or `latest`) reads them in
 /// eval mode, and each image, DICOM frame or NIfTI slice gets a row per task: the predicted
-/// class and every class's probability.
+/// class and every class's probability (a multi-label task: the labels predicted present,
+/// probability above ½, joined by `|`, and every label's probability).
 public enum Prediction {
     public struct Row: Sendable {
         public var source: String
@@ -17,7 +18,8 @@ public enum Prediction {
         public var position: String
         public var task: String
         public var predicted: String
-        /// Class name → probability (softmax of the task's head).
+        /// Class name → probability (softmax of the task's head; σ per label for a
+        /// multi-label task).
         public var probabilities: [(String, Double)]
     }
 
@@ -84,22 +86,24 @@ public enum Prediction {
             let data = SplitData(shape: prepared.shape, images: prepared.pixels, labels: Array(repeating: 0, count: prepared.count),
                                  tasks: Array(repeating: Int32(head), count: prepared.count))
             var rng = RandomGenerator(seed: 0)
-            let width = description.classes[head]
+            let width = description.classes[head], kind = model.heads.labelKinds[head]
             var p = [Float](repeating: 0, count: data.count * width)
             var lo = 0
             while lo < data.count {
                 let hi = min(data.count, lo + 256)
                 let b = data.batch(ArraySlice(lo..<hi), training: false, rng: &rng)
                 let logits = model.forward(b.images, layout: b.layout)[0]
-                softmaxRows(logits, records: b.records[...], into: &p, width: width)
+                probabilityRows(logits, kind: kind, records: b.records[...], into: &p, width: width)
                 // The class evaluation counts as predicted: the first largest logit.
                 let predicted = CrossEntropy.argmax(rows: b.records.count, classes: width, logits: logits.pointer)
                 for (i, r) in b.records.enumerated() {
                     let row = (0..<width).map { Double(p[r * width + $0]) }
                     let best = Int(predicted[i])
+                    let label = { (k: Int) in k < classes.count ? classes[k] : "\(k)" }
+                    let answer = kind == .multi ? row.indices.filter { p[r * width + $0] > 0.5 }.map(label).joined(separator: "|") : label(best)
                     let source = prepared.files[r], location = prepared.locations[r]
                     rows.append(Row(source: source, position: String(location.dropFirst(source.count)).trimmingCharacters(in: .whitespaces),
-                                    task: name, predicted: best < classes.count ? classes[best] : "\(best)",
+                                    task: name, predicted: answer,
                                     probabilities: row.enumerated().map { (($0.offset < classes.count ? classes[$0.offset] : "\($0.offset)"), $0.element) }))
                 }
                 lo = hi

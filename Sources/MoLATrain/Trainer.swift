@@ -143,8 +143,9 @@ public final class Trainer {
             if batches.isEmpty { state.epoch += 1; state.position = 0; continue }
             for records in batches {
                 let (loss, correct, stop, lr) = try trainStep(records, schedule: schedule)
-                sinceEval.add(loss: loss, correct: correct, count: records.count)
-                window.add(loss: loss, correct: correct, count: records.count)
+                let decisions = decisionsIn(records)
+                sinceEval.add(loss: loss, correct: correct, count: decisions)
+                window.add(loss: loss, correct: correct, count: decisions)
                 if config.logEvery > 0 && window.steps == config.logEvery {
                     try record(.training(TrainingRecord(step: state.step, epoch: state.epoch, loss: window.meanLoss, accuracy: window.accuracy,
                                                         learningRate: Double(lr))))
@@ -226,7 +227,8 @@ public final class Trainer {
     /// it, its adapter's growth and what to try (the small-task collapse of README's results).
     func warnNearChance(_ accuracy: [Double], growth: [Double]?) {
         guard classes.count == accuracy.count else { return }
-        for t in Self.stuckAtChance(accuracy, classes: classes, streaks: &nearChance) {
+        // A multi-label task's accuracy has no chance level of 1/classes.
+        for t in Self.stuckAtChance(accuracy, classes: classes, streaks: &nearChance) where model.heads.labelKinds[t] == .single {
             let chance = 100 / Double(max(1, classes[t]))
             // Adapter t is task t's only when each task has its own.
             let own = config.method.adapters == .perTask
@@ -287,9 +289,16 @@ public final class Trainer {
         return TaskGradients.conflicts(grads, store: store)
     }
 
-    /// Correct predictions of a batch, every task group's.
+    /// Correct decisions of a batch, every task group's: one per image, or one per label of
+    /// a multi-label task's image.
     func correctInBatch(_ logits: [Tensor], _ b: PreparedBatch) -> Int {
-        b.layout.groups.enumerated().reduce(0) { $0 + correctPredictions(logits[$1.offset], labels: Array(b.labels[$1.element.range])) }
+        b.layout.groups.enumerated().reduce(0) { $0 + TaskLoss.correct(model.heads.labelKinds[$1.element.task], logits: logits[$1.offset], labels: b.labels[$1.element.range]) }
+    }
+
+    /// The decisions `correctInBatch` counts for the global batch `records`.
+    func decisionsIn(_ records: ArraySlice<Int>) -> Int {
+        let h = model.heads
+        return records.reduce(0) { n, r in let t = Int(train.tasks[r]); return n + TaskLoss.decisionsPerRow(h.labelKinds[t], classes: h.classes[t]) }
     }
 
     /// Validation: a record in metrics.jsonl, and the best checkpoint when it improves.

@@ -12,6 +12,8 @@ public struct TrainingData {
     /// Names and class counts of the selected tasks, in run order.
     public let taskNames: [String]
     public let classes: [Int]
+    /// Each selected task's label kind (one class, or any of its labels).
+    public let labelKinds: [LabelKind]
     public let shape: FeatureShape
 
     /// Resolves and checks the data, without loading records.
@@ -46,6 +48,7 @@ public struct TrainingData {
         guard !wanted.isEmpty else { throw DataError(file: configFile, location: "tasks", "no tasks selected") }
         taskNames = wanted
         classes = wanted.map { n in index.tasks.first { $0.name == n }!.classes.count }
+        labelKinds = wanted.map { n in index.tasks.first { $0.name == n }!.labelKind }
         shape = FeatureShape(height: index.image.height, width: index.image.width, channels: index.image.channels)
         for s in [Split.train, .val, .test] where (index.split(s)?.count ?? 0) == 0 {
             throw DataError(file: directory + "/index.json", "the dataset has no \(s.rawValue) split",

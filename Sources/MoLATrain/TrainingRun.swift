@@ -11,10 +11,17 @@ public struct RunDescription: Codable, Equatable, Sendable {
     public var tasks: [String]
     public var classes: [Int]
     public var height: Int, width: Int, channels: Int
+    /// Each task's label kind; absent when every task is single-label.
+    public var labelKinds: [LabelKind]?
     public var input: FeatureShape { FeatureShape(height: height, width: width, channels: channels) }
 
+    public init(config: TrainConfig, tasks: [String], classes: [Int], labelKinds: [LabelKind], height: Int, width: Int, channels: Int) {
+        (self.config, self.tasks, self.classes, self.height, self.width, self.channels) = (config, tasks, classes, height, width, channels)
+        self.labelKinds = labelKinds.contains(.multi) ? labelKinds : nil
+    }
+
     public func makeModel(engine: Engine = .default) -> any TaskModel {
-        ModelFactory.make(config, input: input, classes: classes, adapterCount: max(1, tasks.count), engine: engine)
+        ModelFactory.make(config, input: input, classes: classes, labelKinds: labelKinds, adapterCount: max(1, tasks.count), engine: engine)
     }
 
     func write(to dir: String) throws {
@@ -68,7 +75,7 @@ public struct TrainingRun {
                             fix: "continue it with --resume, replace it with --fresh, or set another `output:`")
         }
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let description = RunDescription(config: config, tasks: data.taskNames, classes: data.classes,
+        let description = RunDescription(config: config, tasks: data.taskNames, classes: data.classes, labelKinds: data.labelKinds,
                                          height: data.shape.height, width: data.shape.width, channels: data.shape.channels)
         if resume, let old = try? RunDescription.read(dir), old.config.hash != config.hash {
             throw DataError(file: dir + "/run.json", "the run folder was made with a different config",
@@ -84,7 +91,7 @@ public struct TrainingRun {
 
     /// Trains the run's model (or, single-task, one per task) in the prepared folder.
     func trainAll(config: TrainConfig, data: TrainingData, dir: String) throws -> (outcome: Trainer.Outcome, directory: String) {
-        let description = RunDescription(config: config, tasks: data.taskNames, classes: data.classes,
+        let description = RunDescription(config: config, tasks: data.taskNames, classes: data.classes, labelKinds: data.labelKinds,
                                          height: data.shape.height, width: data.shape.width, channels: data.shape.channels)
         let train = try data.load(.train), val = try data.load(.val), test = try data.load(.test)
         let ranks = parallel.map { ", \($0.size) MPI ranks (each 1/\($0.size) of every batch)" } ?? ""
@@ -107,7 +114,7 @@ public struct TrainingRun {
                 let perEpoch = max(1, taskTrain.count / config.batchSize)
                 c.epochs = (budget + perEpoch - 1) / perEpoch
                 c.maxSteps = budget
-                let subDescription = RunDescription(config: c, tasks: [name], classes: [data.classes[t]], height: data.shape.height,
+                let subDescription = RunDescription(config: c, tasks: [name], classes: [data.classes[t]], labelKinds: [data.labelKinds[t]], height: data.shape.height,
                                                     width: data.shape.width, channels: data.shape.channels)
                 if isLeader {
                     try FileManager.default.createDirectory(atPath: dir + "/" + sub, withIntermediateDirectories: true)

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import MoLAData
+import MoLASupport
 
 /// The shipped MedMNIST and RadImageNet manifests, fed with small fixture files written in
 /// exactly those formats (the real sets cannot be installed here).
@@ -29,7 +30,7 @@ import MoLAData
             print(total)
             """)
         setenv("MEDMNIST_DIR", dir.path, 1)
-        let r = try ingest(packageRoot + "/data-manifests/medmnist.yaml", into: dir.file("out"))
+        let r = try ingest(packageRoot + "/data-manifests/medmnist-mola.yaml", into: dir.file("out"))
         #expect(r.images == Int(counts.trimmingCharacters(in: .whitespacesAndNewlines)))
         #expect(r.index.tasks.count == 9 && r.index.tasks.map(\.classes.count).reduce(0, +) == 65)
         #expect(r.index.split(.train)!.perTask == (0..<9).map { 20 + $0 })
@@ -40,6 +41,55 @@ import MoLAData
         let oct = train.filter(tasks: [1])
         #expect(oct.images.prefix(28 * 28 * 3).allSatisfy { $0 == 77 })
         #expect(try DatasetVerifier.verify(directory: r.directory).ok)
+    }
+
+    /// All 12 2-D MedMNIST sets as `python -m medmnist download` leaves them: the real file
+    /// names (at 28 px and MedMNIST+'s `_64`), key names and shapes — grey N×H×W, RGB
+    /// N×H×W×3, uint8 N×1 labels, ChestMNIST's N×14 — with random pixels.
+    @Test(arguments: [28, 64]) func allTwelveMedmnistSets(size: Int) throws {
+        let dir = TempDir("medmnist12")
+        let suffix = size == 28 ? "" : "_\(size)"
+        let written = try python("""
+            import numpy as np
+            flags = {'pathmnist': (9, 3), 'chestmnist': (14, 1), 'dermamnist': (7, 3), 'octmnist': (4, 1),
+                     'pneumoniamnist': (2, 1), 'retinamnist': (5, 3), 'breastmnist': (2, 1), 'bloodmnist': (8, 3),
+                     'tissuemnist': (8, 1), 'organamnist': (11, 1), 'organcmnist': (11, 1), 'organsmnist': (11, 1)}
+            rng = np.random.default_rng(1)
+            total, positives = 0, 0
+            for flag, (k, c) in flags.items():
+                arrays = {}
+                for split, n in [('train', 12), ('val', 4), ('test', 5)]:
+                    arrays[split + '_images'] = rng.integers(0, 256, size=(n, \(size), \(size)) + ((3,) if c == 3 else ()), dtype=np.uint8)
+                    if flag == 'chestmnist':
+                        arrays[split + '_labels'] = (rng.random((n, 14)) < 0.3).astype(np.uint8)
+                        if split == 'train': positives = int(arrays[split + '_labels'][:, 0].sum())
+                    else:
+                        arrays[split + '_labels'] = rng.integers(0, k, size=(n, 1), dtype=np.uint8)
+                    total += n
+                np.savez_compressed('\(dir.path)/' + flag + '\(suffix).npz', **arrays)
+            print(total, positives)
+            """).split(separator: " ").map { Int($0.trimmingCharacters(in: .whitespacesAndNewlines))! }
+        setenv("MEDMNIST_DIR", dir.path, 1)
+        defer { unsetenv("MEDMNIST_DIR") }
+        let r = try ingest(packageRoot + "/data-manifests/medmnist\(size == 28 ? "" : "-\(size)").yaml", into: dir.file("out"))
+        #expect(r.images == written[0])
+        #expect(r.index.tasks.map(\.name) == ["path", "chest", "derma", "oct", "pneumonia", "retina", "breast", "blood", "tissue",
+                                               "organa", "organc", "organs"])
+        #expect(r.index.tasks.map(\.labelKind) == [.single, .multi] + Array(repeating: .single, count: 10))
+        #expect(r.index.tasks.map(\.classes.count) == [9, 14, 7, 4, 2, 5, 2, 8, 8, 11, 11, 11])
+        #expect(r.index.split(.train)!.perClass[1][0] == written[1], "train images with atelectasis")
+        #expect(r.index.image == ImageShape(height: size, width: size, channels: 3))
+        #expect(try DatasetVerifier.verify(directory: r.directory).ok)
+    }
+
+    /// `${NAME:-default}` in manifest paths: the default (here under ~) when NAME is unset.
+    @Test func pathDefaultsApplyWhenTheVariableIsUnset() throws {
+        let v = try ConfigValue.load(file: "t.yaml", text: "p: x")
+        unsetenv("MOLA_TEST_UNSET_DIR")
+        #expect(try PathExpansion.expand("${MOLA_TEST_UNSET_DIR:-~/.medmnist}/a.npz", relativeTo: "/", at: v) == NSHomeDirectory() + "/.medmnist/a.npz")
+        setenv("MOLA_TEST_UNSET_DIR", "/data/mm", 1)
+        defer { unsetenv("MOLA_TEST_UNSET_DIR") }
+        #expect(try PathExpansion.expand("${MOLA_TEST_UNSET_DIR:-~/.medmnist}/a.npz", relativeTo: "/", at: v) == "/data/mm/a.npz")
     }
 
     @Test func radimagenetManifestReadsAPNGTree() throws {

@@ -211,7 +211,21 @@ public struct Ingest {
                 })).sorted()
             }
             taskClasses.append(classes)
-            opened.append(try task.sources.map { try $0.open(classes: classes, listing: $0.format.isTree ? listings.get($0) : []) })
+            for source in task.sources where source.format.isTree {
+                guard let table = source.labels else { continue }
+                let columns = try TreeLabels.labelColumns(table: table)
+                if task.labels == .multi, columns.map(Set.init) != Set(classes) {
+                    throw DataError(file: table, location: "line 1", "the header's label columns (\(columns?.joined(separator: ", ") ?? "a file,label table")) are not the labels of task '\(task.name)'",
+                                    fix: "write the header 'file,\(classes.joined(separator: ","))' with one 0/1 column per label")
+                }
+                if task.labels == .single, let columns {
+                    throw DataError(file: table, location: "line 1", "the table has one column per label (\(columns.joined(separator: ", "))) but task '\(task.name)' is single-label",
+                                    fix: "set `labels: multi` on the task, or write a 'file,label' table")
+                }
+            }
+            opened.append(try task.sources.map {
+                try $0.open(classes: classes, labels: task.labels, listing: $0.format.isTree ? listings.get($0) : [])
+            })
         }
         // 2. Check labels, then decide every record's split (nil: skipped).
         var skipped: [String] = []
@@ -224,7 +238,7 @@ public struct Ingest {
                 let mine = mine(source)
                 for (i, r) in source.records.enumerated() {
                     var problem = r.problem
-                    if problem == nil, !(0..<taskClasses[t].count).contains(r.label) {
+                    if problem == nil, task.labels == .single, !(0..<taskClasses[t].count).contains(r.label) {
                         problem = "label \(r.label) is outside the class list of task '\(task.name)' (0…\(taskClasses[t].count - 1))"
                     }
                     if let problem {
@@ -263,13 +277,15 @@ public struct Ingest {
             splits.append(perSource)
         }
         // 3. Decode, resize and route every record to its split's shards.
+        let taskInfo = zip(manifest.tasks, taskClasses).map { DatasetIndex.TaskInfo(name: $0.name, classes: $1, labels: $0.labels) }
         let sinks = Dictionary(uniqueKeysWithValues: Split.allCases.map {
             ($0, ShardSink(split: $0, shape: shape, directory: dir, shardBytes: manifest.shardBytes,
-                           compression: manifest.compression))
+                           compression: manifest.compression, rows: LabelRows(taskInfo)))
         })
         var counts = Dictionary(uniqueKeysWithValues: Split.allCases.map {
             ($0, taskClasses.map { [Int](repeating: 0, count: $0.count) })
         })
+        var taskCounts = Dictionary(uniqueKeysWithValues: Split.allCases.map { ($0, [Int](repeating: 0, count: manifest.tasks.count)) })
         let total = opened.joined().reduce(0) { $0 + mine($1).count }
         let progress = Progress(label: "ingest \(manifest.name)", total: total, enabled: options.progress)
         let batch = 1024
@@ -306,7 +322,12 @@ public struct Ingest {
                                 let label = source.records[i].label
                                 try sinks[split]!.append(UnsafeBufferPointer(rebasing: out[(k * shape.pixelCount)..<((k + 1) * shape.pixelCount)]),
                                                          label: label, task: t)
-                                counts[split]![t][label] += 1
+                                taskCounts[split]![t] += 1
+                                if manifest.tasks[t].labels == .multi {
+                                    for k in counts[split]![t].indices where LabelKind.has(Int32(label), k) { counts[split]![t][k] += 1 }
+                                } else {
+                                    counts[split]![t][label] += 1
+                                }
                             }
                         }
                         progress.advance(range.count)
@@ -327,14 +348,14 @@ public struct Ingest {
         var splitInfo: [String: DatasetIndex.SplitInfo] = [:]
         for split in Split.allCases {
             let perClass = counts[split]!
-            let perTask = perClass.map { $0.reduce(0, +) }
+            let perTask = taskCounts[split]!
             splitInfo[split.rawValue] = .init(count: perTask.reduce(0, +), perTask: perTask, perClass: perClass)
         }
         return DatasetIndex(
             schema: DatasetIndex.schema, name: manifest.name, kind: manifest.kind, toolVersion: MoLAVersion.string,
             manifestSha256: manifest.sha256, inputFingerprint: fingerprint, image: shape,
             compression: manifest.compression, seed: manifest.seed,
-            tasks: zip(manifest.tasks, taskClasses).map { .init(name: $0.name, classes: $1) },
+            tasks: taskInfo,
             splits: splitInfo,
             shards: Split.allCases.flatMap { sinks[$0]!.written },
             skipped: .init(count: skipped.count, records: Array(skipped.prefix(1000))))

@@ -30,8 +30,11 @@ public struct Manifest {
 
     public struct TaskSpec {
         public var name: String
-        /// Class names; nil means "the sorted folder names" of the task's PNG trees.
+        /// Class names (a multi-label task's label names); nil means "the sorted folder
+        /// names" of the task's PNG trees.
         public var classes: [String]?
+        /// `labels: multi`: each record has any subset of the task's labels.
+        public var labels: LabelKind = .single
         public var sources: [SourceSpec]
         public var at: ConfigValue
     }
@@ -62,7 +65,8 @@ public struct Manifest {
         public var labelColumn: CSVPixelTable.LabelColumn = .last
         public var header: Bool?
         public var pixelMax: Double = 255
-        /// Tree formats: a `file,label` table giving each file's class instead of its folder.
+        /// Tree formats: a `file,label` table giving each file's class instead of its folder
+        /// (for a multi-label task: a `file` column and one 0/1 column per label).
         public var labels: String?
         // dicom-tree and nifti
         public var window: DICOMWindow = .file
@@ -77,7 +81,7 @@ public struct Manifest {
 
     static let topKeys = ["name", "description", "kind", "image", "resize", "seed", "validation",
                           "shard_size_mib", "compression", "tasks"]
-    static let taskKeys = ["name", "classes", "num_classes", "sources"]
+    static let taskKeys = ["name", "classes", "num_classes", "labels", "sources"]
     static let sourceKeys: [SourceSpec.Format: [String]] = [
         .idx: ["format", "images", "labels", "split"],
         .csv: ["format", "path", "image_shape", "label_column", "header", "pixel_max", "split"],
@@ -146,14 +150,29 @@ public struct Manifest {
             guard !c.isEmpty else { throw m.at("classes").error("the class list is empty") }
             guard Set(c).count == c.count else { throw m.at("classes").error("class names repeat") }
         }
+        let labels = try m["labels"]?.choice(LabelKind.self) ?? .single
+        if labels == .multi {
+            guard let c = classes else {
+                throw m.owner.error("multi-label task '\(name)' needs its label names",
+                                    fix: "list them in column order, e.g. classes: [atelectasis, cardiomegaly, effusion]")
+            }
+            guard c.count <= LabelKind.maxLabels else {
+                throw m.at("classes").error("a multi-label task may have at most \(LabelKind.maxLabels) labels, this one has \(c.count)",
+                                            fix: "split the labels over two tasks")
+            }
+        }
         let sourceList = try m.required("sources", hint: "each task needs at least one source").list()
         guard !sourceList.isEmpty else { throw m.at("sources").error("the source list is empty") }
         let sources = try sourceList.map { try source($0, baseDir: baseDir) }
+        if labels == .multi, let s = sources.first(where: { $0.format == .idx || $0.format == .csv || ($0.format.isTree && $0.labels == nil) }) {
+            throw s.at.error("a \(s.format.rawValue) source cannot give task '\(name)' several labels per image",
+                             fix: "use an npz archive with N×L labels, or a tree source with `labels: table.csv` holding one 0/1 column per label")
+        }
         if classes == nil, sources.contains(where: { !$0.format.isTree }) {
             throw m.owner.error("task '\(name)' needs classes (or num_classes)",
                                 fix: "list the class names in label order, e.g. classes: [cat, dog]; only image trees can take them from folder names")
         }
-        return TaskSpec(name: name, classes: classes, sources: sources, at: v)
+        return TaskSpec(name: name, classes: classes, labels: labels, sources: sources, at: v)
     }
 
     static func source(_ v: ConfigValue, baseDir: String) throws -> SourceSpec {

@@ -28,12 +28,12 @@ final class DICOMTreeSource: ImageSource {
         return head.suffix(4) == Data("DICM".utf8)
     }
 
-    init(root: String, listing list: [(file: String, folder: String)], classes: [String], split: Manifest.SourceSpec.SplitRule,
+    init(root: String, listing list: [(file: String, folder: String)], classes: [String], kind: LabelKind = .single, split: Manifest.SourceSpec.SplitRule,
          window: DICOMWindow, frame: Int?) throws {
         path = root
         self.window = window
         let fixed: Split? = { if case .fixed(let s) = split { return s } else { return nil } }()
-        let index = try TreeListing.labels(list, classes: classes, root: root, what: "DICOM files",
+        let index = try TreeListing.labels(list, classes: classes, kind: kind, root: root, what: "DICOM files",
                                            layout: "root/<class>/**/*.dcm (or extensionless files with the DICM preamble)")
         // Each file's frame count decides its records; an unreadable file is one bad record.
         var frames: [(String, Int)] = [], records: [SourceRecord] = []

@@ -1,5 +1,6 @@
 import MoLASupport
-/// One labelled record of a source: its class index, the split its file fixes (if any),
+/// One labelled record of a source: its class index (a multi-label task's bit set of
+/// labels, `LabelKind`), the split its file fixes (if any),
 /// where it lives (for messages) and a problem found while indexing it.
 struct SourceRecord {
     var label: Int
@@ -26,20 +27,22 @@ protocol ImageSource: AnyObject {
 }
 
 extension Manifest.SourceSpec {
-    /// Opens the source; `classes` are the task's class names (for tree folder names) and
-    /// `listing` the image files found under a tree's root (listed once, for the no-op check).
-    func open(classes: [String], listing: [(file: String, folder: String)]) throws -> ImageSource {
+    /// Opens the source; `classes` are the task's class names (for tree folder names),
+    /// `labels` its label kind and `listing` the image files found under a tree's root
+    /// (listed once, for the no-op check).
+    func open(classes: [String], labels kind: LabelKind = .single, listing: [(file: String, folder: String)]) throws -> ImageSource {
         switch format {
         case .idx: return try IDXSource(imagesPath: paths[0], labelsPath: paths[1], split: split)
         case .csv:
             return try CSVSource(path: paths[0], shape: csvShape!, labelColumn: labelColumn, header: header,
                                  pixelMax: pixelMax, split: split)
-        case .npz: return try NPZSource(path: paths[0], split: split, at: at)
-        case .pngTree, .jpegTree, .imageTree: return try ImageTreeSource(root: paths[0], listing: listing, classes: classes, split: split)
+        case .npz: return try NPZSource(path: paths[0], split: split, labels: kind == .multi ? classes.count : nil, at: at)
+        case .pngTree, .jpegTree, .imageTree:
+            return try ImageTreeSource(root: paths[0], listing: listing, classes: classes, kind: kind, split: split)
         case .dicomTree:
-            return try DICOMTreeSource(root: paths[0], listing: listing, classes: classes, split: split, window: window, frame: frame)
+            return try DICOMTreeSource(root: paths[0], listing: listing, classes: classes, kind: kind, split: split, window: window, frame: frame)
         case .nifti:
-            return try NIfTITreeSource(root: paths[0], listing: listing, classes: classes, split: split, window: window, slices: slices)
+            return try NIfTITreeSource(root: paths[0], listing: listing, classes: classes, kind: kind, split: split, window: window, slices: slices)
         }
     }
 

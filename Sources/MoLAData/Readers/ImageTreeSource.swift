@@ -20,11 +20,11 @@ final class ImageTreeSource: ImageSource {
         }
     }
 
-    init(root: String, listing list: [(file: String, folder: String)], classes: [String],
+    init(root: String, listing list: [(file: String, folder: String)], classes: [String], kind: LabelKind = .single,
          split: Manifest.SourceSpec.SplitRule) throws {
         path = root
         let fixed: Split? = { if case .fixed(let s) = split { return s } else { return nil } }()
-        let index = try TreeListing.labels(list, classes: classes, root: root, what: "PNG or JPEG files",
+        let index = try TreeListing.labels(list, classes: classes, kind: kind, root: root, what: "PNG or JPEG files",
                                            layout: "root/<class>/*.png (or .jpg); point root at the folder holding the class folders")
         files = list.map(\.file)
         records = list.map { SourceRecord(label: index[$0.folder]!, split: fixed, location: $0.file, problem: nil) }

@@ -19,13 +19,13 @@ final class NIfTITreeSource: ImageSource {
         }
     }
 
-    init(root: String, listing list: [(file: String, folder: String)], classes: [String], split: Manifest.SourceSpec.SplitRule,
+    init(root: String, listing list: [(file: String, folder: String)], classes: [String], kind: LabelKind = .single, split: Manifest.SourceSpec.SplitRule,
          window: DICOMWindow, slices rule: Manifest.SourceSpec.SliceRule) throws {
         path = root
         self.window = window
         axis = rule.axis
         let fixed: Split? = { if case .fixed(let s) = split { return s } else { return nil } }()
-        let index = try TreeListing.labels(list, classes: classes, root: root, what: "NIfTI files", layout: "root/<class>/**/*.nii or *.nii.gz")
+        let index = try TreeListing.labels(list, classes: classes, kind: kind, root: root, what: "NIfTI files", layout: "root/<class>/**/*.nii or *.nii.gz")
         // The volumes are read once here to know their slices (and which are empty).
         var slices: [(String, Int, Int)] = [], records: [SourceRecord] = []
         for (file, folder) in list {

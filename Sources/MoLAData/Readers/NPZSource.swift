@@ -4,7 +4,8 @@ import MoLASupport
 /// A `.npz` archive. MedMNIST archives hold `train_images`, `train_labels`, `val_*` and
 /// `test_*` and so carry their own splits; a plain archive with `images` and `labels`
 /// feeds the split the manifest names. Images are uint8 N×H×W or N×H×W×C; labels are
-/// integers N or N×1. Large members are inflated as a stream, one batch at a time.
+/// integers N or N×1, or for a multi-label task N×L of 0/1 (ChestMNIST's 14 findings).
+/// Large members are inflated as a stream, one batch at a time.
 final class NPZSource: ImageSource {
     struct Part {
         var split: Split?
@@ -25,8 +26,12 @@ final class NPZSource: ImageSource {
     private var fortranCache: [UInt8] = []
     private var fortranPart = -1
 
-    init(path: String, split: Manifest.SourceSpec.SplitRule, at: ConfigValue) throws {
+    /// A multi-label task's label count (nil: single-label).
+    let multiLabels: Int?
+
+    init(path: String, split: Manifest.SourceSpec.SplitRule, labels multiLabels: Int? = nil, at: ConfigValue) throws {
         self.path = path
+        self.multiLabels = multiLabels
         archive = try ZipArchive(path: path)
         let names = archive.members.map(\.name)
         let prefixed = Split.allCases.filter { names.contains("\($0.rawValue)_images.npy") }
@@ -75,10 +80,33 @@ final class NPZSource: ImageSource {
             throw DataError(file: path, location: "member \(lblName)", "holds \(lh.shape.first ?? 0) labels for \(s[0]) images",
                             fix: "the labels and images arrays must have the same first dimension")
         }
-        guard lh.shape.count == 1 || (lh.shape.count == 2 && lh.shape[1] == 1) else {
-            throw DataError(file: path, location: "member \(lblName)", "labels must be N or N×1, found \(lh.shape) (multi-label sets are not supported)")
-        }
         let first = records.count
+        let values = lh.shape.reduce(1, *)
+        guard labelBytes.count >= lh.headerLength + values * lh.itemSize else {
+            throw DataError(file: path, location: "member \(lblName)", "holds fewer bytes than its \(lh.shape) array needs (truncated)",
+                            fix: "re-create or re-download the archive")
+        }
+        if let l = multiLabels {
+            guard lh.shape.count == 2 || (l == 1 && lh.shape.count == 1), lh.shape.count == 1 || lh.shape[1] == l else {
+                throw DataError(file: path, location: "member \(lblName)", "labels are \(lh.shape), the multi-label task has \(l) labels (N×\(l) expected)",
+                                fix: "list one class name per label column under the task's classes")
+            }
+            labelBytes.withUnsafeBytes { raw in
+                let data = UnsafeRawBufferPointer(rebasing: raw[lh.headerLength...])
+                for i in 0..<s[0] {
+                    let row = (0..<l).map { lh.integer(data, lh.fortranOrder ? i + s[0] * $0 : i * l + $0) }
+                    let bad = row.first { $0 != 0 && $0 != 1 }
+                    records.append(SourceRecord(label: Int(LabelKind.bitSet(row)), split: split, location: "\(imgName)[\(i)]",
+                                                problem: bad.map { "label value \($0) is not 0 or 1" }))
+                }
+            }
+            parts.append(Part(split: split, images: img, header: imgHeader, first: first, count: s[0]))
+            return
+        }
+        guard lh.shape.count == 1 || (lh.shape.count == 2 && lh.shape[1] == 1) else {
+            throw DataError(file: path, location: "member \(lblName)", "labels are \(lh.shape): \(lh.shape.count == 2 ? "\(lh.shape[1]) labels per image" : "not one label per image")",
+                            fix: lh.shape.count == 2 ? "set `labels: multi` on the task and list its \(lh.shape[1]) label names under classes" : "save labels as an N or N×1 array")
+        }
         labelBytes.withUnsafeBytes { raw in
             let data = UnsafeRawBufferPointer(rebasing: raw[lh.headerLength...])
             for i in 0..<s[0] {

@@ -30,14 +30,30 @@ enum TreeListing {
     }
 
     /// Each class name's index, after checking that the listing names only the task's
-    /// classes and is not empty (`what`: the files expected, for the message).
-    static func labels(_ list: [(file: String, folder: String)], classes: [String], root: String, what: String,
+    /// classes and is not empty (`what`: the files expected, for the message). For a
+    /// multi-label task each `|`-joined set of label names maps to its bit set.
+    static func labels(_ list: [(file: String, folder: String)], classes: [String], kind: LabelKind = .single, root: String, what: String,
                        layout: String) throws -> [String: Int] {
         guard !list.isEmpty else {
             throw DataError(file: root, "no \(what) in class folders under this root", fix: "the layout is \(layout)")
         }
         var index: [String: Int] = [:]
         for (i, c) in classes.enumerated() { index[c] = i }
+        if kind == .multi {
+            var sets: [String: Int] = [:]
+            for names in Set(list.map(\.folder)) {
+                var bits: Int32 = 0
+                for name in names.split(separator: TreeLabels.separator) {
+                    guard let k = index[String(name)] else {
+                        throw DataError(file: root, "label '\(name)' of the labels table is not one of the task's labels",
+                                        fix: "name the table's columns after the task's classes: \(classes.joined(separator: ", "))")
+                    }
+                    bits |= 1 << Int32(k)
+                }
+                sets[names] = Int(bits)
+            }
+            return sets
+        }
         for folder in Set(list.map(\.folder)) where index[folder] == nil {
             throw DataError(file: root + "/" + folder, "class '\(folder)' (a folder, or a label in the labels table) is not one of the task's classes",
                             fix: "add '\(folder)' to the task's classes, or move the folder out of \(root) (or fix the table)")

@@ -35,14 +35,30 @@ public struct DatasetIndex: Codable, Equatable, Sendable {
 
     public struct TaskInfo: Codable, Equatable, Sendable {
         public var name: String
+        /// Class names, or a multi-label task's label names.
         public var classes: [String]
+        /// `multi` for a multi-label task (absent: single-label).
+        public var labels: LabelKind?
+        public var labelKind: LabelKind { labels ?? .single }
+
+        public init(name: String, classes: [String], labels: LabelKind = .single) {
+            self.name = name
+            self.classes = classes
+            self.labels = labels == .multi ? .multi : nil
+        }
     }
+
+    /// Columns of each record's row in `labels.npy`: 1 (shape N) when every task is
+    /// single-label, else the most labels of a multi-label task (shape N×L).
+    public var labelWidth: Int { tasks.filter { $0.labelKind == .multi }.map(\.classes.count).max() ?? 1 }
+    public var hasMultiLabelTask: Bool { tasks.contains { $0.labelKind == .multi } }
 
     public struct SplitInfo: Codable, Equatable, Sendable {
         public var count: Int
         /// Records per task, in task order.
         public var perTask: [Int]
-        /// Records per task and class: `perClass[task][class]`.
+        /// Records per task and class: `perClass[task][class]` (for a multi-label task, the
+        /// records with each label present).
         public var perClass: [[Int]]
     }
 

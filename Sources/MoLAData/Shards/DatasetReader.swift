@@ -1,7 +1,8 @@
 import Foundation
 import MoLASupport
 
-/// The records of one split held in memory: uint8 pixels (N×H×W×C), labels and task ids.
+/// The records of one split held in memory: uint8 pixels (N×H×W×C), labels (a class
+/// index, or a multi-label task's bit set: `LabelKind`) and task ids.
 public struct SplitData: Sendable {
     public var shape: ImageShape
     public var images: [UInt8]
@@ -54,6 +55,7 @@ public struct DatasetReader {
             }
         }
         let n = shards.reduce(0) { $0 + $1.count }
+        let rows = LabelRows(index.tasks)
         var labels = [Int32](repeating: 0, count: n)
         var tasks = [Int32](repeating: 0, count: n)
         // Every byte is written by the shards (or the array is dropped on error): no zero-fill.
@@ -64,12 +66,16 @@ public struct DatasetReader {
                 let dst = UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(buf)[(offset * px)..<((offset + shard.count) * px)])
                 try readMember(archive, shard, "images.npy", dtype: "|u1",
                                shape: [shard.count, index.image.height, index.image.width, index.image.channels], into: dst)
-                for (name, target) in [("labels.npy", 0), ("tasks.npy", 1)] {
-                    var raw = [Int64](repeating: 0, count: shard.count)
-                    try raw.withUnsafeMutableBytes { try readMember(archive, shard, name, dtype: "<i8", shape: [shard.count], into: $0) }
+                // Tasks first: a multi-label row is read by its task's kind.
+                var taskIDs = [Int64](repeating: 0, count: shard.count)
+                try taskIDs.withUnsafeMutableBytes { try readMember(archive, shard, "tasks.npy", dtype: "<i8", shape: [shard.count], into: $0) }
+                var raw = [Int64](repeating: 0, count: shard.count * rows.columns)
+                try raw.withUnsafeMutableBytes { try readMember(archive, shard, "labels.npy", dtype: "<i8", shape: rows.shape(shard.count), into: $0) }
+                raw.withUnsafeBufferPointer { values in
                     for i in 0..<shard.count {
-                        let v = Int32(truncatingIfNeeded: Int64(littleEndian: raw[i]))
-                        if target == 0 { labels[offset + i] = v } else { tasks[offset + i] = v }
+                        let task = Int(truncatingIfNeeded: Int64(littleEndian: taskIDs[i]))
+                        tasks[offset + i] = Int32(truncatingIfNeeded: task)
+                        labels[offset + i] = rows.label(values.baseAddress! + i * rows.columns, task: task)
                     }
                 }
                 offset += shard.count

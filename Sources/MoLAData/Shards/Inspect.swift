@@ -80,7 +80,8 @@ public enum ContactSheet {
         let width = perRow * (cellW + gap) + gap, height = rows * (cellH + gap) + gap
         var pixels = [UInt8](repeating: 128, count: width * height * shape.channels)
         for t in 0..<rows {
-            // Round-robin over classes so each class appears before any repeats.
+            // Round-robin over classes (a multi-label task: over label sets) so each class
+            // appears before any repeats.
             var byClass: [Int32: [Int]] = [:]
             for i in 0..<data.count where data.tasks[i] == Int32(t) {
                 if byClass[data.labels[i], default: []].count < perRow { byClass[data.labels[i], default: []].append(i) }

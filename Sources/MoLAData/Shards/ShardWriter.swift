@@ -1,7 +1,8 @@
 import Foundation
 
 /// Writes one shard: a standard `.npz` (zip, deflate) of `images.npy` (uint8 N×H×W×C),
-/// `labels.npy` (int64 N) and `tasks.npy` (int64 N), so `numpy.load` opens it as is.
+/// `labels.npy` (int64 N, or N×L with a multi-label task: `LabelRows`) and `tasks.npy`
+/// (int64 N), so `numpy.load` opens it as is.
 ///
 /// Output bytes depend only on the records and the compression setting: members in fixed
 /// order, fixed zip timestamps, deflate in fixed 1 MiB chunks whatever the thread count.
@@ -13,11 +14,12 @@ enum ShardWriter {
     static let imagesHeaderBytes = 128
 
     /// Writes a shard. `imagesMember` holds `imagesHeaderBytes` of room followed by the
-    /// pixels of `labels.count` images; the header is written into that room.
-    static func write(imagesMember: UnsafeMutableRawBufferPointer, shape: ImageShape, labels: [Int64], tasks: [Int64],
+    /// pixels of `tasks.count` images; the header is written into that room. `labels` holds
+    /// `rows.columns` values per image.
+    static func write(imagesMember: UnsafeMutableRawBufferPointer, shape: ImageShape, labels: [Int64], rows: LabelRows, tasks: [Int64],
                       split: Split, to path: String, compression: Zlib.Compression) throws -> DatasetIndex.ShardInfo {
-        let n = labels.count
-        precondition(imagesMember.count == imagesHeaderBytes + n * shape.pixelCount && tasks.count == n)
+        let n = tasks.count
+        precondition(imagesMember.count == imagesHeaderBytes + n * shape.pixelCount && labels.count == n * rows.columns)
         let zip = try ZipFileWriter(path: path)
         var members: [DatasetIndex.MemberInfo] = []
         func add(_ name: String, header: NPYHeader, member: UnsafeRawBufferPointer) throws {
@@ -33,8 +35,8 @@ enum ShardWriter {
         precondition(encoded.count == imagesHeaderBytes)
         imagesMember.copyBytes(from: encoded)
         try add("images.npy", header: imagesHeader, member: UnsafeRawBufferPointer(imagesMember))
-        for (name, values) in [("labels.npy", labels), ("tasks.npy", tasks)] {
-            let h = NPYHeader(kind: .signed, itemSize: 8, shape: [n])
+        for (name, values, dims) in [("labels.npy", labels, rows.shape(n)), ("tasks.npy", tasks, [n])] {
+            let h = NPYHeader(kind: .signed, itemSize: 8, shape: dims)
             let member = h.encoded() + values.withUnsafeBytes { Array($0) }  // little-endian hosts only (x86-64, arm64)
             try member.withUnsafeBytes { try add(name, header: h, member: $0) }
         }
@@ -52,13 +54,15 @@ final class ShardSink {
     let directory: String
     let compression: Zlib.Compression
     let perShard: Int
+    let rows: LabelRows
     private var images: [UInt8] = []
     private var labels: [Int64] = []
     private var tasks: [Int64] = []
     private(set) var written: [DatasetIndex.ShardInfo] = []
 
-    init(split: Split, shape: ImageShape, directory: String, shardBytes: Int, compression: Zlib.Compression) {
+    init(split: Split, shape: ImageShape, directory: String, shardBytes: Int, compression: Zlib.Compression, rows: LabelRows) {
         self.split = split
+        self.rows = rows
         self.shape = shape
         self.directory = directory
         self.compression = compression
@@ -68,16 +72,16 @@ final class ShardSink {
 
     func append(_ pixels: UnsafeBufferPointer<UInt8>, label: Int, task: Int) throws {
         images.append(contentsOf: pixels)
-        labels.append(Int64(label))
+        rows.append(label, task: task, to: &labels)
         tasks.append(Int64(task))
-        if labels.count == perShard { try flush() }
+        if tasks.count == perShard { try flush() }
     }
 
     func flush() throws {
-        guard !labels.isEmpty else { return }
+        guard !tasks.isEmpty else { return }
         let name = String(format: "%@-%05d.npz", split.rawValue, written.count)
         let info = try images.withUnsafeMutableBytes {
-            try ShardWriter.write(imagesMember: $0, shape: shape, labels: labels, tasks: tasks, split: split,
+            try ShardWriter.write(imagesMember: $0, shape: shape, labels: labels, rows: rows, tasks: tasks, split: split,
                                   to: directory + "/" + name, compression: compression)
         }
         written.append(info)

@@ -15,6 +15,7 @@ public enum DatasetVerifier {
         let reader = try DatasetReader(directory: directory)
         let index = reader.index
         var report = Report()
+        let rows = LabelRows(index.tasks)
         for split in Split.allCases {
             var counts = index.tasks.map { [Int](repeating: 0, count: $0.classes.count) }
             var splitReadable = true
@@ -28,20 +29,29 @@ public enum DatasetVerifier {
                         try reader.readMember(archive, shard, "images.npy", dtype: "|u1",
                                               shape: [shard.count, index.image.height, index.image.width, index.image.channels], into: $0)
                     }
-                    var values = [[Int64]](repeating: [Int64](repeating: 0, count: shard.count), count: 2)
-                    for (k, name) in ["labels.npy", "tasks.npy"].enumerated() {
-                        try values[k].withUnsafeMutableBytes { try reader.readMember(archive, shard, name, dtype: "<i8", shape: [shard.count], into: $0) }
-                    }
-                    let labels = values[0].map { Int(Int64(littleEndian: $0)) }, tasks = values[1].map { Int(Int64(littleEndian: $0)) }
+                    var tasks = [Int64](repeating: 0, count: shard.count), raw = [Int64](repeating: 0, count: shard.count * rows.columns)
+                    try tasks.withUnsafeMutableBytes { try reader.readMember(archive, shard, "tasks.npy", dtype: "<i8", shape: [shard.count], into: $0) }
+                    try raw.withUnsafeMutableBytes { try reader.readMember(archive, shard, "labels.npy", dtype: "<i8", shape: rows.shape(shard.count), into: $0) }
                     for i in 0..<shard.count {
-                        guard index.tasks.indices.contains(tasks[i]) else {
-                            throw DataError(file: path, location: "record \(i)", "task id \(tasks[i]) is outside 0…\(index.tasks.count - 1)")
+                        let t = Int(Int64(littleEndian: tasks[i]))
+                        guard index.tasks.indices.contains(t) else {
+                            throw DataError(file: path, location: "record \(i)", "task id \(t) is outside 0…\(index.tasks.count - 1)")
                         }
-                        guard index.tasks[tasks[i]].classes.indices.contains(labels[i]) else {
-                            throw DataError(file: path, location: "record \(i)",
-                                            "label \(labels[i]) is outside the classes of task '\(index.tasks[tasks[i]].name)'")
+                        let row = raw[(i * rows.columns)..<((i + 1) * rows.columns)].map { Int(Int64(littleEndian: $0)) }
+                        let task = index.tasks[t]
+                        if task.labelKind == .multi {
+                            // 0/1 per label, then 0 up to the row's width.
+                            guard row.allSatisfy({ $0 == 0 || $0 == 1 }), !row[task.classes.count...].contains(1) else {
+                                throw DataError(file: path, location: "record \(i)", "labels \(row) are not 0/1 for the \(task.classes.count) labels of task '\(task.name)'")
+                            }
+                            for k in task.classes.indices where row[k] == 1 { counts[t][k] += 1 }
+                        } else {
+                            guard task.classes.indices.contains(row[0]), row.dropFirst().allSatisfy({ $0 == -1 }) else {
+                                throw DataError(file: path, location: "record \(i)",
+                                                "label \(row.count == 1 ? "\(row[0])" : "\(row)") is outside the classes of task '\(task.name)'")
+                            }
+                            counts[t][row[0]] += 1
                         }
-                        counts[tasks[i]][labels[i]] += 1
                     }
                     report.records += shard.count
                 } catch let e as DataError {

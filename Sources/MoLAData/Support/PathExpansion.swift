@@ -2,7 +2,8 @@ import Foundation
 import MoLASupport
 
 /// Expands the paths written in manifests and configs:
-/// `~` (home), `$NAME` / `${NAME}` (environment), `${python:pkg}` (the directory of an
+/// `~` (home), `$NAME` / `${NAME}` (environment), `${NAME:-default}` (the default, which
+/// may start with `~`, when NAME is unset or empty), `${python:pkg}` (the directory of an
 /// installed Python package, found with `importlib` without importing it), and relative
 /// paths against the directory of the file that names them.
 public enum PathExpansion {
@@ -36,6 +37,10 @@ public enum PathExpansion {
             }
             if name.hasPrefix("python:") {
                 out += try pythonPackageDir(String(name.dropFirst("python:".count)), at: value)
+            } else if let split = name.range(of: ":-") {
+                let variable = String(name[..<split.lowerBound]), fallback = String(name[split.upperBound...])
+                let v = ProcessInfo.processInfo.environment[variable] ?? ""
+                out += !v.isEmpty ? v : fallback == "~" || fallback.hasPrefix("~/") ? NSHomeDirectory() + fallback.dropFirst() : fallback
             } else {
                 guard !name.isEmpty, let v = ProcessInfo.processInfo.environment[name], !v.isEmpty else {
                     throw value.error("the path '\(raw)' uses $\(name), which is not set",

@@ -1,3 +1,4 @@
+import MoLASupport
 import MoLATensor
 
 /// One linear classifier per task on pooled features; each task group of the batch goes
@@ -5,6 +6,9 @@ import MoLATensor
 public final class TaskHeads {
     public let features: Int
     public let classes: [Int]
+    /// Each task's label kind (softmax over classes, or a sigmoid per label); every task
+    /// is single-label until the model's builder says otherwise.
+    public var labelKinds: [LabelKind]
     public let weights: [ParameterRef], biases: [ParameterRef]
     let store: ParameterStore
 
@@ -18,6 +22,7 @@ public final class TaskHeads {
         self.store = store
         self.features = features
         self.classes = classes
+        labelKinds = classes.map { _ in .single }
         weights = classes.enumerated().map { t, c in
             store.add("\(name).\(t).weight", shape: [features, c], .kaimingUniform(fanIn: features, a: Float(5).squareRoot()), role: .head)
         }

@@ -88,10 +88,13 @@ public struct ModelRecipe {
 /// Builds the network a config names, with its parameters allocated from the seed.
 public enum ModelFactory {
     /// `classes`: one entry per head (one per task; a single entry for a single-task model).
-    /// `engine`: how its kernels run (default: the machine's).
-    public static func make(_ c: TrainConfig, input: FeatureShape, classes: [Int], adapterCount: Int, engine: Engine = .default) -> any TaskModel {
+    /// `labelKinds`: each head's (nil: all single-label). `engine`: how its kernels run
+    /// (default: the machine's).
+    public static func make(_ c: TrainConfig, input: FeatureShape, classes: [Int], labelKinds: [LabelKind]? = nil, adapterCount: Int,
+                            engine: Engine = .default) -> any TaskModel {
         let store = ParameterStore(engine: engine)
         let model = c.method.build(ModelRecipe(config: c, input: input, classes: classes, adapterCount: adapterCount, store: store))
+        if let labelKinds { model.heads.labelKinds = labelKinds }
         store.allocate(seed: c.seed)
         return model
     }

@@ -89,7 +89,7 @@ struct LossWeightingStep: TrainingStep {
         let model = context.model
         model.store.zeroGradients()
         let logits = model.forward(b.images, layout: b.layout)
-        let local = taskLosses(logits, b, tasks: context.tasks)
+        let local = taskLosses(logits, b, kinds: model.heads.labelKinds)
         var rows = [Int](repeating: 0, count: context.tasks)
         for g in b.layout.groups { rows[g.task] = g.range.count }
         let weights = weighting.weights(losses: context.parallel?.globalTaskLosses(local, rows: rows) ?? local)
@@ -100,14 +100,10 @@ struct LossWeightingStep: TrainingStep {
     }
 }
 
-/// Each task's mean cross-entropy in the batch (nil: no image of the task in it; a batch
-/// holds one group per task).
-func taskLosses(_ logits: [Tensor], _ b: PreparedBatch, tasks: Int) -> [Double?] {
-    var out = [Double?](repeating: nil, count: tasks)
-    for (i, g) in b.layout.groups.enumerated() {
-        out[g.task] = b.labels[g.range].withUnsafeBufferPointer { lb in
-            CrossEntropy.loss(rows: g.range.count, classes: logits[i].shape[1], logits: logits[i].pointer, labels: lb.baseAddress!)
-        }
-    }
+/// Each task's mean loss in the batch (nil: no image of the task in it; a batch holds one
+/// group per task).
+func taskLosses(_ logits: [Tensor], _ b: PreparedBatch, kinds: [LabelKind]) -> [Double?] {
+    var out = [Double?](repeating: nil, count: kinds.count)
+    for (i, g) in b.layout.groups.enumerated() { out[g.task] = TaskLoss.loss(kinds[g.task], logits: logits[i], labels: b.labels[g.range]) }
     return out
 }
