@@ -18,6 +18,8 @@ public enum Prediction {
         public var position: String
         public var task: String
         public var predicted: String
+        /// The true class (or labels) of a dataset folder's record; nil for an image file.
+        public var truth: String?
         /// Class name → probability (softmax of the task's head; σ per label for a
         /// multi-label task).
         public var probabilities: [(String, Double)]
@@ -27,27 +29,29 @@ public enum Prediction {
         public var rows: [Row]
         public var skipped: [String]
 
-        /// The CSV: source, position, task, predicted, then one `p_<class>` column per class
-        /// of the tasks predicted (empty for another task's classes).
+        /// The CSV: source, position, task, predicted (and truth, when a dataset folder was
+        /// predicted), then one `p_<class>` column per class of the tasks predicted (empty for
+        /// another task's classes).
         public var csv: String {
             var columns: [String] = []
             for r in rows { for (c, _) in r.probabilities where !columns.contains(c) { columns.append(c) } }
+            let truth = rows.contains { $0.truth != nil }
             func field(_ s: String) -> String { s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s }
-            var out = (["source", "position", "task", "predicted"] + columns.map { "p_" + $0 }).map(field).joined(separator: ",") + "\n"
+            var out = (["source", "position", "task", "predicted"] + (truth ? ["truth"] : []) + columns.map { "p_" + $0 }).map(field).joined(separator: ",") + "\n"
             for r in rows {
                 let p = Dictionary(r.probabilities, uniquingKeysWith: { a, _ in a })
-                out += ([r.source, r.position, r.task, r.predicted].map(field) + columns.map { c in p[c].map { String(format: "%.6f", $0) } ?? "" })
-                    .joined(separator: ",") + "\n"
+                out += (([r.source, r.position, r.task, r.predicted] + (truth ? [r.truth ?? ""] : [])).map(field)
+                    + columns.map { c in p[c].map { String(format: "%.6f", $0) } ?? "" }).joined(separator: ",") + "\n"
             }
             return out
         }
     }
 
-    /// Predicts `inputs` (files or folders) with the run in `runDirectory`, for `task` (all
-    /// the run's tasks when nil). `dataset`: the dataset folder whose manifest says how to
-    /// prepare images (default: the run's own).
+    /// Predicts `inputs` (files, folders, or dataset folders — whose `split` is predicted)
+    /// with the run in `runDirectory`, for `task` (all the run's tasks when nil). `dataset`:
+    /// the dataset folder whose manifest says how to prepare images (default: the run's own).
     public static func run(runDirectory run: String, inputs: [String], task: String? = nil, dataset: String? = nil,
-                           checkpoint: String = "best", skipBad: Bool = false) throws -> Result {
+                           split: Split = .test, checkpoint: String = "best", skipBad: Bool = false) throws -> Result {
         let d = try RunDescription.read(run)
         // The dataset: named, the report's, the config's, or where its manifest is ingested.
         let ingested = d.config.data.manifest.flatMap { try? Ingest.defaultOutput(for: Manifest(path: $0)) }
@@ -62,13 +66,11 @@ public enum Prediction {
         } ?? d.tasks
         var rows: [Row] = [], skipped: [String] = []
         var models: [String: any TaskModel] = [:]  // by folder: a joint model serves every task
+        // Dataset folders (index.json beside shards) are predicted from their shards, with
+        // each record's true label; everything else is a file or folder of images.
+        let datasets = inputs.filter { FileIO.exists($0 + "/" + DatasetIndex.fileName) }
+        let images = inputs.filter { !datasets.contains($0) }
         for name in tasks {
-            let prepared = try PreparedImages(inputs, like: manifest, task: manifest.tasks.contains { $0.name == name } ? name : nil, skipBad: skipBad)
-            skipped += prepared.skipped.filter { !skipped.contains($0) }
-            guard prepared.shape == ImageShape(height: d.height, width: d.width, channels: d.channels) else {
-                throw DataError(file: manifestCopy, "images are prepared at \(prepared.shape), the model takes \(d.input)",
-                                fix: "name the dataset the run trained on with --dataset")
-            }
             // Single-task runs hold one model per task in tasks/<name>/.
             let (dir, description, head) = d.config.method.modelPerTask
                 ? (run + "/tasks/" + name, try RunDescription.read(run + "/tasks/" + name), 0)
@@ -83,32 +85,69 @@ public enum Prediction {
             }()
             models[dir] = model
             let classes = index.tasks.first { $0.name == name }?.classes ?? (0..<description.classes[head]).map { "\($0)" }
-            let data = SplitData(shape: prepared.shape, images: prepared.pixels, labels: Array(repeating: 0, count: prepared.count),
-                                 tasks: Array(repeating: Int32(head), count: prepared.count))
-            var rng = RandomGenerator(seed: 0)
-            let width = description.classes[head], kind = model.heads.labelKinds[head]
-            var p = [Float](repeating: 0, count: data.count * width)
-            var lo = 0
-            while lo < data.count {
-                let hi = min(data.count, lo + 256)
-                let b = data.batch(ArraySlice(lo..<hi), training: false, rng: &rng)
-                let logits = model.forward(b.images, layout: b.layout)[0]
-                probabilityRows(logits, kind: kind, records: b.records[...], into: &p, width: width)
-                // The class evaluation counts as predicted: the first largest logit.
-                let predicted = CrossEntropy.argmax(rows: b.records.count, classes: width, logits: logits.pointer)
-                for (i, r) in b.records.enumerated() {
-                    let row = (0..<width).map { Double(p[r * width + $0]) }
-                    let best = Int(predicted[i])
-                    let label = { (k: Int) in k < classes.count ? classes[k] : "\(k)" }
-                    let answer = kind == .multi ? row.indices.filter { p[r * width + $0] > 0.5 }.map(label).joined(separator: "|") : label(best)
-                    let source = prepared.files[r], location = prepared.locations[r]
-                    rows.append(Row(source: source, position: String(location.dropFirst(source.count)).trimmingCharacters(in: .whitespaces),
-                                    task: name, predicted: answer,
-                                    probabilities: row.enumerated().map { (($0.offset < classes.count ? classes[$0.offset] : "\($0.offset)"), $0.element) }))
+            let kind = model.heads.labelKinds[head]
+            let label = { (k: Int) in k < classes.count ? classes[k] : "\(k)" }
+            let describe = { (l: Int32) in
+                kind == .multi ? (0..<classes.count).filter { LabelKind.has(l, $0) }.map(label).joined(separator: "|") : label(Int(l))
+            }
+            if !images.isEmpty {
+                let prepared = try PreparedImages(images, like: manifest, task: manifest.tasks.contains { $0.name == name } ? name : nil, skipBad: skipBad)
+                skipped += prepared.skipped.filter { !skipped.contains($0) }
+                guard prepared.shape == ImageShape(height: d.height, width: d.width, channels: d.channels) else {
+                    throw DataError(file: manifestCopy, "images are prepared at \(prepared.shape), the model takes \(d.input)",
+                                    fix: "name the dataset the run trained on with --dataset")
                 }
-                lo = hi
+                let data = SplitData(shape: prepared.shape, images: prepared.pixels, labels: Array(repeating: 0, count: prepared.count),
+                                     tasks: Array(repeating: Int32(head), count: prepared.count))
+                rows += predict(model, data, head: head, task: name, classes: classes, kind: kind) { r in
+                    let source = prepared.files[r], location = prepared.locations[r]
+                    return (source, String(location.dropFirst(source.count)).trimmingCharacters(in: .whitespaces), nil)
+                }
+            }
+            for folder in datasets {
+                let reader = try DatasetReader(directory: folder)
+                guard let id = reader.index.tasks.firstIndex(where: { $0.name == name }) else { continue }
+                guard reader.index.image == ImageShape(height: d.height, width: d.width, channels: d.channels),
+                      reader.index.tasks[id].labelKind == kind, reader.index.tasks[id].classes.count == description.classes[head] else {
+                    throw DataError(file: folder + "/" + DatasetIndex.fileName,
+                                    "task \(name) here (\(reader.index.image), \(reader.index.tasks[id].classes.count) \(reader.index.tasks[id].labelKind.rawValue)-label classes) is not the model's (\(d.input), \(description.classes[head]))",
+                                    fix: "ingest the dataset with the manifest the run trained on")
+                }
+                var data = try reader.load(split).filter(tasks: [Int32(id)])
+                data.tasks = data.tasks.map { _ in Int32(head) }
+                rows += predict(model, data, head: head, task: name, classes: classes, kind: kind) { r in
+                    (folder, "\(split.rawValue) record \(r)", describe(data.labels[r]))
+                }
             }
         }
         return Result(rows: rows, skipped: skipped)
+    }
+
+    /// One row per record of `data` (every record of task `head`): the predicted class
+    /// (the first largest logit, as evaluation counts it) or labels (above ½), and the
+    /// probabilities. `where`: a record's source, position and true label (if known).
+    static func predict(_ model: any TaskModel, _ data: SplitData, head: Int, task: String, classes: [String], kind: LabelKind,
+                        where place: (Int) -> (String, String, String?)) -> [Row] {
+        let width = model.heads.classes[head]
+        let label = { (k: Int) in k < classes.count ? classes[k] : "\(k)" }
+        var rng = RandomGenerator(seed: 0)
+        var p = [Float](repeating: 0, count: data.count * width), rows: [Row] = []
+        var lo = 0
+        while lo < data.count {
+            let hi = min(data.count, lo + 256)
+            let b = data.batch(ArraySlice(lo..<hi), training: false, rng: &rng)
+            let logits = model.forward(b.images, layout: b.layout)[0]
+            probabilityRows(logits, kind: kind, records: b.records[...], into: &p, width: width)
+            let predicted = CrossEntropy.argmax(rows: b.records.count, classes: width, logits: logits.pointer)
+            for (i, r) in b.records.enumerated() {
+                let row = (0..<width).map { Double(p[r * width + $0]) }
+                let answer = kind == .multi ? row.indices.filter { p[r * width + $0] > 0.5 }.map(label).joined(separator: "|") : label(Int(predicted[i]))
+                let (source, position, truth) = place(r)
+                rows.append(Row(source: source, position: position, task: task, predicted: answer, truth: truth,
+                                probabilities: row.enumerated().map { (label($0.offset), $0.element) }))
+            }
+            lo = hi
+        }
+        return rows
     }
 }

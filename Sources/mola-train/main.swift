@@ -212,16 +212,24 @@ struct PredictCommand: ParsableCommand {
             dataset's manifest copy. The CSV has source, position (frame or slice), task, \
             predicted class and every class's probability (p_<class>).
 
+            A dataset folder (written by mola-prep ingest) as input predicts its --split \
+            (test by default) and adds each record's true class in a truth column. A \
+            multi-label task's predicted labels are those with probability above 0.5, joined by |.
+
             Examples:
               mola-train predict runs/df-mola-grad new-scans/ --out predictions.csv
               mola-train predict runs/med-mola-router ct.dcm --task organ
+              mola-train predict runs/df-mola-grad datasets/digits-fashion --split val
             """)
 
     @Argument(help: "The run folder.")
     var runFolder: String
 
-    @Argument(help: "Image files or folders (PNG, JPEG, DICOM, NIfTI).")
+    @Argument(help: "Image files or folders (PNG, JPEG, DICOM, NIfTI), or dataset folders.")
     var inputs: [String]
+
+    @Option(help: "The split of a dataset folder input to predict: train, val or test.")
+    var split: String = "test"
 
     @Option(help: "Predict this task only (default: every task of the run).")
     var task: String?
@@ -241,7 +249,9 @@ struct PredictCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             guard ["best", "latest"].contains(checkpoint) else { throw ValidationError("--checkpoint must be best or latest") }
-            let r = try Prediction.run(runDirectory: runFolder, inputs: inputs, task: task, dataset: dataset, checkpoint: checkpoint, skipBad: skipBad)
+            guard let s = Split(rawValue: split) else { throw ValidationError("--split must be train, val or test") }
+            let r = try Prediction.run(runDirectory: runFolder, inputs: inputs, task: task, dataset: dataset, split: s, checkpoint: checkpoint,
+                                       skipBad: skipBad)
             if let out { try FileIO.writeAtomically(r.csv, to: out) } else { print(r.csv, terminator: "") }
             if !r.skipped.isEmpty {
                 FileHandle.standardError.write(Data("skipped \(r.skipped.count) unreadable image(s):\n".utf8))

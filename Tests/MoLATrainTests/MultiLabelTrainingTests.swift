@@ -114,6 +114,15 @@ enum ChestData {
         #expect(FileManager.default.fileExists(atPath: dir + "/confusion/00-chest.svg"))
         let ev = try Evaluator.evaluate(run: dir, dataset: ChestData.directory, split: .test, checkpoint: "best")
         #expect(ev.perTask == report.test.perTask, "eval \(ev.perTask) vs the report's \(report.test.perTask)")
+        // predict on the dataset folder: each finding present above ½; the decisions give ACC.
+        let p = try Prediction.run(runDirectory: dir, inputs: [ChestData.directory], task: "chest")
+        #expect(p.rows.count == 96 && p.rows.allSatisfy { $0.probabilities.count == 14 })
+        let decisions = p.rows.map { row -> Int in
+            let predicted = Set(row.predicted.split(separator: "|").map(String.init)), truth = Set(row.truth!.split(separator: "|").map(String.init))
+            return row.probabilities.filter { predicted.contains($0.0) == truth.contains($0.0) }.count
+        }
+        #expect(abs(100 * Double(decisions.reduce(0, +)) / Double(96 * 14) - report.test.perTask["chest"]!) < 1e-9)
+        #expect(p.rows.allSatisfy { r in Set(r.predicted.split(separator: "|").map(String.init)) == Set(r.probabilities.filter { $0.1 > 0.5 }.map(\.0)) })
     }
 
     /// Every method and every balancer trains on the multi-label task beside the other.

@@ -91,6 +91,20 @@ import Testing
         }
     }
 
+    /// A dataset folder as input: its test records, each with its true class, agree with
+    /// eval as the files do.
+    @Test func predictingTheDatasetFolderGivesEvalsAccuracy() throws {
+        let (_, run, dataset) = Self.setup
+        let eval = try Evaluator.evaluate(run: run, dataset: dataset, split: .test, checkpoint: "best")
+        let r = try Prediction.run(runDirectory: run, inputs: [dataset])
+        #expect(r.rows.count == 360 && r.rows.allSatisfy { $0.source == dataset && $0.truth != nil && $0.position.hasPrefix("test record ") })
+        let correct = r.rows.filter { $0.predicted == $0.truth }.count
+        #expect(abs(100 * Double(correct) / Double(r.rows.count) - eval.perTask["digits"]!) < 1e-9)
+        #expect(r.csv.hasPrefix("source,position,task,predicted,truth,p_0,"))
+        let val = try Prediction.run(runDirectory: run, inputs: [dataset], split: .val)
+        #expect(val.rows.count == (try DatasetIndex.read(directory: dataset)).split(.val)!.count)
+    }
+
     @Test func aMultiFrameDICOMGivesARowPerFrame() throws {
         let (_, run, _) = Self.setup
         // pydicom's RT dose: 15 frames of 10×10, 32-bit, uncompressed.
