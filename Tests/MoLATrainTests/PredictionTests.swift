@@ -105,6 +105,25 @@ import Testing
         #expect(val.rows.count == (try DatasetIndex.read(directory: dataset)).split(.val)!.count)
     }
 
+    /// A NIfTI volume (nibabel's example4d: 128×96×24, 2 time points) gives one row per
+    /// non-constant axial slice of each time point, as nibabel counts them.
+    @Test func aNIfTIVolumeGivesARowPerSlice() throws {
+        let (_, run, _) = Self.setup
+        let r0 = try MoLATrainTests.run("python3", ["-c", """
+            import os, nibabel as nib, numpy as np
+            from nibabel.testing import data_path
+            f = os.path.join(data_path, 'example4d.nii.gz')
+            v = np.asanyarray(nib.load(f).dataobj)
+            print(f); print(' '.join(f't {t} slice {k}' .replace(' ', '_') for t in range(v.shape[3]) for k in range(v.shape[2]) if v[:, :, k, t].min() != v[:, :, k, t].max()))
+            """])
+        try #require(r0.status == 0, "nibabel missing (scripts/setup-tests.sh): \(r0.stderr)")
+        let lines = r0.stdout.split(separator: "\n").map(String.init)
+        let path = lines[0], expected = lines[1].split(separator: " ").map { $0.replacingOccurrences(of: "_", with: " ") }
+        let r = try Prediction.run(runDirectory: run, inputs: [path])
+        #expect(!expected.isEmpty && r.rows.map(\.position) == expected, "\(r.rows.map(\.position).prefix(5)) vs \(expected.prefix(5))")
+        #expect(r.rows.allSatisfy { $0.source == path && $0.probabilities.count == 10 })
+    }
+
     @Test func aMultiFrameDICOMGivesARowPerFrame() throws {
         let (_, run, _) = Self.setup
         // pydicom's RT dose: 15 frames of 10×10, 32-bit, uncompressed.
