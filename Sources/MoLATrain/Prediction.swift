@@ -84,11 +84,12 @@ public enum Prediction {
                 return m
             }()
             models[dir] = model
-            let classes = index.tasks.first { $0.name == name }?.classes ?? (0..<description.classes[head]).map { "\($0)" }
+            // One name per output of the head: the dataset's class names, else the index.
+            let known = index.tasks.first { $0.name == name }?.classes ?? []
+            let classes = (0..<description.classes[head]).map { $0 < known.count ? known[$0] : "\($0)" }
             let kind = model.heads.labelKinds[head]
-            let label = { (k: Int) in k < classes.count ? classes[k] : "\(k)" }
             let describe = { (l: Int32) in
-                kind == .multi ? (0..<classes.count).filter { LabelKind.has(l, $0) }.map(label).joined(separator: "|") : label(Int(l))
+                kind == .multi ? classes.indices.filter { LabelKind.has(l, $0) }.map { classes[$0] }.joined(separator: "|") : classes[Int(l)]
             }
             if !images.isEmpty {
                 let prepared = try PreparedImages(images, like: manifest, task: manifest.tasks.contains { $0.name == name } ? name : nil, skipBad: skipBad)
@@ -125,11 +126,11 @@ public enum Prediction {
 
     /// One row per record of `data` (every record of task `head`): the predicted class
     /// (the first largest logit, as evaluation counts it) or labels (above ½), and the
-    /// probabilities. `where`: a record's source, position and true label (if known).
+    /// probabilities. `classes`: a name per output of the head. `where`: a record's source,
+    /// position and true label (if known).
     static func predict(_ model: any TaskModel, _ data: SplitData, head: Int, task: String, classes: [String], kind: LabelKind,
                         where place: (Int) -> (String, String, String?)) -> [Row] {
         let width = model.heads.classes[head]
-        let label = { (k: Int) in k < classes.count ? classes[k] : "\(k)" }
         var rng = RandomGenerator(seed: 0)
         var p = [Float](repeating: 0, count: data.count * width), rows: [Row] = []
         var lo = 0
@@ -141,10 +142,10 @@ public enum Prediction {
             let predicted = CrossEntropy.argmax(rows: b.records.count, classes: width, logits: logits.pointer)
             for (i, r) in b.records.enumerated() {
                 let row = (0..<width).map { Double(p[r * width + $0]) }
-                let answer = kind == .multi ? row.indices.filter { p[r * width + $0] > 0.5 }.map(label).joined(separator: "|") : label(Int(predicted[i]))
+                let answer = kind == .multi ? row.indices.filter { p[r * width + $0] > 0.5 }.map { classes[$0] }.joined(separator: "|") : classes[Int(predicted[i])]
                 let (source, position, truth) = place(r)
                 rows.append(Row(source: source, position: position, task: task, predicted: answer, truth: truth,
-                                probabilities: row.enumerated().map { (label($0.offset), $0.element) }))
+                                probabilities: Array(zip(classes, row))))
             }
             lo = hi
         }

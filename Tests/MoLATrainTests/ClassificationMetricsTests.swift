@@ -65,14 +65,7 @@ import Testing
             Self.makeCase(classes: 4, rows: 120, step: 0.05, seed: 4, weights: [5, 3, 1, 1], never: 3),  // class 3 never predicted
             Self.makeCase(classes: 11, rows: 500, step: 0.01, seed: 5),
         ]
-        let dir = NSTemporaryDirectory() + "/mola-metrics-\(getpid())"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        try JSONEncoder().encode(cases).write(to: URL(fileURLWithPath: dir + "/cases.json"))
-        try Self.script.write(toFile: dir + "/oracle.py", atomically: true, encoding: .utf8)
-        let r = try run("python3", [dir + "/oracle.py", dir + "/cases.json"])
-        try #require(r.status == 0, "scikit-learn failed (scripts/setup.sh installs it): \(r.stderr)")
-        let expected = try JSONDecoder().decode([SKLearn].self, from: Data(r.stdout.utf8))
+        let expected = try askPython(Self.script, cases: cases, as: [SKLearn].self)
         for (c, want) in zip(cases, expected) {
             let m = c.probabilities.withUnsafeBufferPointer { ClassificationMetrics(probabilities: $0, classes: c.classes, labels: c.labels) }
             let name = "\(c.classes) classes, \(c.labels.count) rows"

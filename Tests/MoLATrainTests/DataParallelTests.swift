@@ -43,9 +43,9 @@ import Testing
 
     /// The same config trained in one process (`one`) and under two ranks (`two`), one
     /// thread each; returns `largestDifference` of the two models.
-    static func trainOnOneAndTwoRanks(_ tmp: TempDir, method: String, extra: String) throws -> Double {
-        let one = TinyData.config(tmp, method: method, steps: 8, evalEvery: 4, extra: extra, output: "one")
-        let two = TinyData.config(tmp, method: method, steps: 8, evalEvery: 4, extra: extra, output: "two")
+    static func trainOnOneAndTwoRanks(_ tmp: TempDir, method: String, extra: String, dataset: String = TinyData.directory) throws -> Double {
+        let one = TinyData.config(tmp, method: method, steps: 8, evalEvery: 4, extra: extra, output: "one", dataset: dataset)
+        let two = TinyData.config(tmp, method: method, steps: 8, evalEvery: 4, extra: extra, output: "two", dataset: dataset)
         let r1 = try run(executable("mola-train"), ["run", one, "--quiet", "--set", "threads=1"])
         try #require(r1.status == 0, "\(r1.stderr)")
         let r2 = try mpirun(2, ["run", two, "--quiet", "--set", "threads=1"])
@@ -88,6 +88,22 @@ import Testing
         let countOne: Int = reportOne.testMetrics?["mnist"]?.confusion.joined().reduce(0, +) ?? -1
         let countTwo: Int = reportTwo.testMetrics?["mnist"]?.confusion.joined().reduce(0, +) ?? -2
         #expect(countOne == countTwo && countOne > 0)
+    }
+
+    /// A multi-label task (ChestMNIST's format) beside a single-label one under two ranks:
+    /// the per-label binary cross-entropy averaged over the ranks trains the model one
+    /// process trains, and the ranks' gathered probabilities give the same per-label metrics.
+    @Test func multiLabelTaskOnTwoRanksEqualsOne() throws {
+        try Self.requireMPI()
+        let tmp = TempDir()
+        let worst = try Self.trainOnOneAndTwoRanks(tmp, method: "mola-grad", extra: "sync_batchnorm: true", dataset: ChestData.directory)
+        #expect(worst < 1e-4, "largest difference relative to the tensor's scale: \(worst)")
+        let one = try #require(RunReport.read(tmp.path + "/one").testMetrics?["chest"])
+        let two = try #require(RunReport.read(tmp.path + "/two").testMetrics?["chest"])
+        #expect(two.isMultiLabel && two.labelConfusion?.count == 14)
+        #expect(abs((one.auc ?? 0) - (two.auc ?? 1)) < 0.01, "\(String(describing: one.auc)) vs \(String(describing: two.auc))")
+        let total = { (m: ClassificationMetrics) in m.labelConfusion!.map { $0.reduce(0, +) } }
+        #expect(total(two) == Array(repeating: 96, count: 14) && total(one) == total(two), "every test image decided once per label")
     }
 
     /// A gradient balancer (each task's gradient averaged over the ranks, then combined on

@@ -67,14 +67,7 @@ import Testing
     @Test func agreesWithScikitLearn() throws {
         let cases = [Self.makeCase(labels: 14, rows: 400, seed: 1), Self.makeCase(labels: 3, rows: 60, seed: 2),
                      Self.makeCase(labels: 1, rows: 50, seed: 3)]
-        let dir = NSTemporaryDirectory() + "/mola-multilabel-\(getpid())"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        try JSONEncoder().encode(cases).write(to: URL(fileURLWithPath: dir + "/cases.json"))
-        try Self.script.write(toFile: dir + "/oracle.py", atomically: true, encoding: .utf8)
-        let r = try run("python3", [dir + "/oracle.py", dir + "/cases.json"])
-        try #require(r.status == 0, "scikit-learn failed (scripts/setup-tests.sh installs it): \(r.stderr)")
-        let peers = try JSONDecoder().decode([Peer].self, from: Data(r.stdout.utf8))
+        let peers = try askPython(Self.script, cases: cases, as: [Peer].self)
         for (c, want) in zip(cases, peers) {
             let n = c.rows.count, sets = c.rows.map { LabelKind.bitSet($0) }
             let name = "\(c.labels) labels, \(n) rows"

@@ -51,23 +51,9 @@ enum ChestData {
         return dir + "/data"
     }()
 
+    /// A config on this data: TinyData's model, evaluated twice.
     static func config(_ tmp: TempDir, method: String, steps: Int, extra: String = "", output: String) -> String {
-        tmp.write(output + ".yaml", """
-            name: chest-\(output)
-            data: {dataset: \(directory)}
-            method: \(method)
-            backbone: {name: resnet-mini, stem_width: 8, widths: [8, 12, 16], blocks: [1, 1, 1]}
-            adapters: {rank: 2, alpha: 4}
-            router: {widths: [4, 8], blocks: [1, 1]}
-            epochs: 1000
-            max_steps: \(steps)
-            eval_every: \(max(1, steps / 2))
-            batch_size: 32
-            seed: 3
-            threads: 2
-            output: \(tmp.path)/\(output)
-            \(extra)
-            """)
+        TinyData.config(tmp, method: method, steps: steps, evalEvery: max(1, steps / 2), extra: extra, output: output, dataset: directory)
     }
 }
 

@@ -48,12 +48,13 @@ enum TinyData {
         return dir + "/data"
     }()
 
-    /// A config for `method` on the tiny data, trained for `steps` steps.
-    static func config(_ tmp: TempDir, method: String, steps: Int = 12, evalEvery: Int = 4, extra: String = "", output: String? = nil) -> String {
+    /// A config for `method` on the tiny data (or on `dataset`), trained for `steps` steps.
+    static func config(_ tmp: TempDir, method: String, steps: Int = 12, evalEvery: Int = 4, extra: String = "", output: String? = nil,
+                       dataset: String = directory) -> String {
         let out = output ?? "runs/" + method
         return tmp.write("\(output ?? method).yaml", """
             name: tiny-\(method)
-            data: {dataset: \(directory)}
+            data: {dataset: \(dataset)}
             method: \(method)
             backbone: {name: resnet-mini, stem_width: 8, widths: [8, 12, 16], blocks: [1, 1, 1]}
             adapters: {rank: 2, alpha: 4}
@@ -81,6 +82,19 @@ enum TinyData {
 }
 
 struct CommandResult { var status: Int32; var stdout: String; var stderr: String }
+
+/// The answer of a Python peer (scikit-learn, numpy): `script` reads the JSON of `cases`
+/// from the path in `sys.argv[1]` and prints its answer as JSON.
+func askPython<Answer: Decodable>(_ script: String, cases: some Encodable, as: Answer.Type) throws -> Answer {
+    let dir = NSTemporaryDirectory() + "/mola-peer-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    try JSONEncoder().encode(cases).write(to: URL(fileURLWithPath: dir + "/cases.json"))
+    try script.write(toFile: dir + "/peer.py", atomically: true, encoding: .utf8)
+    let r = try run("python3", [dir + "/peer.py", dir + "/cases.json"])
+    try #require(r.status == 0, "the Python peer failed (scripts/setup-tests.sh installs it): \(r.stderr)")
+    return try JSONDecoder().decode(Answer.self, from: Data(r.stdout.utf8))
+}
 
 @discardableResult
 func run(_ program: String, _ args: [String]) throws -> CommandResult {
