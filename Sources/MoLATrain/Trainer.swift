@@ -58,7 +58,10 @@ public final class Trainer {
     /// The conflict diagnostics' fixed batch, made at the first evaluation.
     var probe: PreparedBatch?
 
-    public var stepsPerEpoch: Int { max(1, train.count / config.batchSize) }
+    public var stepsPerEpoch: Int { Self.stepsPerEpoch(records: train.count, batchSize: config.batchSize) }
+
+    /// Full batches per pass over `records` (at least 1).
+    static func stepsPerEpoch(records: Int, batchSize: Int) -> Int { max(1, records / batchSize) }
     public var totalSteps: Int {
         let full = config.epochs * stepsPerEpoch
         return config.maxSteps > 0 ? min(full, config.maxSteps) : full
@@ -82,8 +85,10 @@ public final class Trainer {
         case .sgd: optimizer = SGD(momentum: config.optimizer.momentum, weightDecay: config.optimizer.weightDecay)
         case .adamw: optimizer = AdamW(weightDecay: config.optimizer.weightDecay)
         }
+        let setup = LossWeightingSetup(tasks: taskNames.count, learningRate: Double(config.optimizer.learningRate),
+                                       stepsPerEpoch: Self.stepsPerEpoch(records: train.count, batchSize: config.batchSize))
         step = makeTrainingStep(config.weighting, StepContext(model: model, parallel: parallel, tasks: taskNames.count, recordTasks: train.tasks,
-                                                              seed: config.seed))
+                                                              seed: config.seed, weightingSetup: setup))
         state.configHash = config.hash
         state.seed = config.seed
     }

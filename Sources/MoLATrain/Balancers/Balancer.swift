@@ -7,7 +7,7 @@ import MoLASupport
 public struct Balancer: Registered {
     public enum Kind: Sendable {
         case combinesGradients(@Sendable () -> any GradientCombiner)
-        case weightsLosses(@Sendable (_ tasks: Int) -> any LossWeighting)
+        case weightsLosses(@Sendable (LossWeightingSetup) -> any LossWeighting)
     }
 
     /// The config's `weighting:` value.
@@ -29,7 +29,22 @@ public struct Balancer: Registered {
     }
 
     /// Every balancer, in the order help lists them.
-    public static let all: [Balancer] = [.pcgrad, .mgda, .cagrad, .alignedMTL, .famo]
+    public static let all: [Balancer] = [.pcgrad, .mgda, .cagrad, .alignedMTL, .upgrad, .dualproj, .imtlG, .config,
+                                         .famo, .ew, .gls, .dwa, .rlw, .uw, .imtlL]
+}
+
+/// What a loss weighting is made from: the run's task count, its optimiser's learning rate
+/// (for the weightings that learn their own parameters) and its steps per epoch.
+public struct LossWeightingSetup: Sendable {
+    public var tasks: Int
+    public var learningRate: Double
+    public var stepsPerEpoch: Int
+
+    public init(tasks: Int, learningRate: Double = 1e-3, stepsPerEpoch: Int = 1) {
+        self.tasks = tasks
+        self.learningRate = learningRate
+        self.stepsPerEpoch = stepsPerEpoch
+    }
 }
 
 /// Combines the tasks' gradients of the shared parameters into the step's direction.
@@ -39,16 +54,35 @@ public protocol GradientCombiner {
     func combine(_ grads: [[Float]], rng: inout RandomGenerator) -> [Float]
 }
 
+/// A combiner whose result is Σ_t α_t g_t, with weights α computed from the gradients
+/// (most of them from the Gram matrix alone).
+public protocol WeightingCombiner: GradientCombiner {
+    func weights(_ grads: [[Float]]) -> [Double]
+}
+
+extension WeightingCombiner {
+    public func combine(_ grads: [[Float]], rng: inout RandomGenerator) -> [Float] { weightedSum(weights(grads), grads) }
+}
+
 /// Weights the tasks' losses from their values, one backward per step; may keep state
 /// from step to step (checkpointed as named arrays of numbers).
 public protocol LossWeighting {
     /// This step's factor on each task's mean loss (a task with no image in the batch has
-    /// loss nil and gets weight 0).
-    mutating func weights(losses: [Double?]) -> [Double]
+    /// loss nil and gets weight 0). `step`: the run's step (0 first); `rng`: the step's own
+    /// stream, alike on every rank, for the weightings that draw.
+    mutating func weights(losses: [Double?], step: Int, rng: inout RandomGenerator) -> [Double]
     /// The weights to show at an evaluation, one per task (nil: nothing to show).
     var taskWeights: [Double]? { get }
     /// Everything it needs to continue exactly after a resume.
     var state: [String: [Double]] { get set }
+}
+
+/// A loss weighting that keeps nothing from step to step and shows no weights.
+public protocol StatelessLossWeighting: LossWeighting {}
+
+extension StatelessLossWeighting {
+    public var taskWeights: [Double]? { nil }
+    public var state: [String: [Double]] { get { [:] } set {} }
 }
 
 /// Σ_t alpha_t·g_t, summed in Double.

@@ -1,8 +1,9 @@
 import Foundation
+import MoLASupport
 
 extension Balancer {
     public static let famo = Balancer(name: "famo", summary: "loss weights evening out log-loss decrease (Liu 2023)",
-                                      kind: .weightsLosses { FAMO(tasks: $0) })
+                                      kind: .weightsLosses { FAMO(tasks: $0.tasks) })
 }
 
 /// FAMO, fast adaptive multitask optimisation (Liu et al., NeurIPS 2023): one backward per
@@ -16,30 +17,28 @@ extension Balancer {
 /// paper's). As LibMTL's FAMO, "after" is the next step's batch (no extra forward).
 public struct FAMO: LossWeighting, Equatable, Sendable {
     public var logits: [Double]
-    var m: [Double], v: [Double]
-    var steps = 0
+    var adam: ScalarAdam
     /// The losses the last weights were computed from (nil before the first step).
     var previous: [Double]?
     static let learningRate = 0.025, decay = 0.001, epsilon = 1e-8
 
     public init(tasks: Int) {
         logits = Array(repeating: 0, count: tasks)
-        m = logits; v = logits
+        adam = ScalarAdam(count: tasks, learningRate: Self.learningRate)
     }
 
     public var taskWeights: [Double]? { softmax }
 
     public var state: [String: [Double]] {
         get {
-            var s = ["logits": logits, "m": m, "v": v, "steps": [Double(steps)]]
+            var s = adam.state
+            s["logits"] = logits
             s["previous"] = previous
             return s
         }
         set {
             logits = newValue["logits"] ?? logits
-            m = newValue["m"] ?? m
-            v = newValue["v"] ?? v
-            steps = Int(newValue["steps"]?.first ?? 0)
+            adam.state = newValue
             previous = newValue["previous"]
         }
     }
@@ -54,21 +53,13 @@ public struct FAMO: LossWeighting, Equatable, Sendable {
     /// Updates ξ from the fall of each task's loss since the last call, then returns this
     /// step's loss weights (a task absent from the batch, loss nil, gets weight 0 and
     /// leaves ξ's update out).
-    public mutating func weights(losses: [Double?]) -> [Double] {
+    public mutating func weights(losses: [Double?], step: Int = 0, rng: inout RandomGenerator) -> [Double] {
         let t = logits.count
         if let previous {
             let delta = (0..<t).map { i in losses[i].map { log(previous[i] + Self.epsilon) - log($0 + Self.epsilon) } ?? 0 }
             let z = softmax
             let mean = zip(z, delta).reduce(0) { $0 + $1.0 * $1.1 }
-            steps += 1
-            let (b1, b2) = (0.9, 0.999)
-            for i in 0..<t {
-                let g = z[i] * (delta[i] - mean) + Self.decay * logits[i]
-                m[i] = b1 * m[i] + (1 - b1) * g
-                v[i] = b2 * v[i] + (1 - b2) * g * g
-                let mHat = m[i] / (1 - pow(b1, Double(steps))), vHat = v[i] / (1 - pow(b2, Double(steps)))
-                logits[i] -= Self.learningRate * mHat / (vHat.squareRoot() + 1e-8)
-            }
+            adam.step(&logits, gradient: (0..<t).map { z[$0] * (delta[$0] - mean) + Self.decay * logits[$0] })
         }
         previous = (0..<t).map { losses[$0] ?? previous?[$0] ?? 1 }
         let z = softmax

@@ -6,11 +6,9 @@ extension Balancer {
 }
 
 /// MGDA: the task gradients weighted by α on the simplex minimising |Σ α_t g_t|².
-public struct MGDA: GradientCombiner {
+public struct MGDA: WeightingCombiner {
     public var iterations = 250
     public init() {}
-
-    public func combine(_ grads: [[Float]], rng: inout RandomGenerator) -> [Float] { weightedSum(weights(grads), grads) }
 
     /// α by Frank–Wolfe on the Gram matrix (exact line search; the two-task case is the
     /// closed form's first step).

@@ -26,6 +26,8 @@ struct StepContext {
     /// The task of every training record (for the global batch's task list).
     let recordTasks: [Int32]
     let seed: UInt64
+    /// What a loss weighting is made with.
+    let weightingSetup: LossWeightingSetup
 }
 
 /// The step a run with `balancer` takes: plain, combining the tasks' gradients, or
@@ -34,7 +36,7 @@ func makeTrainingStep(_ balancer: Balancer?, _ context: StepContext) -> any Trai
     switch balancer?.kind {
     case nil: PlainStep(context: context)
     case .combinesGradients(let make): GradientCombiningStep(context: context, combiner: make())
-    case .weightsLosses(let make): LossWeightingStep(context: context, weighting: make(context.tasks))
+    case .weightsLosses(let make): LossWeightingStep(context: context, weighting: make(context.weightingSetup))
     }
 }
 
@@ -92,7 +94,8 @@ struct LossWeightingStep: TrainingStep {
         let local = taskLosses(logits, b, kinds: model.heads.labelKinds)
         var rows = [Int](repeating: 0, count: context.tasks)
         for g in b.layout.groups { rows[g.task] = g.range.count }
-        let weights = weighting.weights(losses: context.parallel?.globalTaskLosses(local, rows: rows) ?? local)
+        var rng = RandomGenerator(seed: context.seed, stream: 0xBA1_0000_0000 &+ UInt64(step))
+        let weights = weighting.weights(losses: context.parallel?.globalTaskLosses(local, rows: rows) ?? local, step: step, rng: &rng)
         let base = b.layout.lossWeights
         b.layout.lossWeights = weights.enumerated().map { (base?[$0.offset] ?? 1) * $0.element }
         _ = model.lossAndBackward(labels: b.labels, layout: b.layout)

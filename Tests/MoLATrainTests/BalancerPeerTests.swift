@@ -1,0 +1,144 @@
+import Foundation
+import MoLASupport
+import MoLATrain
+import Testing
+
+/// The balancers against the peers that define them, from `Tests/Fixtures/balancer-peers.json`
+/// (written by `scripts/make-balancer-fixtures.py` with torch 2.15, TorchJD 0.18 and LibMTL
+/// 1.1.5; CI has no PyTorch): TorchJD's aggregators on Jacobians of 2, 3 and 9 tasks,
+/// conflicting and aligned, and LibMTL's loss weightings, whose factors are the gradient of
+/// LibMTL's own objective with respect to each loss (taken by autograd).
+@Suite struct BalancerPeerTests {
+    struct Case: Decodable { var name: String; var rows: [[Double]] }
+    struct Scales: Decodable { var factors: [Double]; var scales: [Double] }
+    struct DWAFixture: Decodable { var epochs: [[Double]]; var factors: [[Double]] }
+    struct Peers: Decodable {
+        var jacobians: [Case]
+        var combined: [String: [[Double]]]
+        var losses: [[Double]]
+        var gls: [[Double]]
+        var dwa: DWAFixture
+        var steps: [[Double]]
+        var uw: [Scales]
+        var imtlL: [Scales]
+        enum CodingKeys: String, CodingKey { case jacobians, combined, losses, gls, dwa, steps, uw, imtlL = "imtl-l" }
+    }
+
+    static let peers: Peers = {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().path + "/Fixtures/balancer-peers.json"
+        return try! JSONDecoder().decode(Peers.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+    }()
+
+    /// The largest difference relative to the peer vector's norm.
+    static func relativeError(_ ours: [Float], _ peer: [Double]) -> Double {
+        let norm = peer.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        return zip(ours, peer).map { abs(Double($0) - $1) }.max()! / max(norm, 1e-30)
+    }
+
+    /// UPGrad, DualProj, IMTL-G and ConFIG give TorchJD's vector within 1e-5 of its norm
+    /// (ours sums in Float the Double weights of Float gradients; TorchJD works in float64).
+    @Test(arguments: ["upgrad", "dualproj", "imtl-g", "config"])
+    func aggregatorsGiveTorchJDsVector(_ name: String) throws {
+        guard case .combinesGradients(let make) = try #require(Balancer.named(name)).kind else { Issue.record("not an aggregator"); return }
+        for (c, want) in zip(Self.peers.jacobians, try #require(Self.peers.combined[name])) {
+            var rng = RandomGenerator(seed: 0)
+            let ours = make().combine(c.rows.map { $0.map(Float.init) }, rng: &rng)
+            let error = Self.relativeError(ours, want)
+            #expect(error < 1e-5, "\(name), \(c.name): relative error \(error)")
+        }
+    }
+
+    /// What the dual-cone projections promise, checked directly: UPGrad's and DualProj's
+    /// results conflict with no task (g_t·d ≥ 0, to rounding), also where the rows conflict.
+    @Test(arguments: ["upgrad", "dualproj"])
+    func projectionsConflictWithNoTask(_ name: String) throws {
+        guard case .combinesGradients(let make) = try #require(Balancer.named(name)).kind else { return }
+        for c in Self.peers.jacobians {
+            var rng = RandomGenerator(seed: 0)
+            let rows = c.rows.map { $0.map(Float.init) }
+            let d = make().combine(rows, rng: &rng)
+            let scale = rows.map { r in r.reduce(0) { $0 + Double($1 * $1) }.squareRoot() }.max()! * d.reduce(0) { $0 + Double($1 * $1) }.squareRoot()
+            for (t, r) in rows.enumerated() {
+                let dot = zip(r, d).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+                #expect(dot > -1e-3 * scale, "\(name), \(c.name): task \(t) conflicts (\(dot))")
+            }
+        }
+    }
+
+    /// Hand cases. Orthogonal gradients conflict with nothing: UPGrad and DualProj give the
+    /// mean. Opposed ones (g, −g): only 0 agrees with both. IMTL-G on orthogonal gradients of
+    /// norms 1 and 2: α ∝ (1/1, 2/4), so (⅔, ⅓) and d = (⅔, ⅔), the same projection on
+    /// both. ConFIG on e₁, e₂: direction (1, 1)/√2 at length √2. GLS at losses (1, 4): the
+    /// geometric mean 2, factors 2/(2·1) and 2/(2·4).
+    @Test func handCases() {
+        var rng = RandomGenerator(seed: 0)
+        func close(_ a: [Float], _ b: [Float], _ tol: Float = 1e-6) -> Bool { zip(a, b).allSatisfy { abs($0 - $1) <= tol } }
+        #expect(close(UPGrad().combine([[1, 0], [0, 2]], rng: &rng), [0.5, 1]))
+        #expect(close(DualProj().combine([[1, 0], [0, 2]], rng: &rng), [0.5, 1]))
+        #expect(close(UPGrad().combine([[1, 2], [-1, -2]], rng: &rng), [0, 0], 1e-3))
+        #expect(close(DualProj().combine([[1, 2], [-1, -2]], rng: &rng), [0, 0], 1e-3))
+        #expect(close(IMTLG().combine([[1, 0], [0, 2]], rng: &rng), [2.0 / 3, 2.0 / 3]))
+        #expect(close(ConFIG().combine([[1, 0], [0, 1]], rng: &rng), [1, 1]))
+        var gls = GeometricLossStrategy()
+        #expect(gls.weights(losses: [1, 4, nil], step: 0, rng: &rng) == [1, 0.25, 0])
+    }
+
+    /// GLS: the derivative of LibMTL's (Π ℓ)^(1/T) at 2, 3 and 9 task losses.
+    @Test func glsGivesLibMTLsFactors() {
+        for (l, want) in zip(Self.peers.losses, Self.peers.gls) {
+            var w = GeometricLossStrategy(), rng = RandomGenerator(seed: 0)
+            let ours = w.weights(losses: l, step: 0, rng: &rng)
+            #expect(zip(ours, want).allSatisfy { abs($0 - $1) <= 1e-12 * abs($1) }, "\(ours) vs \(want)")
+        }
+    }
+
+    /// DWA: LibMTL's weights for epochs 0…5 from five epochs' mean losses. Each epoch here is
+    /// two steps whose losses average to the epoch's mean.
+    @Test func dwaGivesLibMTLsFactorsPerEpoch() {
+        var w = DynamicWeightAverage(tasks: 3, stepsPerEpoch: 2), rng = RandomGenerator(seed: 0)
+        for (e, want) in Self.peers.dwa.factors.enumerated() {
+            let mean = e < Self.peers.dwa.epochs.count ? Self.peers.dwa.epochs[e] : [1, 1, 1]
+            let first = w.weights(losses: mean.map { $0 * 0.75 }, step: 2 * e, rng: &rng)
+            let second = w.weights(losses: mean.map { $0 * 1.25 }, step: 2 * e + 1, rng: &rng)
+            #expect(first == second)
+            #expect(zip(first, want).allSatisfy { abs($0 - $1) <= 1e-12 * abs($1) }, "epoch \(e): \(first) vs \(want)")
+        }
+        // Its state (the epoch's sums, the last two means) through a checkpoint's JSON: the
+        // copy goes on exactly as the original.
+        var copy = DynamicWeightAverage(tasks: 3, stepsPerEpoch: 2)
+        copy.state = try! JSONDecoder().decode([String: [Double]].self, from: JSONEncoder().encode(w.state))
+        for step in 12..<18 {
+            let l = [1.0 / Double(step), 0.5, Double(step % 3) + 1]
+            #expect(copy.weights(losses: l, step: step, rng: &rng) == w.weights(losses: l, step: step, rng: &rng))
+        }
+    }
+
+    /// UW and IMTL-L: LibMTL's loss factors and, after each of six steps, the scales
+    /// `torch.optim.Adam` (lr 0.01) leaves.
+    @Test(arguments: [("uw", LearnedLossScales.Form.uncertainty), ("imtl-l", .impartial)])
+    func learnedScalesFollowLibMTLAndAdam(_ name: String, _ form: LearnedLossScales.Form) {
+        var w = LearnedLossScales(form, tasks: 3, learningRate: 0.01), rng = RandomGenerator(seed: 0)
+        let peer = name == "uw" ? Self.peers.uw : Self.peers.imtlL
+        for (k, (l, want)) in zip(Self.peers.steps, peer).enumerated() {
+            let factors = w.weights(losses: l, step: k, rng: &rng)
+            #expect(zip(factors, want.factors).allSatisfy { abs($0 - $1) <= 1e-9 * abs($1) }, "\(name) step \(k): \(factors) vs \(want.factors)")
+            #expect(zip(w.scales, want.scales).allSatisfy { abs($0 - $1) <= 1e-9 * max(1, abs($1)) }, "\(name) step \(k): \(w.scales) vs \(want.scales)")
+        }
+    }
+
+    /// RLW's draws are the peer's in distribution only (torch's generator is not ours), so
+    /// what is deterministic is checked: weights on the simplex over the batch's tasks, a
+    /// new draw each step, the same draw from the same step's stream (every rank, a resume).
+    @Test func rlwDrawsSoftmaxWeightsPerStep() {
+        var w = RandomLossWeights()
+        var a = RandomGenerator(seed: 5, stream: 1), b = RandomGenerator(seed: 5, stream: 1)
+        let first = w.weights(losses: [1, 2, nil, 4], step: 0, rng: &a)
+        #expect(abs(first.reduce(0, +) - 1) < 1e-12 && first[2] == 0 && first.allSatisfy { $0 >= 0 })
+        #expect(w.weights(losses: [1, 2, nil, 4], step: 0, rng: &b) == first)
+        #expect(w.weights(losses: [1, 2, nil, 4], step: 1, rng: &a) != first)
+        // Over many draws each of T = 3 tasks averages 1/3.
+        var sums = [0.0, 0, 0], rng = RandomGenerator(seed: 9)
+        for s in 0..<4000 { for (t, v) in w.weights(losses: [1, 1, 1], step: s, rng: &rng).enumerated() { sums[t] += v / 4000 } }
+        #expect(sums.allSatisfy { abs($0 - 1.0 / 3) < 0.02 }, "\(sums)")
+    }
+}

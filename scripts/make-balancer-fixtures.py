@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""Writes Tests/Fixtures/balancer-peers.json: what the peers that define the balancers give
+on small cases, for the tests to compare against (CI has no PyTorch).
+
+- Gradient aggregators from TorchJD (pip install torchjd==0.18.0 qpsolvers quadprog):
+  the combined vector for random Jacobians of 2, 3 and 9 tasks, with conflicting rows and
+  with rows around one shared direction.
+- Loss weightings from LibMTL (pip install LibMTL==1.1.5 --no-deps): each task loss's
+  factor in the gradient, taken by autograd from LibMTL's own objective, over several
+  steps for the stateful ones (their learnt scales stepped by torch.optim.Adam).
+
+Run once, from the repository root, where torch is installed:
+    python3 scripts/make-balancer-fixtures.py
+"""
+import json
+import os
+
+import numpy as np
+import torch
+import torchjd
+from torchjd.aggregation import ConFIG, DualProj, IMTLG, UPGrad
+# LibMTL's package __init__ imports its models, which want an old torchvision; the
+# weightings need none of it.
+import sys
+import types
+for name in ("torchvision", "torchvision.models", "torchvision.models.utils"):
+    sys.modules.setdefault(name, types.ModuleType(name))
+sys.modules["torchvision.models.utils"].load_state_dict_from_url = None
+from LibMTL.weighting import DWA, GLS, UW
+
+torch.set_default_dtype(torch.float64)
+rng = np.random.default_rng(23)
+
+
+def jacobian(tasks, kind, dim=24):
+    if kind == "conflicting":
+        m = rng.normal(size=(tasks, dim))
+    else:  # around one shared direction: every pair agrees
+        m = rng.normal(size=(1, dim)) * 2 + rng.normal(size=(tasks, dim)) * 0.5
+    m *= rng.uniform(0.2, 3.0, size=(tasks, 1))  # unequal sizes
+    return m.astype(np.float32).astype(np.float64)  # exactly representable in Float
+
+
+cases = [{"name": f"{t} tasks, {k}", "rows": jacobian(t, k).tolist()}
+         for t in (2, 3, 9) for k in ("conflicting", "aligned")]
+aggregators = {"upgrad": UPGrad(), "dualproj": DualProj(), "imtl-g": IMTLG(), "config": ConFIG()}
+combined = {name: [agg(torch.tensor(c["rows"])).tolist() for c in cases] for name, agg in aggregators.items()}
+
+
+def libmtl(cls, tasks):
+    w = cls()
+    w.task_num, w.device, w.rep_grad = tasks, torch.device("cpu"), False
+    if hasattr(w, "init_param"):
+        w.init_param()
+    return w
+
+
+def factors(w, losses, **kwargs):
+    """The gradient of LibMTL's objective with respect to each task loss."""
+    l = torch.tensor(losses, requires_grad=True)
+    w.backward(l, **kwargs)
+    return l.grad.tolist()
+
+
+losses = [[float(x) for x in rng.uniform(0.2, 3.0, size=t)] for t in (2, 3, 9)]
+steps = [[float(x) for x in 2.0 * np.exp(-0.1 * s) * rng.uniform(0.5, 1.5, size=3)] for s in range(6)]
+
+gls = [factors(libmtl(GLS, len(l)), l) for l in losses]
+
+# DWA weights each epoch from the mean losses of the two before it (temperature 2).
+epochs = [[float(x) for x in 2.0 * np.exp(-0.3 * e) * rng.uniform(0.7, 1.3, size=3)] for e in range(5)]
+dwa = []
+for e in range(len(epochs) + 1):
+    w = libmtl(DWA, 3)
+    w.epoch = e
+    w.train_loss_buffer = np.array(epochs + [[0.0] * 3]).T
+    dwa.append(factors(w, [1.0, 1.0, 1.0], T=2.0))
+
+
+def learnt_scales(backward, scale, lr):
+    """Per-task scales learnt by Adam from `backward` (which fills the gradients of the losses
+    and of `scale`): each step's loss factors and the scales after the step."""
+    opt = torch.optim.Adam([scale], lr=lr)
+    out = []
+    for l in steps:
+        opt.zero_grad()
+        t = torch.tensor(l, requires_grad=True)
+        backward(t)
+        opt.step()
+        out.append({"factors": t.grad.tolist(), "scales": scale.detach().tolist()})
+    return out
+
+
+# UW through LibMTL's class (its loss_scale, from -0.5, is the learnt parameter).
+uw_object = libmtl(UW, 3)
+uw = learnt_scales(uw_object.backward, uw_object.loss_scale, 0.01)
+# IMTL-L is the loss half of LibMTL's IMTL (whose backward also needs a model): e^s·l - s,
+# s from 0, written here as in LibMTL's IMTL.backward.
+imtl_scale = torch.nn.Parameter(torch.zeros(3))
+imtl_l = learnt_scales(lambda l: (imtl_scale.exp() * l - imtl_scale).sum().backward(), imtl_scale, 0.01)
+
+out = {
+    "generator": f"scripts/make-balancer-fixtures.py, torch {torch.__version__}, torchjd {torchjd.__version__ if hasattr(torchjd, '__version__') else '0.18'}",
+    "jacobians": cases,
+    "combined": combined,
+    "losses": losses,
+    "gls": gls,
+    "dwa": {"epochs": epochs, "factors": dwa},
+    "steps": steps,
+    "uw": uw,
+    "imtl-l": imtl_l,
+}
+path = os.path.join(os.path.dirname(__file__), "..", "Tests", "Fixtures", "balancer-peers.json")
+with open(path, "w") as f:
+    json.dump(out, f)
+print(f"wrote {os.path.normpath(path)}")
