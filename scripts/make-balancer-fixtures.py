@@ -2,9 +2,11 @@
 """Writes Tests/Fixtures/balancer-peers.json: what the peers that define the balancers give
 on small cases, for the tests to compare against (CI has no PyTorch).
 
-- Gradient aggregators from TorchJD (pip install torchjd==0.18.0 qpsolvers quadprog):
-  the combined vector for random Jacobians of 2, 3 and 9 tasks, with conflicting rows and
-  with rows around one shared direction.
+- Gradient aggregators from TorchJD (pip install torchjd==0.18.0 qpsolvers quadprog
+  scipy cvxpy ecos): the combined vector for random Jacobians of 2, 3 and 9 tasks, with
+  conflicting rows and with rows around one shared direction. GradDrop's uniform draws and
+  GradVac's task order (torch.randperm, made the identity) are fixed and recorded, so the
+  Swift side can use the same; GradVac runs four steps per task count (it keeps state).
 - Loss weightings from LibMTL (pip install LibMTL==1.1.5 --no-deps): each task loss's
   factor in the gradient, taken by autograd from LibMTL's own objective, over several
   steps for the stateful ones (their learnt scales stepped by torch.optim.Adam).
@@ -18,7 +20,7 @@ import os
 import numpy as np
 import torch
 import torchjd
-from torchjd.aggregation import ConFIG, DualProj, IMTLG, UPGrad
+from torchjd.aggregation import ConFIG, DualProj, FairGrad, GradDrop, GradVac, IMTLG, NashMTL, UPGrad
 # LibMTL's package __init__ imports its models, which want an old torchvision; the
 # weightings need none of it.
 import sys
@@ -45,6 +47,23 @@ cases = [{"name": f"{t} tasks, {k}", "rows": jacobian(t, k).tolist()}
          for t in (2, 3, 9) for k in ("conflicting", "aligned")]
 aggregators = {"upgrad": UPGrad(), "dualproj": DualProj(), "imtl-g": IMTLG(), "config": ConFIG()}
 combined = {name: [agg(torch.tensor(c["rows"])).tolist() for c in cases] for name, agg in aggregators.items()}
+combined["nash-mtl"] = [NashMTL(n_tasks=len(c["rows"]))(torch.tensor(c["rows"])).tolist() for c in cases]
+for alpha in (1, 2):
+    combined[f"fairgrad-{alpha}"] = [FairGrad(alpha=alpha)(torch.tensor(c["rows"])).tolist() for c in cases]
+
+uniforms = [torch.rand(len(c["rows"][0])).tolist() for c in cases]
+real_rand = torch.rand
+for c, u in zip(cases, uniforms):
+    torch.rand = lambda *a, u=u, **k: torch.tensor(u)
+    combined.setdefault("graddrop", []).append(GradDrop()(torch.tensor(c["rows"])).tolist())
+torch.rand = real_rand
+
+torch.randperm = lambda n, **k: torch.arange(n)  # GradVac's order: fixed
+gradvac = []
+for t in (2, 3, 9):
+    agg = GradVac()
+    steps_of = [jacobian(t, "conflicting" if s % 2 == 0 else "aligned").tolist() for s in range(4)]
+    gradvac.append({"steps": steps_of, "combined": [agg(torch.tensor(j)).tolist() for j in steps_of]})
 
 
 def libmtl(cls, tasks):
@@ -103,6 +122,8 @@ out = {
     "generator": f"scripts/make-balancer-fixtures.py, torch {torch.__version__}, torchjd {torchjd.__version__ if hasattr(torchjd, '__version__') else '0.18'}",
     "jacobians": cases,
     "combined": combined,
+    "uniforms": uniforms,
+    "gradvac": gradvac,
     "losses": losses,
     "gls": gls,
     "dwa": {"epochs": epochs, "factors": dwa},

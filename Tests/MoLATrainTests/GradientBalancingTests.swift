@@ -119,10 +119,11 @@ import Testing
         #expect(famo.count == 3 && famo.allSatisfy { abs($0.values.reduce(0, +) - 1) < 1e-9 } && famo.last! != famo.first!, "\(famo)")
     }
 
-    /// A loss weighting's state lives in the checkpoint: a run stopped mid-way and resumed
-    /// ends with the same weights and metrics as one that ran straight through.
-    @Test(arguments: ["famo", "uw", "imtl-l", "rlw"])
-    func lossWeightingsResumeExactly(_ weighting: String) throws {
+    /// A balancer's state (a loss weighting's, GradVac's targets) lives in the checkpoint: a
+    /// run stopped mid-way and resumed ends with the same weights and metrics as one that
+    /// ran straight through.
+    @Test(arguments: ["famo", "uw", "imtl-l", "rlw", "gradvac"])
+    func statefulBalancersResumeExactly(_ weighting: String) throws {
         let tmp = TempDir()
         let (_, a) = try TinyData.train(TinyData.config(tmp, method: "mola-grad", steps: 12, evalEvery: 4, extra: "weighting: \(weighting)", output: "a"))
         let split = TinyData.config(tmp, method: "mola-grad", steps: 12, evalEvery: 4, extra: "weighting: \(weighting)", output: "b")

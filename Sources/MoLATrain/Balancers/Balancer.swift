@@ -30,6 +30,7 @@ public struct Balancer: Registered {
 
     /// Every balancer, in the order help lists them.
     public static let all: [Balancer] = [.pcgrad, .mgda, .cagrad, .alignedMTL, .upgrad, .dualproj, .imtlG, .config,
+                                         .gradvac, .graddrop, .nashMTL, .fairgrad,
                                          .famo, .ew, .gls, .dwa, .rlw, .uw, .imtlL]
 }
 
@@ -52,6 +53,17 @@ public protocol GradientCombiner {
     /// `grads`: one row per task of the batch (task order), each the task's gradient of the
     /// shared parameters. `rng`: the step's own stream, for the methods that draw.
     func combine(_ grads: [[Float]], rng: inout RandomGenerator) -> [Float]
+    /// The same, told which task each row is (its index among the run's tasks): what a
+    /// combiner keeping per-task-pair state needs. By default, `combine(_:rng:)`.
+    func combine(_ grads: [[Float]], tasks: [Int], rng: inout RandomGenerator) -> [Float]
+    /// What a resumed run needs to continue exactly (empty for most). A combiner with state
+    /// is a class, so that `combine` can update it.
+    var state: [String: [Double]] { get set }
+}
+
+extension GradientCombiner {
+    public func combine(_ grads: [[Float]], tasks: [Int], rng: inout RandomGenerator) -> [Float] { combine(grads, rng: &rng) }
+    public var state: [String: [Double]] { get { [:] } set {} }
 }
 
 /// A combiner whose result is Σ_t α_t g_t, with weights α computed from the gradients

@@ -59,10 +59,13 @@ struct PlainStep: TrainingStep {
 /// averaged over the ranks), the shared parameters' combined by the combiner.
 struct GradientCombiningStep: TrainingStep {
     let context: StepContext
-    let combiner: any GradientCombiner
+    var combiner: any GradientCombiner
     var averagesOverRanks: Bool { true }
     var taskWeights: [Double]? { nil }
-    var state: [String: [Double]]? { get { nil } set {} }
+    var state: [String: [Double]]? {
+        get { combiner.state.isEmpty ? nil : combiner.state }
+        set { if let newValue { combiner.state = newValue } }
+    }
 
     mutating func run(_ b: inout PreparedBatch, records: ArraySlice<Int>, step: Int) -> (logits: [Tensor], loss: Double) {
         let c = context
@@ -70,7 +73,7 @@ struct GradientCombiningStep: TrainingStep {
         var r = TaskGradients.compute(c.model, images: b.images, labels: b.labels, layout: b.layout, tasks: c.tasks, taskList: globalTasks)
         if let parallel = c.parallel { r.grads = parallel.reduceTaskGradients(r.grads) }
         var rng = RandomGenerator(seed: c.seed, stream: 0xBA1_0000_0000 &+ UInt64(step))
-        TaskGradients.apply(r.grads, combiner: combiner, store: c.model.store, rng: &rng)
+        TaskGradients.apply(r.grads, tasks: r.taskIDs, combiner: combiner, store: c.model.store, rng: &rng)
         return (r.logits, r.loss)
     }
 }
