@@ -10,9 +10,13 @@ on small cases, for the tests to compare against (CI has no PyTorch).
 - Loss weightings from LibMTL (pip install LibMTL==1.1.5 --no-deps): each task loss's
   factor in the gradient, taken by autograd from LibMTL's own objective, over several
   steps for the stateful ones (their learnt scales stepped by torch.optim.Adam).
+- STCH, DB-MTL and MoCo, which only LibMTL's GitHub source has (commit 4336804 of
+  median-research-group/LibMTL): LIBMTL_SRC names a checkout. Their `backward` runs on a
+  stand-in model whose one shared parameter θ makes the task losses l0 + J·(θ − θ0), so
+  LibMTL's own gradient code sees the Jacobian J; the step's result is θ's gradient.
 
 Run once, from the repository root, where torch is installed:
-    python3 scripts/make-balancer-fixtures.py
+    LIBMTL_SRC=path/to/LibMTL-checkout python3 scripts/make-balancer-fixtures.py
 """
 import json
 import os
@@ -29,6 +33,21 @@ for name in ("torchvision", "torchvision.models", "torchvision.models.utils"):
     sys.modules.setdefault(name, types.ModuleType(name))
 sys.modules["torchvision.models.utils"].load_state_dict_from_url = None
 from LibMTL.weighting import DWA, GLS, UW
+# The GitHub source's weightings, loaded without its package __init__ (which imports its
+# trainer and torch_geometric).
+import importlib.util
+def github_weighting(name):
+    root = os.path.join(os.environ["LIBMTL_SRC"], "LibMTL", "weighting")
+    spec = importlib.util.spec_from_file_location(f"libmtl_github_{name}", os.path.join(root, name + ".py"))
+    module = importlib.util.module_from_spec(spec)
+    source = open(os.path.join(root, name + ".py")).read()
+    abstract = importlib.util.spec_from_file_location("libmtl_github_abstract", os.path.join(root, "abstract_weighting.py"))
+    abstract_module = importlib.util.module_from_spec(abstract)
+    abstract.loader.exec_module(abstract_module)
+    sys.modules["LibMTL.weighting.abstract_weighting"] = abstract_module
+    spec.loader.exec_module(module)
+    return getattr(module, name)
+STCH, DB_MTL, MoCo = (github_weighting(n) for n in ("STCH", "DB_MTL", "MoCo"))
 
 torch.set_default_dtype(torch.float64)
 rng = np.random.default_rng(23)
@@ -118,6 +137,48 @@ uw = learnt_scales(uw_object.backward, uw_object.loss_scale, 0.01)
 imtl_scale = torch.nn.Parameter(torch.zeros(3))
 imtl_l = learnt_scales(lambda l: (imtl_scale.exp() * l - imtl_scale).sum().backward(), imtl_scale, 0.01)
 
+
+
+def stand_in(cls, tasks, dim):
+    """A LibMTL weighting on a model with one shared parameter θ."""
+    w = cls()
+    w.task_num, w.device, w.rep_grad, w.epoch = tasks, torch.device("cpu"), False, 0
+    theta = torch.nn.Parameter(torch.zeros(dim))
+    w.get_share_params = lambda: [theta]
+    w.zero_grad_share_params = lambda: theta.grad.zero_() if theta.grad is not None else None
+    w.init_param()
+    return w, theta
+
+
+def run_steps(cls, kwargs):
+    out = []
+    for t in (2, 3, 9):
+        w, theta = stand_in(cls, t, 24)
+        seq = {"steps": [], "losses": [], "combined": []}
+        for s in range(4):
+            j = jacobian(t, "conflicting" if s % 2 == 0 else "aligned")
+            l0 = rng.uniform(0.3, 2.5, size=t)
+            losses = torch.tensor(l0) + torch.tensor(j) @ theta
+            theta.grad = None
+            w.backward(losses, **kwargs)
+            seq["steps"].append(j.tolist()); seq["losses"].append(l0.tolist()); seq["combined"].append(theta.grad.tolist())
+        out.append(seq)
+    return out
+
+
+dbmtl = run_steps(DB_MTL, {"DB_beta": 0.9, "DB_beta_sigma": 0})
+moco = run_steps(MoCo, {"MoCo_beta": 0.5, "MoCo_beta_sigma": 0.5, "MoCo_gamma": 0.1, "MoCo_gamma_sigma": 0.5, "MoCo_rho": 0})
+
+# STCH over epochs: warm-up (log-losses), the nadir epoch, then the smooth Tchebycheff.
+stch_w, _ = stand_in(STCH, 3, 1)
+stch = {"epochs": [], "losses": [], "factors": []}
+for e in range(7):
+    stch_w.epoch = e
+    for s in range(2):
+        l = [float(x) for x in 2.0 * np.exp(-0.2 * e) * rng.uniform(0.5, 1.5, size=3)]
+        stch["epochs"].append(e); stch["losses"].append(l)
+        stch["factors"].append(factors(stch_w, l, STCH_mu=1.0, STCH_warmup_epoch=4))
+
 out = {
     "generator": f"scripts/make-balancer-fixtures.py, torch {torch.__version__}, torchjd {torchjd.__version__ if hasattr(torchjd, '__version__') else '0.18'}",
     "jacobians": cases,
@@ -130,6 +191,9 @@ out = {
     "steps": steps,
     "uw": uw,
     "imtl-l": imtl_l,
+    "db-mtl": dbmtl,
+    "moco": moco,
+    "stch": stch,
 }
 path = os.path.join(os.path.dirname(__file__), "..", "Tests", "Fixtures", "balancer-peers.json")
 with open(path, "w") as f:

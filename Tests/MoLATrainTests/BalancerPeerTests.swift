@@ -4,15 +4,16 @@ import MoLATrain
 import Testing
 
 /// The balancers against the peers that define them, from `Tests/Fixtures/balancer-peers.json`
-/// (written by `scripts/make-balancer-fixtures.py` with torch 2.15, TorchJD 0.18 and LibMTL
-/// 1.1.5; CI has no PyTorch): TorchJD's aggregators on Jacobians of 2, 3 and 9 tasks,
+/// (written by `scripts/make-balancer-fixtures.py` with torch 2.15, TorchJD 0.18, LibMTL
+/// 1.1.5 and, for STCH, DB-MTL and MoCo, LibMTL's GitHub source; CI has no PyTorch): TorchJD's aggregators on Jacobians of 2, 3 and 9 tasks,
 /// conflicting and aligned, and LibMTL's loss weightings, whose factors are the gradient of
 /// LibMTL's own objective with respect to each loss (taken by autograd).
 @Suite struct BalancerPeerTests {
     struct Case: Decodable { var name: String; var rows: [[Double]] }
     struct Scales: Decodable { var factors: [Double]; var scales: [Double] }
     struct DWAFixture: Decodable { var epochs: [[Double]]; var factors: [[Double]] }
-    struct Sequence: Decodable { var steps: [[[Double]]]; var combined: [[Double]] }
+    struct Sequence: Decodable { var steps: [[[Double]]]; var losses: [[Double]]?; var combined: [[Double]] }
+    struct STCHFixture: Decodable { var epochs: [Int]; var losses: [[Double]]; var factors: [[Double]] }
     struct Peers: Decodable {
         var jacobians: [Case]
         var combined: [String: [[Double]]]
@@ -24,7 +25,12 @@ import Testing
         var steps: [[Double]]
         var uw: [Scales]
         var imtlL: [Scales]
-        enum CodingKeys: String, CodingKey { case jacobians, combined, uniforms, gradvac, losses, gls, dwa, steps, uw, imtlL = "imtl-l" }
+        var dbMTL: [Sequence]
+        var moco: [Sequence]
+        var stch: STCHFixture
+        enum CodingKeys: String, CodingKey {
+            case jacobians, combined, uniforms, gradvac, losses, gls, dwa, steps, uw, moco, stch, imtlL = "imtl-l", dbMTL = "db-mtl"
+        }
     }
 
     static let peers: Peers = {
@@ -105,12 +111,47 @@ import Testing
                     copy.shuffles = false
                     copy.state = try JSONDecoder().decode([String: [Double]].self, from: JSONEncoder().encode(ours.state))
                     let before = ours.state
-                    #expect(copy.combine(rows, tasks: Array(rows.indices), rng: &rng) == ours.combine(rows, tasks: Array(rows.indices), rng: &rng))
+                    #expect(copy.combine(rows, tasks: Array(rows.indices), losses: [], rng: &rng) == ours.combine(rows, tasks: Array(rows.indices), losses: [], rng: &rng))
                     ours.state = before
                 }
-                let error = Self.relativeError(ours.combine(rows, tasks: Array(rows.indices), rng: &rng), want)
+                let error = Self.relativeError(ours.combine(rows, tasks: Array(rows.indices), losses: [], rng: &rng), want)
                 #expect(error < 1e-5, "\(rows.count) tasks, step \(k): relative error \(error)")
             }
+        }
+    }
+
+    /// DB-MTL and MoCo over four steps of Jacobians and losses (their running averages and
+    /// MoCo's λ carry over), against LibMTL's own `backward` on a stand-in model; and their
+    /// state through a checkpoint's JSON.
+    @Test(arguments: ["db-mtl", "moco"]) func runningAveragesFollowLibMTL(_ name: String) throws {
+        guard case .combinesGradients(let make) = try #require(Balancer.named(name)).kind else { return }
+        for sequence in name == "moco" ? Self.peers.moco : Self.peers.dbMTL {
+            var ours = make(), rng = RandomGenerator(seed: 0)
+            for (k, (j, want)) in zip(sequence.steps, sequence.combined).enumerated() {
+                let rows = j.map { $0.map(Float.init) }, losses = sequence.losses![k]
+                if k == 2 {  // a copy from the state half-way goes on alike
+                    var copy = make()
+                    copy.state = try JSONDecoder().decode([String: [Double]].self, from: JSONEncoder().encode(ours.state))
+                    let before = ours.state
+                    #expect(copy.combine(rows, tasks: Array(rows.indices), losses: losses, rng: &rng)
+                            == ours.combine(rows, tasks: Array(rows.indices), losses: losses, rng: &rng))
+                    ours.state = before
+                }
+                let error = Self.relativeError(ours.combine(rows, tasks: Array(rows.indices), losses: losses, rng: &rng), want)
+                #expect(error < 1e-5, "\(name), \(rows.count) tasks, step \(k): relative error \(error)")
+            }
+        }
+    }
+
+    /// STCH over seven epochs of two steps: 1/ℓ in the four warm-up epochs, the nadir from
+    /// the fifth's losses, then LibMTL's smooth Tchebycheff factors.
+    @Test func stchGivesLibMTLsFactorsPerEpoch() {
+        var w = SmoothTchebycheff(tasks: 3, stepsPerEpoch: 2), rng = RandomGenerator(seed: 0)
+        let f = Self.peers.stch
+        for (k, (l, want)) in zip(f.losses, f.factors).enumerated() {
+            let ours = w.weights(losses: l, step: k, rng: &rng)
+            #expect(f.epochs[k] == k / 2)
+            #expect(zip(ours, want).allSatisfy { abs($0 - $1) <= 1e-9 * abs($1) }, "step \(k): \(ours) vs \(want)")
         }
     }
 

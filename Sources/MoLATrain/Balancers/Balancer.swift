@@ -30,8 +30,8 @@ public struct Balancer: Registered {
 
     /// Every balancer, in the order help lists them.
     public static let all: [Balancer] = [.pcgrad, .mgda, .cagrad, .alignedMTL, .upgrad, .dualproj, .imtlG, .config,
-                                         .gradvac, .graddrop, .nashMTL, .fairgrad,
-                                         .famo, .ew, .gls, .dwa, .rlw, .uw, .imtlL]
+                                         .gradvac, .graddrop, .nashMTL, .fairgrad, .dbMTL, .moco,
+                                         .famo, .ew, .gls, .dwa, .rlw, .uw, .imtlL, .stch]
 }
 
 /// What a loss weighting is made from: the run's task count, its optimiser's learning rate
@@ -53,16 +53,19 @@ public protocol GradientCombiner {
     /// `grads`: one row per task of the batch (task order), each the task's gradient of the
     /// shared parameters. `rng`: the step's own stream, for the methods that draw.
     func combine(_ grads: [[Float]], rng: inout RandomGenerator) -> [Float]
-    /// The same, told which task each row is (its index among the run's tasks): what a
-    /// combiner keeping per-task-pair state needs. By default, `combine(_:rng:)`.
-    func combine(_ grads: [[Float]], tasks: [Int], rng: inout RandomGenerator) -> [Float]
+    /// The same, told which task each row is (its index among the run's tasks) and each
+    /// row's task loss (the global batch's mean): what a combiner keeping per-task state or
+    /// using the losses needs. By default, `combine(_:rng:)`.
+    func combine(_ grads: [[Float]], tasks: [Int], losses: [Double], rng: inout RandomGenerator) -> [Float]
     /// What a resumed run needs to continue exactly (empty for most). A combiner with state
     /// is a class, so that `combine` can update it.
     var state: [String: [Double]] { get set }
 }
 
 extension GradientCombiner {
-    public func combine(_ grads: [[Float]], tasks: [Int], rng: inout RandomGenerator) -> [Float] { combine(grads, rng: &rng) }
+    public func combine(_ grads: [[Float]], tasks: [Int], losses: [Double], rng: inout RandomGenerator) -> [Float] {
+        combine(grads, rng: &rng)
+    }
     public var state: [String: [Double]] { get { [:] } set {} }
 }
 

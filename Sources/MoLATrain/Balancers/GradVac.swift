@@ -29,10 +29,10 @@ public final class GradVac: GradientCombiner, @unchecked Sendable {
     }
 
     public func combine(_ grads: [[Float]], rng: inout RandomGenerator) -> [Float] {
-        combine(grads, tasks: Array(grads.indices), rng: &rng)
+        combine(grads, tasks: Array(grads.indices), losses: [], rng: &rng)
     }
 
-    public func combine(_ grads: [[Float]], tasks: [Int], rng: inout RandomGenerator) -> [Float] {
+    public func combine(_ grads: [[Float]], tasks: [Int], losses: [Double], rng: inout RandomGenerator) -> [Float] {
         weightedSum(weights(grads, tasks: tasks, rng: &rng), grads)
     }
 

@@ -28,6 +28,15 @@ struct StepContext {
     let seed: UInt64
     /// What a loss weighting is made with.
     let weightingSetup: LossWeightingSetup
+
+    /// Each task's mean loss in this rank's batch, and in the global batch (the same
+    /// without mpirun; nil: no image of the task).
+    func taskLosses(_ logits: [Tensor], _ b: PreparedBatch) -> (local: [Double?], global: [Double?]) {
+        let local = MoLATrain.taskLosses(logits, b, kinds: model.heads.labelKinds)
+        var rows = [Int](repeating: 0, count: tasks)
+        for g in b.layout.groups { rows[g.task] = g.range.count }
+        return (local, parallel?.globalTaskLosses(local, rows: rows) ?? local)
+    }
 }
 
 /// The step a run with `balancer` takes: plain, combining the tasks' gradients, or
@@ -73,7 +82,8 @@ struct GradientCombiningStep: TrainingStep {
         var r = TaskGradients.compute(c.model, images: b.images, labels: b.labels, layout: b.layout, tasks: c.tasks, taskList: globalTasks)
         if let parallel = c.parallel { r.grads = parallel.reduceTaskGradients(r.grads) }
         var rng = RandomGenerator(seed: c.seed, stream: 0xBA1_0000_0000 &+ UInt64(step))
-        TaskGradients.apply(r.grads, tasks: r.taskIDs, combiner: combiner, store: c.model.store, rng: &rng)
+        let losses = c.taskLosses(r.logits, b).global
+        TaskGradients.apply(r.grads, tasks: r.taskIDs, losses: r.taskIDs.map { losses[$0] ?? 0 }, combiner: combiner, store: c.model.store, rng: &rng)
         return (r.logits, r.loss)
     }
 }
@@ -94,11 +104,9 @@ struct LossWeightingStep: TrainingStep {
         let model = context.model
         model.store.zeroGradients()
         let logits = model.forward(b.images, layout: b.layout)
-        let local = taskLosses(logits, b, kinds: model.heads.labelKinds)
-        var rows = [Int](repeating: 0, count: context.tasks)
-        for g in b.layout.groups { rows[g.task] = g.range.count }
+        let (local, global) = context.taskLosses(logits, b)
         var rng = RandomGenerator(seed: context.seed, stream: 0xBA1_0000_0000 &+ UInt64(step))
-        let weights = weighting.weights(losses: context.parallel?.globalTaskLosses(local, rows: rows) ?? local, step: step, rng: &rng)
+        let weights = weighting.weights(losses: global, step: step, rng: &rng)
         let base = b.layout.lossWeights
         b.layout.lossWeights = weights.enumerated().map { (base?[$0.offset] ?? 1) * $0.element }
         _ = model.lossAndBackward(labels: b.labels, layout: b.layout)
