@@ -10,7 +10,7 @@ on small cases, for the tests to compare against (CI has no PyTorch).
 - Loss weightings from LibMTL (pip install LibMTL==1.1.5 --no-deps): each task loss's
   factor in the gradient, taken by autograd from LibMTL's own objective, over several
   steps for the stateful ones (their learnt scales stepped by torch.optim.Adam).
-- STCH, DB-MTL and MoCo, which only LibMTL's GitHub source has (commit 4336804 of
+- STCH, DB-MTL, MoCo and GradNorm, which only LibMTL's GitHub source has (commit 4336804 of
   median-research-group/LibMTL): LIBMTL_SRC names a checkout. Their `backward` runs on a
   stand-in model whose one shared parameter θ makes the task losses l0 + J·(θ − θ0), so
   LibMTL's own gradient code sees the Jacobian J; the step's result is θ's gradient.
@@ -47,7 +47,7 @@ def github_weighting(name):
     sys.modules["LibMTL.weighting.abstract_weighting"] = abstract_module
     spec.loader.exec_module(module)
     return getattr(module, name)
-STCH, DB_MTL, MoCo = (github_weighting(n) for n in ("STCH", "DB_MTL", "MoCo"))
+STCH, DB_MTL, MoCo, GradNorm = (github_weighting(n) for n in ("STCH", "DB_MTL", "MoCo", "GradNorm"))
 
 torch.set_default_dtype(torch.float64)
 rng = np.random.default_rng(23)
@@ -169,6 +169,28 @@ def run_steps(cls, kwargs):
 dbmtl = run_steps(DB_MTL, {"DB_beta": 0.9, "DB_beta_sigma": 0})
 moco = run_steps(MoCo, {"MoCo_beta": 0.5, "MoCo_beta_sigma": 0.5, "MoCo_gamma": 0.1, "MoCo_gamma_sigma": 0.5, "MoCo_rho": 0})
 
+# GradNorm in its second epoch (the first is the plain sum), L0 the first epoch's mean
+# losses; its loss_scale stepped by Adam (lr 0.01) after each backward.
+gradnorm = []
+for t in (2, 3, 9):
+    w, theta = stand_in(GradNorm, t, 24)
+    w.epoch = 1
+    first = rng.uniform(0.5, 2.5, size=t)
+    w.train_loss_buffer = np.stack([first, np.zeros(t)], axis=1)
+    opt = torch.optim.Adam([w.loss_scale], lr=0.01)
+    seq = {"first": first.tolist(), "steps": [], "losses": [], "combined": [], "scales": []}
+    for s in range(4):
+        j = jacobian(t, "conflicting" if s % 2 == 0 else "aligned")
+        l0 = first * rng.uniform(0.4, 1.1, size=t)
+        task_losses = torch.tensor(l0) + torch.tensor(j) @ theta
+        theta.grad = None
+        opt.zero_grad()
+        w.backward(task_losses, alpha=1.5)
+        opt.step()
+        seq["steps"].append(j.tolist()); seq["losses"].append(l0.tolist()); seq["combined"].append(theta.grad.tolist())
+        seq["scales"].append(w.loss_scale.detach().tolist())
+    gradnorm.append(seq)
+
 # STCH over epochs: warm-up (log-losses), the nadir epoch, then the smooth Tchebycheff.
 stch_w, _ = stand_in(STCH, 3, 1)
 stch = {"epochs": [], "losses": [], "factors": []}
@@ -193,9 +215,20 @@ out = {
     "imtl-l": imtl_l,
     "db-mtl": dbmtl,
     "moco": moco,
+    "gradnorm": gradnorm,
     "stch": stch,
 }
 path = os.path.join(os.path.dirname(__file__), "..", "Tests", "Fixtures", "balancer-peers.json")
-with open(path, "w") as f:
-    json.dump(out, f)
+def plain(x):
+    """Tensors and arrays as lists, for JSON."""
+    if isinstance(x, dict):
+        return {k: plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [plain(v) for v in x]
+    return x.tolist() if hasattr(x, "tolist") else x
+
+
+with open(path + ".partial", "w") as f:  # atomic: a failed run leaves the old file
+    json.dump(plain(out), f)
+os.replace(path + ".partial", path)
 print(f"wrote {os.path.normpath(path)}")

@@ -85,10 +85,10 @@ public final class Trainer {
         case .sgd: optimizer = SGD(momentum: config.optimizer.momentum, weightDecay: config.optimizer.weightDecay)
         case .adamw: optimizer = AdamW(weightDecay: config.optimizer.weightDecay)
         }
-        let setup = LossWeightingSetup(tasks: taskNames.count, learningRate: Double(config.optimizer.learningRate),
+        let setup = BalancerSetup(tasks: taskNames.count, learningRate: Double(config.optimizer.learningRate),
                                        stepsPerEpoch: Self.stepsPerEpoch(records: train.count, batchSize: config.batchSize))
         step = makeTrainingStep(config.weighting, StepContext(model: model, parallel: parallel, tasks: taskNames.count, recordTasks: train.tasks,
-                                                              seed: config.seed, weightingSetup: setup))
+                                                              seed: config.seed, balancerSetup: setup))
         state.configHash = config.hash
         state.seed = config.seed
     }

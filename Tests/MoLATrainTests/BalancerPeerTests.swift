@@ -13,6 +13,7 @@ import Testing
     struct Scales: Decodable { var factors: [Double]; var scales: [Double] }
     struct DWAFixture: Decodable { var epochs: [[Double]]; var factors: [[Double]] }
     struct Sequence: Decodable { var steps: [[[Double]]]; var losses: [[Double]]?; var combined: [[Double]] }
+    struct GradNormFixture: Decodable { var first: [Double]; var steps: [[[Double]]]; var losses: [[Double]]; var combined: [[Double]]; var scales: [[Double]] }
     struct STCHFixture: Decodable { var epochs: [Int]; var losses: [[Double]]; var factors: [[Double]] }
     struct Peers: Decodable {
         var jacobians: [Case]
@@ -28,8 +29,9 @@ import Testing
         var dbMTL: [Sequence]
         var moco: [Sequence]
         var stch: STCHFixture
+        var gradnorm: [GradNormFixture]
         enum CodingKeys: String, CodingKey {
-            case jacobians, combined, uniforms, gradvac, losses, gls, dwa, steps, uw, moco, stch, imtlL = "imtl-l", dbMTL = "db-mtl"
+            case jacobians, combined, uniforms, gradvac, losses, gls, dwa, steps, uw, moco, stch, gradnorm, imtlL = "imtl-l", dbMTL = "db-mtl"
         }
     }
 
@@ -52,7 +54,7 @@ import Testing
         guard case .combinesGradients(let make) = try #require(Balancer.named(name)).kind else { Issue.record("not an aggregator"); return }
         for (c, want) in zip(Self.peers.jacobians, try #require(Self.peers.combined[name])) {
             var rng = RandomGenerator(seed: 0)
-            let ours = make().combine(c.rows.map { $0.map(Float.init) }, rng: &rng)
+            let ours = make(BalancerSetup(tasks: 9)).combine(c.rows.map { $0.map(Float.init) }, rng: &rng)
             let error = Self.relativeError(ours, want)
             #expect(error < 1e-5, "\(name), \(c.name): relative error \(error)")
         }
@@ -111,10 +113,10 @@ import Testing
                     copy.shuffles = false
                     copy.state = try JSONDecoder().decode([String: [Double]].self, from: JSONEncoder().encode(ours.state))
                     let before = ours.state
-                    #expect(copy.combine(rows, tasks: Array(rows.indices), losses: [], rng: &rng) == ours.combine(rows, tasks: Array(rows.indices), losses: [], rng: &rng))
+                    #expect(copy.combine(rows, rows: TaskRows(count: rows.count), rng: &rng) == ours.combine(rows, rows: TaskRows(count: rows.count), rng: &rng))
                     ours.state = before
                 }
-                let error = Self.relativeError(ours.combine(rows, tasks: Array(rows.indices), losses: [], rng: &rng), want)
+                let error = Self.relativeError(ours.combine(rows, rows: TaskRows(count: rows.count), rng: &rng), want)
                 #expect(error < 1e-5, "\(rows.count) tasks, step \(k): relative error \(error)")
             }
         }
@@ -126,22 +128,45 @@ import Testing
     @Test(arguments: ["db-mtl", "moco"]) func runningAveragesFollowLibMTL(_ name: String) throws {
         guard case .combinesGradients(let make) = try #require(Balancer.named(name)).kind else { return }
         for sequence in name == "moco" ? Self.peers.moco : Self.peers.dbMTL {
-            var ours = make(), rng = RandomGenerator(seed: 0)
+            var ours = make(BalancerSetup(tasks: 9)), rng = RandomGenerator(seed: 0)
             for (k, (j, want)) in zip(sequence.steps, sequence.combined).enumerated() {
                 let rows = j.map { $0.map(Float.init) }, losses = sequence.losses![k]
                 if k == 2 {  // a copy from the state half-way goes on alike
-                    var copy = make()
+                    var copy = make(BalancerSetup(tasks: 9))
                     copy.state = try JSONDecoder().decode([String: [Double]].self, from: JSONEncoder().encode(ours.state))
                     let before = ours.state
-                    #expect(copy.combine(rows, tasks: Array(rows.indices), losses: losses, rng: &rng)
-                            == ours.combine(rows, tasks: Array(rows.indices), losses: losses, rng: &rng))
+                    #expect(copy.combine(rows, rows: TaskRows(tasks: Array(rows.indices), losses: losses, step: k), rng: &rng)
+                            == ours.combine(rows, rows: TaskRows(tasks: Array(rows.indices), losses: losses, step: k), rng: &rng))
                     ours.state = before
                 }
-                let error = Self.relativeError(ours.combine(rows, tasks: Array(rows.indices), losses: losses, rng: &rng), want)
+                let error = Self.relativeError(ours.combine(rows, rows: TaskRows(tasks: Array(rows.indices), losses: losses, step: k), rng: &rng), want)
                 #expect(error < 1e-5, "\(name), \(rows.count) tasks, step \(k): relative error \(error)")
             }
         }
     }
+
+    /// GradNorm: a first epoch of two steps (the plain sum; the losses' means become L₀),
+    /// then four steps of its second epoch against LibMTL's `backward` and Adam (lr 0.01) on
+    /// its loss scales.
+    @Test func gradnormFollowsLibMTL() {
+        for f in Self.peers.gradnorm {
+            let t = f.first.count, ours = GradNorm(tasks: t, learningRate: 0.01, stepsPerEpoch: 4)
+            var rng = RandomGenerator(seed: 0)
+            let rows = f.steps[0].map { $0.map(Float.init) }
+            for (k, share) in [0.75, 1.25, 1.0, 1.0].enumerated() {
+                let sum = ours.combine(rows, rows: TaskRows(tasks: Array(0..<t), losses: f.first.map { $0 * share }, step: k), rng: &rng)
+                #expect(sum == weightedSum(rows))
+            }
+            for (k, (j, want)) in zip(f.steps, f.combined).enumerated() {
+                let error = Self.relativeError(ours.combine(j.map { $0.map(Float.init) }, rows: TaskRows(tasks: Array(0..<t), losses: f.losses[k], step: 4 + k), rng: &rng), want)
+                #expect(error < 1e-5, "\(t) tasks, step \(k): relative error \(error)")
+                #expect(zip(ours.logits, f.scales[k]).allSatisfy { abs($0 - $1) < 1e-6 }, "\(t) tasks, step \(k): \(ours.logits) vs \(f.scales[k])")
+            }
+        }
+    }
+
+    /// The plain sum of the rows, as a combiner sums in Double.
+    func weightedSum(_ rows: [[Float]]) -> [Float] { (0..<rows[0].count).map { k in Float(rows.reduce(0.0) { $0 + Double($1[k]) }) } }
 
     /// STCH over seven epochs of two steps: 1/ℓ in the four warm-up epochs, the nadir from
     /// the fifth's losses, then LibMTL's smooth Tchebycheff factors.
@@ -163,7 +188,7 @@ import Testing
         for c in Self.peers.jacobians {
             var rng = RandomGenerator(seed: 0)
             let rows = c.rows.map { $0.map(Float.init) }
-            let d = make().combine(rows, rng: &rng)
+            let d = make(BalancerSetup(tasks: 9)).combine(rows, rng: &rng)
             let scale = rows.map { r in r.reduce(0) { $0 + Double($1 * $1) }.squareRoot() }.max()! * d.reduce(0) { $0 + Double($1 * $1) }.squareRoot()
             for (t, r) in rows.enumerated() {
                 let dot = zip(r, d).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }

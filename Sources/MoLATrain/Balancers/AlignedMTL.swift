@@ -3,7 +3,7 @@ import MoLASupport
 extension Balancer {
     public static let alignedMTL = Balancer(
         name: "aligned-mtl", summary: "gradients made orthogonal, equal size (Senushkin 2023)",
-        kind: .combinesGradients { AlignedMTL() })
+        kind: .combinesGradients { _ in AlignedMTL() })
 }
 
 /// Aligned-MTL: the task gradients made orthogonal and of equal size (the smallest

@@ -6,8 +6,8 @@ import MoLASupport
 /// step), or a weighting of the tasks' losses (one backward).
 public struct Balancer: Registered {
     public enum Kind: Sendable {
-        case combinesGradients(@Sendable () -> any GradientCombiner)
-        case weightsLosses(@Sendable (LossWeightingSetup) -> any LossWeighting)
+        case combinesGradients(@Sendable (BalancerSetup) -> any GradientCombiner)
+        case weightsLosses(@Sendable (BalancerSetup) -> any LossWeighting)
     }
 
     /// The config's `weighting:` value.
@@ -30,13 +30,30 @@ public struct Balancer: Registered {
 
     /// Every balancer, in the order help lists them.
     public static let all: [Balancer] = [.pcgrad, .mgda, .cagrad, .alignedMTL, .upgrad, .dualproj, .imtlG, .config,
-                                         .gradvac, .graddrop, .nashMTL, .fairgrad, .dbMTL, .moco,
+                                         .gradvac, .graddrop, .nashMTL, .fairgrad, .dbMTL, .moco, .gradnorm,
                                          .famo, .ew, .gls, .dwa, .rlw, .uw, .imtlL, .stch]
 }
 
-/// What a loss weighting is made from: the run's task count, its optimiser's learning rate
-/// (for the weightings that learn their own parameters) and its steps per epoch.
-public struct LossWeightingSetup: Sendable {
+/// What the rows of task gradients handed to a combiner are: each row's task (its index
+/// among the run's tasks) and task loss (the global batch's mean), and the run's step.
+public struct TaskRows: Sendable {
+    public var tasks: [Int]
+    public var losses: [Double]
+    public var step: Int
+
+    public init(tasks: [Int], losses: [Double], step: Int) {
+        self.tasks = tasks
+        self.losses = losses
+        self.step = step
+    }
+
+    /// Rows 0..<count as tasks 0..<count, losses 1, step 0 (for calls outside a run).
+    public init(count: Int) { self.init(tasks: Array(0..<count), losses: Array(repeating: 1, count: count), step: 0) }
+}
+
+/// What a balancer is made from: the run's task count, its optimiser's learning rate (for
+/// the balancers that learn their own parameters) and its steps per epoch.
+public struct BalancerSetup: Sendable {
     public var tasks: Int
     public var learningRate: Double
     public var stepsPerEpoch: Int
@@ -53,17 +70,16 @@ public protocol GradientCombiner {
     /// `grads`: one row per task of the batch (task order), each the task's gradient of the
     /// shared parameters. `rng`: the step's own stream, for the methods that draw.
     func combine(_ grads: [[Float]], rng: inout RandomGenerator) -> [Float]
-    /// The same, told which task each row is (its index among the run's tasks) and each
-    /// row's task loss (the global batch's mean): what a combiner keeping per-task state or
-    /// using the losses needs. By default, `combine(_:rng:)`.
-    func combine(_ grads: [[Float]], tasks: [Int], losses: [Double], rng: inout RandomGenerator) -> [Float]
+    /// The same, told which task each row is, its loss and the step: what a combiner
+    /// keeping per-task state or using the losses needs. By default, `combine(_:rng:)`.
+    func combine(_ grads: [[Float]], rows: TaskRows, rng: inout RandomGenerator) -> [Float]
     /// What a resumed run needs to continue exactly (empty for most). A combiner with state
     /// is a class, so that `combine` can update it.
     var state: [String: [Double]] { get set }
 }
 
 extension GradientCombiner {
-    public func combine(_ grads: [[Float]], tasks: [Int], losses: [Double], rng: inout RandomGenerator) -> [Float] {
+    public func combine(_ grads: [[Float]], rows: TaskRows, rng: inout RandomGenerator) -> [Float] {
         combine(grads, rng: &rng)
     }
     public var state: [String: [Double]] { get { [:] } set {} }

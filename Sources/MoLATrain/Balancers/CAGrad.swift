@@ -2,7 +2,7 @@ import MoLASupport
 
 extension Balancer {
     public static let cagrad = Balancer(name: "cagrad", summary: "mean gradient turned to the worst task (Liu 2021)",
-                                        kind: .combinesGradients { CAGrad() })
+                                        kind: .combinesGradients { _ in CAGrad() })
 }
 
 /// Conflict-averse gradient descent: with g₀ the mean of the task gradients and G their Gram

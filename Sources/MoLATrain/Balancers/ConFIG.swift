@@ -2,7 +2,7 @@ import MoLASupport
 
 extension Balancer {
     public static let config = Balancer(name: "config", summary: "direction at equal angles to every task (Liu 2024)",
-                                        kind: .combinesGradients { ConFIG() })
+                                        kind: .combinesGradients { _ in ConFIG() })
 }
 
 /// ConFIG, conflict-free inverse gradients (Liu et al., ICLR 2025; TorchJD's `ConFIG`): the

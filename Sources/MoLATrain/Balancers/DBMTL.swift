@@ -3,7 +3,7 @@ import MoLASupport
 
 extension Balancer {
     public static let dbMTL = Balancer(name: "db-mtl", summary: "log-loss gradients, running averages, equal norms (Lin 2023)",
-                                       kind: .combinesGradients { DBMTL() })
+                                       kind: .combinesGradients { _ in DBMTL() })
 }
 
 /// DB-MTL, dual-balancing (Lin et al. 2023; LibMTL's `DB_MTL`, β = 0.9, σ = 0): each task's
@@ -22,10 +22,11 @@ public final class DBMTL: GradientCombiner, @unchecked Sendable {
     }
 
     public func combine(_ grads: [[Float]], rng: inout RandomGenerator) -> [Float] {
-        combine(grads, tasks: Array(grads.indices), losses: grads.map { _ in 1 }, rng: &rng)
+        combine(grads, rows: TaskRows(count: grads.count), rng: &rng)
     }
 
-    public func combine(_ grads: [[Float]], tasks: [Int], losses: [Double], rng: inout RandomGenerator) -> [Float] {
+    public func combine(_ grads: [[Float]], rows: TaskRows, rng: inout RandomGenerator) -> [Float] {
+        let (tasks, losses) = (rows.tasks, rows.losses)
         steps += 1
         let width = grads.first?.count ?? 0, decay = beta / pow(Double(steps), betaSigma)
         var averaged: [[Double]] = []

@@ -2,7 +2,7 @@ import MoLASupport
 
 extension Balancer {
     public static let dualproj = Balancer(name: "dualproj", summary: "mean gradient projected to agree with every task (Quinton 2024)",
-                                          kind: .combinesGradients { DualProj() })
+                                          kind: .combinesGradients { _ in DualProj() })
 }
 
 /// DualProj (TorchJD's `DualProj`): the mean of the task gradients projected onto the dual

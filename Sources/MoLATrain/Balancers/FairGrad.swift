@@ -2,7 +2,7 @@ import MoLASupport
 
 extension Balancer {
     public static let fairgrad = Balancer(name: "fairgrad", summary: "α-fair shares of the step's gain, α = 1 (Ban 2024)",
-                                          kind: .combinesGradients { FairGrad() })
+                                          kind: .combinesGradients { _ in FairGrad() })
 }
 
 /// FairGrad (Ban & Ji, ICML 2024; TorchJD's `FairGrad`): weights x > 0 with G·x = x^(−1/α),

@@ -2,7 +2,7 @@ import MoLASupport
 
 extension Balancer {
     public static let graddrop = Balancer(name: "graddrop", summary: "per coordinate, keep one sign by its purity (Chen 2020)",
-                                          kind: .combinesGradients { GradDrop() })
+                                          kind: .combinesGradients { _ in GradDrop() })
 }
 
 /// Gradient sign dropout (Chen et al., NeurIPS 2020; TorchJD's `GradDrop`, no leak): per

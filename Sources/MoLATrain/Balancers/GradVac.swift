@@ -2,7 +2,7 @@ import MoLASupport
 
 extension Balancer {
     public static let gradvac = Balancer(name: "gradvac", summary: "gradients turned to their pairs' running cosine (Wang 2021)",
-                                         kind: .combinesGradients { GradVac() })
+                                         kind: .combinesGradients { _ in GradVac() })
 }
 
 /// Gradient vaccine (Wang et al., ICLR 2021; TorchJD's `GradVac`, β = 0.5): for each task
@@ -29,11 +29,11 @@ public final class GradVac: GradientCombiner, @unchecked Sendable {
     }
 
     public func combine(_ grads: [[Float]], rng: inout RandomGenerator) -> [Float] {
-        combine(grads, tasks: Array(grads.indices), losses: [], rng: &rng)
+        combine(grads, rows: TaskRows(count: grads.count), rng: &rng)
     }
 
-    public func combine(_ grads: [[Float]], tasks: [Int], losses: [Double], rng: inout RandomGenerator) -> [Float] {
-        weightedSum(weights(grads, tasks: tasks, rng: &rng), grads)
+    public func combine(_ grads: [[Float]], rows: TaskRows, rng: inout RandomGenerator) -> [Float] {
+        weightedSum(weights(grads, tasks: rows.tasks, rng: &rng), grads)
     }
 
     func weights(_ grads: [[Float]], tasks: [Int], rng: inout RandomGenerator) -> [Double] {

@@ -2,7 +2,7 @@ import MoLASupport
 
 extension Balancer {
     public static let imtlG = Balancer(name: "imtl-g", summary: "equal projection on every task's direction (Liu 2021)",
-                                       kind: .combinesGradients { IMTLG() })
+                                       kind: .combinesGradients { _ in IMTLG() })
 }
 
 /// IMTL-G, the gradient half of impartial multi-task learning (Liu et al., ICLR 2021): the

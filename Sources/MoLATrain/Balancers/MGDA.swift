@@ -2,7 +2,7 @@ import MoLASupport
 
 extension Balancer {
     public static let mgda = Balancer(name: "mgda", summary: "min-norm point of the gradients' hull (Sener 2018)",
-                                      kind: .combinesGradients { MGDA() })
+                                      kind: .combinesGradients { _ in MGDA() })
 }
 
 /// MGDA: the task gradients weighted by α on the simplex minimising |Σ α_t g_t|².

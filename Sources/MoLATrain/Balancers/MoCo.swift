@@ -3,7 +3,7 @@ import MoLASupport
 
 extension Balancer {
     public static let moco = Balancer(name: "moco", summary: "tracked gradients, min-norm weights by steps (Fernando 2023)",
-                                      kind: .combinesGradients { MoCo() })
+                                      kind: .combinesGradients { _ in MoCo() })
 }
 
 /// MoCo (Fernando et al., ICLR 2023; LibMTL's `MoCo`: β = 0.5, σ_β = 0.5, γ = 0.1, σ_γ = 0.5,
@@ -23,10 +23,11 @@ public final class MoCo: GradientCombiner, @unchecked Sendable {
     }
 
     public func combine(_ grads: [[Float]], rng: inout RandomGenerator) -> [Float] {
-        combine(grads, tasks: Array(grads.indices), losses: grads.map { _ in 1 }, rng: &rng)
+        combine(grads, rows: TaskRows(count: grads.count), rng: &rng)
     }
 
-    public func combine(_ grads: [[Float]], tasks: [Int], losses: [Double], rng: inout RandomGenerator) -> [Float] {
+    public func combine(_ grads: [[Float]], rows: TaskRows, rng: inout RandomGenerator) -> [Float] {
+        let (tasks, losses) = (rows.tasks, rows.losses)
         steps += 1
         let width = grads.first?.count ?? 0, n = (tasks.max() ?? -1) + 1
         if lambda.count < n {  // new tasks start at 1/T of the run's tasks seen so far

@@ -2,7 +2,7 @@ import MoLASupport
 
 extension Balancer {
     public static let nashMTL = Balancer(name: "nash-mtl", summary: "the tasks' Nash bargaining solution (Navon 2022)",
-                                         kind: .combinesGradients { NashMTL() })
+                                         kind: .combinesGradients { _ in NashMTL() })
 }
 
 /// Nash-MTL (Navon et al., ICML 2022): weights α > 0 with Ĝ·α = 1/α, Ĝ = G/‖G‖_F (each

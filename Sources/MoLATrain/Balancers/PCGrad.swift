@@ -2,7 +2,7 @@ import MoLASupport
 
 extension Balancer {
     public static let pcgrad = Balancer(name: "pcgrad", summary: "project off conflicting gradients (Yu 2020)",
-                                        kind: .combinesGradients { PCGrad() })
+                                        kind: .combinesGradients { _ in PCGrad() })
 }
 
 /// PCGrad: for each task i, its gradient with, for each other task j in random order, the

@@ -42,12 +42,11 @@ enum TaskGradients {
     /// Writes the step's gradient into the store: every parameter of a task's own (its head,
     /// adapter, gate or modules appear only in its task's gradient) gets the sum of the
     /// tasks' gradients, the shared ones the combiner's direction.
-    static func apply(_ grads: [[Float]], tasks: [Int], losses: [Double], combiner: any GradientCombiner, store: ParameterStore,
-                      rng: inout RandomGenerator) {
+    static func apply(_ grads: [[Float]], rows: TaskRows, combiner: any GradientCombiner, store: ParameterStore, rng: inout RandomGenerator) {
         let shared = sharedRanges(store)
         for i in 0..<store.count { store.gradients[i] = grads.reduce(0) { $0 + $1[i] } }
         let vectors = grads.map { g in shared.flatMap { g[$0.range] } }
-        let combined = combiner.combine(vectors, tasks: tasks, losses: losses, rng: &rng)
+        let combined = combiner.combine(vectors, rows: rows, rng: &rng)
         var k = 0
         for (range, _) in shared { for i in range { store.gradients[i] = combined[k]; k += 1 } }
     }

@@ -2,7 +2,7 @@ import MoLASupport
 
 extension Balancer {
     public static let upgrad = Balancer(name: "upgrad", summary: "each gradient projected to agree with all, averaged (Quinton 2024)",
-                                        kind: .combinesGradients { UPGrad() })
+                                        kind: .combinesGradients { _ in UPGrad() })
 }
 
 /// UPGrad (Quinton & Rey 2024, TorchJD's `UPGrad`): each task's gradient, scaled by 1/T,

@@ -27,7 +27,7 @@ struct StepContext {
     let recordTasks: [Int32]
     let seed: UInt64
     /// What a loss weighting is made with.
-    let weightingSetup: LossWeightingSetup
+    let balancerSetup: BalancerSetup
 
     /// Each task's mean loss in this rank's batch, and in the global batch (the same
     /// without mpirun; nil: no image of the task).
@@ -44,8 +44,8 @@ struct StepContext {
 func makeTrainingStep(_ balancer: Balancer?, _ context: StepContext) -> any TrainingStep {
     switch balancer?.kind {
     case nil: PlainStep(context: context)
-    case .combinesGradients(let make): GradientCombiningStep(context: context, combiner: make())
-    case .weightsLosses(let make): LossWeightingStep(context: context, weighting: make(context.weightingSetup))
+    case .combinesGradients(let make): GradientCombiningStep(context: context, combiner: make(context.balancerSetup))
+    case .weightsLosses(let make): LossWeightingStep(context: context, weighting: make(context.balancerSetup))
     }
 }
 
@@ -83,7 +83,8 @@ struct GradientCombiningStep: TrainingStep {
         if let parallel = c.parallel { r.grads = parallel.reduceTaskGradients(r.grads) }
         var rng = RandomGenerator(seed: c.seed, stream: 0xBA1_0000_0000 &+ UInt64(step))
         let losses = c.taskLosses(r.logits, b).global
-        TaskGradients.apply(r.grads, tasks: r.taskIDs, losses: r.taskIDs.map { losses[$0] ?? 0 }, combiner: combiner, store: c.model.store, rng: &rng)
+        let rows = TaskRows(tasks: r.taskIDs, losses: r.taskIDs.map { losses[$0] ?? 0 }, step: step)
+        TaskGradients.apply(r.grads, rows: rows, combiner: combiner, store: c.model.store, rng: &rng)
         return (r.logits, r.loss)
     }
 }
