@@ -12,7 +12,8 @@ public enum RunsTable {
         public var directory: String
         public var method: String
         public var data: String
-        /// running (its process is alive), interrupted (a checkpoint, no report) or finished.
+        /// running (a process holds the run folder's lock: its pid and host), interrupted (a
+        /// checkpoint, no report) or finished.
         public var status: String
         public var steps: Int
         public var bestValidation: Double?
@@ -40,7 +41,7 @@ public enum RunsTable {
         var state: TrainState?
         if let data = try? FileIO.read(dir + "/checkpoints/latest/state.json") { state = try? JSONDecoder().decode(TrainState.self, from: data) }
         let status: String
-        if report != nil { status = "finished" } else if let pid = runningProcess(dir) { status = "running (pid \(pid))" } else { status = "interrupted" }
+        if report != nil { status = "finished" } else if let holder = ProcessLock.holder(of: dir) { status = "running (pid \(holder.pid) on \(holder.host))" } else { status = "interrupted" }
         var params = d.config.settings
         for k in params.keys where k.hasPrefix("output") || k == "name" || k == "method" || k.hasPrefix("data.") { params[k] = nil }
         return Row(name: d.config.name, directory: dir, method: d.config.method.name,
@@ -48,13 +49,6 @@ public enum RunsTable {
                    status: status, steps: report?.steps ?? state?.step ?? 0,
                    bestValidation: report?.validation.average ?? state.flatMap { $0.bestValidation >= 0 ? $0.bestValidation : nil },
                    testAverage: report?.test.average, params: params)
-    }
-
-    /// The pid in the run's `running.pid` when that process is alive.
-    static func runningProcess(_ dir: String) -> Int32? {
-        guard let text = try? String(contentsOfFile: dir + "/running.pid", encoding: .utf8),
-              let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), kill(pid, 0) == 0 else { return nil }
-        return pid
     }
 
     /// A text table: fixed columns, then the config keys whose values differ between the

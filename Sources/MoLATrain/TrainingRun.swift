@@ -82,9 +82,6 @@ public struct TrainingRun {
                             fix: "resume with the same config, or use --fresh to start over")
         }
         try description.write(to: dir)
-        // While this process trains, `mola-train runs` reports the run as running.
-        try FileIO.writeAtomically("\(getpid())\n", to: dir + "/running.pid")
-        defer { try? FileManager.default.removeItem(atPath: dir + "/running.pid") }
         parallel?.mpi.barrier()
         return try trainAll(config: config, data: data, dir: dir)
     }

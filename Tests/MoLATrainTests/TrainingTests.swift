@@ -1,6 +1,7 @@
 import Foundation
 import MoLAData
 import MoLAReport
+import MoLASupport
 import MoLATrain
 import Testing
 
@@ -244,6 +245,15 @@ import Testing
         #expect(rows.map(\.method) == ["uniform", "mola-grad", "mola-router"])
         #expect(rows.map(\.status) == ["finished", "finished", "interrupted"])
         #expect(rows[0].testAverage != nil && rows[2].testAverage == nil && rows[2].steps == 3)
+        // A run whose folder lock is held (by a trainer on this or any host sharing the
+        // folder) is running, named by the lock's holder; a pid file would mean nothing on
+        // another host.
+        do {
+            let lock = try ProcessLock(tmp.path + "/runs/c", what: "the run folder", contention: .refuse)
+            #expect(try RunsTable.scan(tmp.path + "/runs")[2].status == "running (pid \(getpid()) on \(ProcessInfo.processInfo.hostName))")
+            withExtendedLifetime(lock) {}
+        }
+        #expect(try RunsTable.scan(tmp.path + "/runs")[2].status == "interrupted")
         let table = RunsTable.render(rows, onlyChanged: true)
         #expect(table.contains("log_every") && table.contains("status") && !table.contains("batch_size"), "\(table)")
         #expect(!table.contains { $0.isUppercase }, "a Swift property name instead of a config key: \(table)")
