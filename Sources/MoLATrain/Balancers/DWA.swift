@@ -49,9 +49,7 @@ public struct DynamicWeightAverage: LossWeighting, Equatable {
     /// without a loss in an epoch keeps ratio 1).
     static func weights(last: [Double], beforeLast: [Double]) -> [Double] {
         let r = zip(last, beforeLast).map { $1 > 0 ? $0 / $1 / temperature : 1 / temperature }
-        let top = r.max() ?? 0
-        let e = r.map { exp($0 - top) }, sum = e.reduce(0, +)
-        return e.map { Double(r.count) * $0 / sum }
+        return softmax(r).map { Double(r.count) * $0 }
     }
 
     public mutating func weights(losses: [Double?], step: Int, rng: inout RandomGenerator) -> [Double] {

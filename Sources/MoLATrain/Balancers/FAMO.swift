@@ -43,12 +43,7 @@ public struct FAMO: LossWeighting, Equatable, Sendable {
         }
     }
 
-    public var softmax: [Double] {
-        let top = logits.max() ?? 0
-        let e = logits.map { exp($0 - top) }
-        let s = e.reduce(0, +)
-        return e.map { $0 / s }
-    }
+    public var softmax: [Double] { MoLATrain.softmax(logits) }
 
     /// Updates ξ from the fall of each task's loss since the last call, then returns this
     /// step's loss weights (a task absent from the batch, loss nil, gets weight 0 and

@@ -40,8 +40,7 @@ public final class GradNorm: GradientCombiner, @unchecked Sendable {
 
     /// w = T·softmax(s).
     public var weights: [Double] {
-        let top = logits.max() ?? 0, e = logits.map { exp($0 - top) }, sum = e.reduce(0, +)
-        return e.map { Double(logits.count) * $0 / sum }
+        softmax(logits).map { Double(logits.count) * $0 }
     }
 
     public func combine(_ grads: [[Float]], rng: inout RandomGenerator) -> [Float] { combine(grads, rows: TaskRows(count: grads.count), rng: &rng) }
@@ -53,7 +52,7 @@ public final class GradNorm: GradientCombiner, @unchecked Sendable {
             return weightedSum(tasks.map { _ in 1 }, grads)
         }
         let w = weights, p = w.map { $0 / Double(w.count) }, m = tasks.count
-        let norms = grads.map { g in g.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot() }
+        let norms = grads.map(norm)
         let scaled = (0..<m).map { w[tasks[$0]] * norms[$0] }, mean = scaled.reduce(0, +) / Double(m)
         let ratios = (0..<m).map { i in rows.losses[i] / max(firstEpochSums[tasks[i]] / max(firstEpochCounts[tasks[i]], 1), 1e-12) }
         let meanRatio = ratios.reduce(0, +) / Double(m)

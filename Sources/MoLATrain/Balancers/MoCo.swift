@@ -36,8 +36,7 @@ public final class MoCo: GradientCombiner, @unchecked Sendable {
         let rate = beta / pow(Double(steps), betaSigma)
         var y: [[Double]] = []
         for (i, t) in tasks.enumerated() {
-            let norm = grads[i].reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
-            let scale = losses[i] / (norm + 1e-8), old = tracked.row(t, width: width)
+            let scale = losses[i] / (norm(grads[i]) + 1e-8), old = tracked.row(t, width: width)
             tracked.rows[t] = (0..<width).map { k in old[k] - rate * (old[k] - Double(grads[i][k]) * scale) }
             y.append(tracked.rows[t])
         }
@@ -46,8 +45,8 @@ public final class MoCo: GradientCombiner, @unchecked Sendable {
         let yy = (0..<m).map { i in (0..<m).map { j in zip(y[i], y[j]).reduce(0) { $0 + $1.0 * $1.1 } + (i == j ? rho : 0) } }
         let stepSize = gamma / pow(Double(steps), gammaSigma)
         let moved = (0..<m).map { i in l[i] - stepSize * (0..<m).reduce(0.0) { $0 + yy[i][$1] * l[$1] } }
-        let top = moved.max() ?? 0, e = moved.map { exp($0 - top) }, sum = e.reduce(0, +)
-        for (i, t) in tasks.enumerated() { lambda[t] = share * e[i] / sum }
+        let s = softmax(moved)
+        for (i, t) in tasks.enumerated() { lambda[t] = share * s[i] }
         let weights = tasks.map { lambda[$0] }
         return (0..<width).map { k in Float((0..<m).reduce(0.0) { $0 + weights[$1] * y[$1][k] }) }
     }

@@ -16,9 +16,8 @@ public struct RandomLossWeights: StatelessLossWeighting {
     public mutating func weights(losses: [Double?], step: Int, rng: inout RandomGenerator) -> [Double] {
         let z = losses.map { _ in Double(rng.normal()) }
         let present = losses.indices.filter { losses[$0] != nil }
-        let top = present.map { z[$0] }.max() ?? 0
-        let e = losses.indices.map { losses[$0] == nil ? 0 : exp(z[$0] - top) }
-        let sum = e.reduce(0, +)
-        return e.map { sum > 0 ? $0 / sum : 0 }
+        var w = [Double](repeating: 0, count: losses.count)
+        for (k, p) in zip(present, softmax(present.map { z[$0] })) { w[k] = p }
+        return w
     }
 }

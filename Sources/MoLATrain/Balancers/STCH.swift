@@ -41,11 +41,11 @@ public struct SmoothTchebycheff: LossWeighting, Equatable {
         if nadir == nil { nadir = sums.map { count > 0 ? $0 / count : 1 } }
         let present = losses.indices.filter { losses[$0] != nil }
         let z = present.map { log(losses[$0]! / nadir![$0] + 1e-20) / mu }
-        let top = z.max() ?? 0, e = z.map { exp($0 - top) }, sum = e.reduce(0, +)
+        let s = softmax(z)
         var w = [Double](repeating: 0, count: losses.count)
         for (k, t) in present.enumerated() {
             // d/dℓ of log(ℓ/n + 1e-20) is 1/(ℓ + 1e-20·n).
-            w[t] = Double(losses.count) * e[k] / sum / (losses[t]! + 1e-20 * nadir![t])
+            w[t] = Double(losses.count) * s[k] / (losses[t]! + 1e-20 * nadir![t])
         }
         return w
     }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Linear algebra on the small T × T matrices of the balancers (T is the task count):
 /// dense, in Double, exact enough that the peers' float64 answers are met within 1e-9.
 
@@ -41,9 +43,13 @@ extension SymmetricEigen {
         let n = m.count
         let (values, vectors) = decompose(m)
         let cut = (values.map(abs).max() ?? 0) * relativeTolerance
-        return (0..<n).map { i in (0..<n).map { j in
-            (0..<n).reduce(0.0) { acc, k in abs(values[k]) > cut ? acc + vectors[i][k] * vectors[j][k] / values[k] : acc }
-        } }
+        let kept = (0..<n).filter { abs(values[$0]) > cut }
+        func entry(_ i: Int, _ j: Int) -> Double {
+            var sum = 0.0
+            for k in kept { sum += vectors[i][k] * vectors[j][k] / values[k] }
+            return sum
+        }
+        return (0..<n).map { i in (0..<n).map { j in entry(i, j) } }
     }
 }
 
@@ -66,6 +72,17 @@ func solveLinear(_ a: [[Double]], _ b: [Double]) -> [Double] {
     }
     return x
 }
+
+/// softmax(x): exp(x_i − max x) / Σ_j exp(x_j − max x).
+func softmax(_ x: [Double]) -> [Double] {
+    let top = x.max() ?? 0
+    let e = x.map { exp($0 - top) }
+    let s = e.reduce(0, +)
+    return e.map { $0 / s }
+}
+
+/// |g|, summed in Double.
+func norm(_ g: [Float]) -> Double { dot(g, g).squareRoot() }
 
 /// G·v for a small matrix.
 func multiply(_ g: [[Double]], _ v: [Double]) -> [Double] { g.map { row in zip(row, v).reduce(0) { $0 + $1.0 * $1.1 } } }

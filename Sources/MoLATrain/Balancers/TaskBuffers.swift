@@ -13,7 +13,11 @@ struct TaskBuffers {
     }
 
     var state: [String: [Double]] {
-        get { ["rows": [Double(rows.count)], "width": [Double(rows.map(\.count).max() ?? 0)], "values": rows.flatMap { $0.isEmpty ? Array(repeating: 0, count: rows.map(\.count).max() ?? 0) : $0 }] }
+        get {
+            let width = rows.map(\.count).max() ?? 0  // a task never seen is a row of zeros
+            return ["rows": [Double(rows.count)], "width": [Double(width)],
+                    "values": rows.flatMap { $0.isEmpty ? Array(repeating: 0, count: width) : $0 }]
+        }
         set {
             let n = Int(newValue["rows"]?.first ?? 0), w = Int(newValue["width"]?.first ?? 0), v = newValue["values"] ?? []
             guard v.count == n * w else { return }
