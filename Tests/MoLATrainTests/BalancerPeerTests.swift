@@ -47,8 +47,8 @@ import Testing
     }
 
     /// UPGrad, DualProj, IMTL-G and ConFIG give TorchJD's vector within 1e-5 of its norm
-    /// (ours sums in Float the Double weights of Float gradients; TorchJD works in float64:
-    /// 2.5e-8 at most, measured).
+    /// (ours sums in Float the Double weights of Float gradients; TorchJD works in float64,
+    /// so the difference is about Float's rounding).
     @Test(arguments: ["upgrad", "dualproj", "imtl-g", "config"])
     func aggregatorsGiveTorchJDsVector(_ name: String) throws {
         guard case .combinesGradients(let make) = try #require(Balancer.named(name)).kind else { Issue.record("not an aggregator"); return }
@@ -72,7 +72,7 @@ import Testing
 
     /// Nash-MTL: ours solves the paper's Ĝα = 1/α exactly (checked to 1e-9). TorchJD stops
     /// its convex sub-problems once ‖Ĝα − 1/α‖ < 1e-3, yet on these cases it had converged:
-    /// its vector is met within 1e-5 of its norm (3e-8 measured, Float rounding).
+    /// its vector is met within 1e-5 of its norm.
     @Test func nashMTLSolvesThePapersEquationAndMeetsTorchJD() throws {
         for (c, want) in zip(Self.peers.jacobians, try #require(Self.peers.combined["nash-mtl"])) {
             let rows = c.rows.map { $0.map(Float.init) }
