@@ -3,7 +3,7 @@ import MoLATensor
 /// A backbone and one head per task, trained with the sum over tasks of each task's mean
 /// cross-entropy in the batch (as the MoLA reference). Uniform (hard parameter sharing)
 /// and single-task models are this without adapters; MoLA-Grad with per-task adapters.
-public final class Classifier: TaskModel {
+public final class Classifier: SharedRepresentationModel {
     public let store: ParameterStore
     public let backbone: any Backbone
     public let heads: TaskHeads
@@ -21,13 +21,19 @@ public final class Classifier: TaskModel {
     }
 
     public func lossAndBackward(labels: [Int32], layout: BatchLayout) -> BatchLoss {
-        let (loss, dFeatures) = store.engine.measure(.loss) {
-            let loss = classificationLoss(logits: heads.logits, heads: heads, labels: labels, layout: layout, dLogits: &dLogits)
-            return (loss, heads.backward(dLogits))
-        }
-        backbone.backward(dFeatures)
-        return BatchLoss(classification: loss, auxiliary: 0)
+        let (loss, dFeatures) = lossAndRepresentationGradient(labels: labels, layout: layout)
+        backward(representationGradient: dFeatures)
+        return loss
     }
+
+    public func lossAndRepresentationGradient(labels: [Int32], layout: BatchLayout) -> (loss: BatchLoss, gradient: Tensor) {
+        store.engine.measure(.loss) {
+            let loss = classificationLoss(logits: heads.logits, heads: heads, labels: labels, layout: layout, dLogits: &dLogits)
+            return (BatchLoss(classification: loss, auxiliary: 0), heads.backward(dLogits))
+        }
+    }
+
+    public func backward(representationGradient: Tensor) { backbone.backward(representationGradient) }
 
     public var convolutions: [(name: String, conv: Conv)] { backbone.convolutions }
 }

@@ -121,16 +121,7 @@ public final class MMoEClassifier: TaskModel {
     /// Per image of the last forward, its task gate's weight on each expert: the shared
     /// ones, then every task's own (zero for other tasks' experts). Batch × experts.
     public var lastGates: Tensor? {
-        let per = taskExperts.first?.count ?? 0, shared = experts.count, total = shared + taskExperts.count * per
-        var out = Tensor(zeros: [layout.count, total])
-        let o = out.mutablePointer()
-        for (gi, g) in layout.groups.enumerated() where gi < weights.count {
-            let e = shared + per
-            for (row, i) in g.range.enumerated() {
-                for ex in 0..<e { o[i * total + (ex < shared ? ex : shared + g.task * per + ex - shared)] = weights[gi][row * e + ex] }
-            }
-        }
-        return out
+        expertWeightsPerImage(layout: layout, weights: weights, shared: experts.count, perTask: taskExperts.first?.count ?? 0, tasks: taskExperts.count)
     }
 
     public var convolutions: [(name: String, conv: Conv)] {

@@ -30,6 +30,8 @@ public protocol TaskModel: AnyObject {
     /// Runs `body` with the auxiliary loss (MoLA-Router's TwD) switched off, so gradients
     /// taken inside are of the tasks' classification losses alone.
     func withoutAuxiliaryLoss<T>(_ body: () throws -> T) rethrows -> T
+    /// Told before each training step where the run is (LTB's schedule and draws).
+    func beginStep(_ progress: TrainingProgress)
 }
 
 extension TaskModel {
@@ -37,6 +39,19 @@ extension TaskModel {
     public var lastGates: Tensor? { nil }
     public var columnMixing: [[Float]]? { nil }
     public func withoutAuxiliaryLoss<T>(_ body: () throws -> T) rethrows -> T { try body() }
+    public func beginStep(_ progress: TrainingProgress) {}
+}
+
+/// A model whose heads all read one representation, the backbone's features (batch ×
+/// features): what `rep_grad` takes the tasks' gradients of. `lossAndBackward` is the two
+/// calls below in turn.
+public protocol SharedRepresentationModel: TaskModel {
+    /// After a training `forward`: the loss, the heads' gradients into `store`, and the
+    /// gradient of the loss with respect to the representation (each row from its own task's
+    /// loss); nothing below the representation is touched.
+    func lossAndRepresentationGradient(labels: [Int32], layout: BatchLayout) -> (loss: BatchLoss, gradient: Tensor)
+    /// The backward through the backbone from a gradient of the representation.
+    func backward(representationGradient: Tensor)
 }
 
 /// Σ_t of the tasks' mean losses (cross-entropy, or binary cross-entropy per label for a

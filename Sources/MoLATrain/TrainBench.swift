@@ -1,5 +1,6 @@
 import Foundation
 import MoLAData
+import MoLAModel
 import MoLAReport
 import MoLASupport
 import MoLATensor
@@ -23,17 +24,22 @@ public enum TrainBench {
             if let parallel {
                 b.layout.lossWeights = parallel.lossWeights(global: records.map { train.tasks[$0] }, mine: b.layout, tasks: data.taskNames.count)
             }
-            return b
+            return (records: records, batch: b)
         }
         guard !batches.isEmpty else { throw DataError(file: configFile, "fewer training images than one batch") }
+        // The run's own step: its balancer (T passes for a combiner, one with rep_grad) is timed.
+        let setup = BalancerSetup(tasks: data.taskNames.count, learningRate: Double(config.optimizer.learningRate),
+                                  stepsPerEpoch: Trainer.stepsPerEpoch(records: train.count, batchSize: config.batchSize))
+        var trainingStep = makeTrainingStep(config.weighting, repGrad: config.repGrad == true,
+                                            StepContext(model: model, parallel: parallel, tasks: data.taskNames.count, recordTasks: train.tasks,
+                                                        seed: config.seed, balancerSetup: setup))
         func step(_ i: Int) {
-            let b = batches[i % batches.count]
-            model.store.zeroGradients()
-            _ = model.forward(b.images, layout: b.layout)
-            let loss = model.lossAndBackward(labels: b.labels, layout: b.layout)
+            model.beginStep(TrainingProgress(step: i, epoch: Double(i) / Double(setup.stepsPerEpoch), epochs: config.epochs, seed: config.seed))
+            var b = batches[i % batches.count].batch  // a copy: a loss weighting rewrites its layout's weights
+            let (_, loss) = trainingStep.run(&b, records: batches[i % batches.count].records, step: i)
             // The barrier first, so allreduce_ms is the transfer, not waiting for a slower rank.
             parallel?.mpi.barrier()
-            _ = parallel?.reduceStep(model.store, loss: loss.total, correct: 0, stop: false)
+            _ = parallel?.reduceStep(model.store, loss: loss, correct: 0, stop: false, gradientsReduced: trainingStep.averagesOverRanks)
             opt.step(model.store, learningRate: 0.01)
         }
         for i in 0..<3 { step(i) }
@@ -44,7 +50,7 @@ public enum TrainBench {
             for i in 0..<steps { step(i) }
             best = max(best, Double(steps * config.batchSize) / (Double(DispatchTime.now().uptimeNanoseconds - t) / 1e9))
         }
-        var result: [String: Any] = ["config": configFile, "method": config.method.name, "backbone": config.backbone.name, "threads": engine.threads,
+        var result: [String: Any] = ["config": configFile, "method": config.method.name, "weighting": config.weighting.map { $0.name + (config.repGrad == true ? " (rep_grad)" : "") } ?? "none", "backbone": config.backbone.name, "threads": engine.threads,
                                      "batch": config.batchSize, "parameters": ParameterCounts(model.store).total, "tasks": data.taskNames.count,
                                      "train_images_per_s": (best * 10).rounded() / 10, "ranks": parallel?.size ?? 1]
         if let parallel {

@@ -107,6 +107,10 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     public var samplingTemperature: Double?
     /// A gradient balancer (`Balancer.all`; nil: plain summed gradients).
     public var weighting: Balancer?
+    /// `weighting: {name: …, rep_grad: true}`: the combiner works on the tasks' gradients of
+    /// the representation the heads share instead of the shared parameters (one backward
+    /// through the backbone instead of T). nil: off (kept out of the config hash).
+    public var repGrad: Bool?
     public var augment = Augment()
     /// Evaluate on validation (and checkpoint) every this many steps; 0 = once per epoch.
     public var evalEvery = 0
@@ -136,12 +140,36 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         ShuffleNetV2.Config(stem: backbone.stemWidth, widths: backbone.widths, repeats: backbone.blocks, last: backbone.lastWidth ?? 1024)
     }
 
+    /// `weighting: pcgrad`, or `weighting: {name: pcgrad, rep_grad: true}`.
+    private mutating func readWeighting(_ v: ConfigValue) throws {
+        let form = (try? v.string()) == nil ? try v.mapping(allowed: ["name", "rep_grad"]) : nil
+        let nameValue = try form?.required("name", hint: "e.g. weighting: {name: pcgrad, rep_grad: true}") ?? v
+        let balancer = try nameValue.registered(Balancer.all.map(\.name), Balancer.named)
+        weighting = balancer
+        guard method.takesBalancer else {
+            let methods = Method.all.filter(\.takesBalancer).map(\.name)
+            throw v.error("weighting applies to \(spoken(methods)) (one backbone, heads per task)", fix: "remove it or change the method")
+        }
+        guard let r = form?["rep_grad"], try r.bool() else { return }
+        guard balancer.needsTaskGradients else {
+            throw r.error("rep_grad applies to the combiners of task gradients; \(balancer) weights the losses (one backward already)",
+                          fix: "remove rep_grad")
+        }
+        if let why = balancer.notOnRepresentation { throw r.error("rep_grad does not apply to \(balancer): \(why)", fix: "remove rep_grad") }
+        guard method.sharesRepresentation else {
+            let methods = Method.all.filter { $0.takesBalancer && $0.sharesRepresentation }.map(\.name)
+            throw r.error("rep_grad needs one representation every head reads, as \(spoken(methods)) have; \(method)'s heads do not share one",
+                          fix: "remove rep_grad or change the method")
+        }
+        repGrad = true
+    }
+
     /// What makes this run a variant of its method, for reports and compare.
     public var variant: String? {
         // The adapter form is a variant only where the method lets the config choose it.
         let formChosen = method.adapters != nil && method.fixedAdapterForm == nil
         let parts = (adapters.form.map { formChosen ? [$0.rawValue] : [] } ?? [])
-            + (batchNorm == .perTask ? ["per-task BN"] : []) + (weighting.map { [$0.name] } ?? [])
+            + (batchNorm == .perTask ? ["per-task BN"] : []) + (weighting.map { [$0.name + (repGrad == true ? " (rep_grad)" : "")] } ?? [])
             + (samplingTemperature.map { [String(format: "sampling T=%g", $0)] } ?? [])
         return parts.isEmpty ? nil : parts.joined(separator: " + ")
     }
@@ -218,13 +246,7 @@ extension TrainConfig {
         }
         if let w = try top.section("loss").choice("task_weighting", TaskWeighting.self) { c.taskWeighting = w == .taskMean ? nil : w }
         if let t = try top.section("sampling").double("temperature", in: 0.01...1e6) { c.samplingTemperature = t }
-        if let v = top.value("weighting") {
-            c.weighting = try v.registered(Balancer.all.map(\.name), Balancer.named)
-            guard c.method.takesBalancer else {
-                let methods = Method.all.filter(\.takesBalancer).map(\.name)
-                throw v.error("weighting applies to \(spoken(methods)) (one backbone, heads per task)", fix: "remove it or change the method")
-            }
-        }
+        if let v = top.value("weighting") { try c.readWeighting(v) }
         if let s = try top.choice("selection", Selection.self) { c.selection = s == .validationAccuracy ? nil : s }
         if let v = top.value("batchnorm") {
             let mode = try v.choice(BatchNormMode.self)

@@ -30,7 +30,7 @@ extension TrainConfig {
             "optimizer.learningRate": "optimizer.lr", "optimizer.kind": "optimizer.name", "adapters.ranks": "adapters.rank",
             "syncBatchNorm": "sync_batchnorm", "batchNorm": "batchnorm", "taskWeighting": "loss.task_weighting",
             "samplingTemperature": "sampling.temperature", "experts": "experts.count", "taskExperts": "experts.per_task",
-            "selectK": "experts.k", "selectGamma": "experts.gamma",
+            "selectK": "experts.k", "selectGamma": "experts.gamma", "repGrad": "weighting.rep_grad",
         ]
         if let key = whole[path] { return key }
         return path.split(separator: ".").map { part in

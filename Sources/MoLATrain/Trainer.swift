@@ -87,8 +87,9 @@ public final class Trainer {
         }
         let setup = BalancerSetup(tasks: taskNames.count, learningRate: Double(config.optimizer.learningRate),
                                        stepsPerEpoch: Self.stepsPerEpoch(records: train.count, batchSize: config.batchSize))
-        step = makeTrainingStep(config.weighting, StepContext(model: model, parallel: parallel, tasks: taskNames.count, recordTasks: train.tasks,
-                                                              seed: config.seed, balancerSetup: setup))
+        let context = StepContext(model: model, parallel: parallel, tasks: taskNames.count, recordTasks: train.tasks, seed: config.seed,
+                                  balancerSetup: setup)
+        step = makeTrainingStep(config.weighting, repGrad: config.repGrad == true, context)
         state.configHash = config.hash
         state.seed = config.seed
     }
@@ -196,6 +197,7 @@ public final class Trainer {
         var b = train.batch(parallel?.share(records) ?? records, training: true, augment: config.augment, rng: &rng,
                             threads: model.store.engine.threads)
         b.layout.lossWeights = lossWeights(global: records, batch: b.layout)
+        model.beginStep(TrainingProgress(step: state.step, epoch: Double(state.step) / Double(stepsPerEpoch), epochs: config.epochs, seed: config.seed))
         let (logits, stepLoss) = step.run(&b, records: records, step: state.step)
         var loss = stepLoss
         var correct = correctInBatch(logits, b)

@@ -10,7 +10,7 @@ import Testing
 @Suite struct ModelGradientTests {
     enum Kind: String, CaseIterable {
         case plain, grad, gradFactorised, router, mmoe, plainTaskNorm, gradTaskNorm, gradConvLora, routerConvLora, imagenetStem, bottleneck, shuffle, shuffleGrad,
-             routerSharedA, cgc, dselect, crossStitch, mtan
+             routerSharedA, cgc, dselect, crossStitch, mtan, ple, ltb
         /// The ImageNet stem (stride 2, then stride-2 pooling) gets a larger image: at 6×5 the
         /// last stage would see 1×1 per image, batch norm over 5 values and pooling over a
         /// handful, and central differences at h = 1e-4 are then off by curvature (they
@@ -74,6 +74,12 @@ import Testing
             model = CrossStitchClassifier(store: store, config: config, input: input, classes: [3, 4])
         case .mtan:
             model = MTANClassifier(store: store, backbone: ResNet(store, config: config, input: input), classes: [3, 4])
+        case .ple:
+            model = PLEClassifier(store: store, config: config, input: input, classes: [3, 4], experts: 2, taskExperts: 1)
+        case .ltb:
+            model = CrossStitchClassifier(store: store, config: config, input: input, classes: [3, 4], mixing: .branching)
+            // Past the warm-up: each column's input is the parent drawn for this step.
+            model.beginStep(Self.pastWarmUp)
         }
         store.allocate(seed: 7)
         // B starts at zero (so the model starts as the plain backbone); give it values so
@@ -101,7 +107,9 @@ import Testing
         _ = loss()
         let grads = Array(UnsafeBufferPointer(start: store.gradients, count: store.count))
         var checked = 0
-        for e in store.entries where e.trainable {
+        // LTB's branch logits get the straight-through gradient, not the derivative of the
+        // hard draw (which is 0): checked in `ltbBranchLogitsLearnThroughTheSoftDraw`.
+        for e in store.entries where e.trainable && !e.name.hasPrefix("gates.branch") {
             let v = (0..<e.count).map { _ in g.uniform(-1, 1) }
             let analytic = (0..<e.count).reduce(0.0) { $0 + Double(grads[e.offset + $1]) * Double(v[$1]) }
             // Small enough that ReLU kinks and batch-norm curvature do not bias the
@@ -122,6 +130,41 @@ import Testing
             checked += 1
         }
         #expect(checked > 15)
+    }
+
+    static let pastWarmUp = TrainingProgress(step: 3, epoch: 2, epochs: 10, seed: 1)
+
+    /// LTB's logits: no gradient in the warm-up (every column sums all), the straight-through
+    /// gradient after it ((1/τ)·y ⊙ (dα − ⟨dα, y⟩) per row, y the soft draw: each row sums
+    /// to 0), the same draw for the same step; evaluation takes each column's likeliest
+    /// parent whatever the step.
+    @Test func ltbBranchLogitsLearnThroughTheSoftDraw() {
+        let net = tinyModel(.ltb) as! CrossStitchClassifier
+        let store = net.store
+        var g = RandomGenerator(seed: 9)
+        let s = Kind.ltb.input
+        let x = Tensor(shape: [5, s.height, s.width, s.channels], scalars: (0..<(5 * s.count)).map { _ in g.uniform(-1, 1) })
+        let labels: [Int32] = [0, 2, 1, 3, 0]
+        let branch = store.entries.filter { $0.name.hasPrefix("gates.branch") }
+        #expect(branch.count == 2)
+        func branchGradient(_ progress: TrainingProgress) -> [Float] {
+            net.beginStep(progress)
+            store.zeroGradients()
+            let layout = BatchLayout(tasks: [0, 0, 0, 1, 1], training: true)
+            _ = net.forward(x, layout: layout)
+            _ = net.lossAndBackward(labels: labels, layout: layout)
+            return branch.flatMap { e in (0..<e.count).map { store.gradients[e.offset + $0] } }
+        }
+        #expect(branchGradient(TrainingProgress(step: 0, epoch: 0, epochs: 10, seed: 1)).allSatisfy { $0 == 0 }, "warm-up: no gradient")
+        let after = branchGradient(Self.pastWarmUp)
+        #expect(after.contains { $0 != 0 } && after == branchGradient(Self.pastWarmUp), "past the warm-up: a gradient, the same draw again")
+        // Each row of the logits' gradient sums to 0 (softmax's Jacobian annihilates 1).
+        for r in 0..<(after.count / 2) { #expect(abs(after[2 * r] + after[2 * r + 1]) < 1e-6) }
+        let eval = BatchLayout(tasks: [0, 0, 0, 1, 1], training: false)
+        let first = net.forward(x, layout: eval).map { Array(UnsafeBufferPointer(start: $0.pointer, count: $0.count)) }
+        net.beginStep(TrainingProgress(step: 9, epoch: 5, epochs: 10, seed: 4))
+        #expect(first == net.forward(x, layout: eval).map { Array(UnsafeBufferPointer(start: $0.pointer, count: $0.count)) })
+        #expect(net.stitchWeights.allSatisfy { u in abs(u[0] + u[1] - 1) < 1e-6 && abs(u[2] + u[3] - 1) < 1e-6 })
     }
 
     /// The DSelect-k gate alone (8 experts: 3 bits, k = 3 selectors) against central

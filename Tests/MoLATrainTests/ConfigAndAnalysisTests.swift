@@ -65,11 +65,12 @@ import Testing
         // it, and its pipeline trains every config of the folder.
         for set in ["digits-fashion", "digit-domains"] {
             let names = try FileManager.default.contentsOfDirectory(atPath: "\(root)/configs/\(set)").filter { $0.hasSuffix(".yaml") && $0 != "common.yaml" }
-            #expect(Set(names) == Set((Method.all.map(\.name) + Balancer.all.map(\.name)).map { $0 + ".yaml" }), "\(set): \(names.sorted())")
+            #expect(Set(names) == Set((Method.all.map(\.name) + Balancer.all.map(\.name) + ["pcgrad-rep-grad"]).map { $0 + ".yaml" }),
+                    "\(set): \(names.sorted())")
             for name in names {
                 let c = try TrainConfig.load("\(root)/configs/\(set)/\(name)")
                 let item = String(name.dropLast(5))
-                #expect(c.method.name == item || c.weighting?.name == item, "\(set)/\(name)")
+                #expect(c.method.name == item || c.weighting?.name == item || (item == "pcgrad-rep-grad" && c.repGrad == true), "\(set)/\(name)")
             }
             let pipeline = try String(contentsOfFile: "\(root)/pipelines/\(set).yaml", encoding: .utf8)
             #expect(pipeline.contains("foreach: {files: configs/\(set)/*.yaml, except: [common]}"), "\(set) pipeline trains the folder")
@@ -106,7 +107,7 @@ import Testing
         #expect(error(d + "method: dselect-k\nexperts: {count: 2, k: 3}\n").contains("k = 3 selectors for 2 experts"))
         #expect(error(d + "method: mmoe\nexperts: {per_task: 1}\n").contains("experts.per_task applies to cgc"))
         #expect(error(d + "method: cgc\nexperts: {gamma: 2}\n").contains("experts.gamma applies to dselect-k"))
-        #expect(error(d + "method: uniform\nexperts: {count: 2}\n").contains("applies to mmoe, cgc and dselect-k"))
+        #expect(error(d + "method: uniform\nexperts: {count: 2}\n").contains("applies to mmoe, cgc, ple and dselect-k"))
         #expect(error(d + "method: hydra-lora\nrouter: {twd_weight: 0.1}\n").contains("without task labels"))
         #expect(error(d + "method: hydra-lora\nadapters: {form: conv-lora}\n").contains("shared-a"))
         #expect(error(d + "method: cross-stitch\nbackbone: {name: shufflenet-v2}\n").contains("cross-stitch builds its experts or columns as ResNets"))

@@ -141,9 +141,21 @@ import Testing
         #expect(worst < 1e-4, "\(weighting): largest difference relative to the tensor's scale: \(worst)")
     }
 
+    /// rep_grad on two ranks trains the model one process trains: each rank sums its rows
+    /// of each task's representation gradient, the vectors are averaged over the ranks, so
+    /// every rank's combiner draws the one-process weights.
+    @Test(arguments: ["mgda", "upgrad", "gradvac", "nash-mtl"])
+    func repGradOnTwoRanksEqualsOne(_ weighting: String) throws {
+        try Self.requireMPI()
+        let tmp = TempDir()
+        let worst = try Self.trainOnOneAndTwoRanks(tmp, method: "mola-grad",
+                                                   extra: "sync_batchnorm: true\noptimizer: {lr: 0.005}\nweighting: {name: \(weighting), rep_grad: true}")
+        #expect(worst < 1e-4, "\(weighting) with rep_grad: largest difference relative to the tensor's scale: \(worst)")
+    }
+
     /// Every method trains under two ranks: rank 0 writes the run, the ranks' weights are
     /// compared (by hash) at every evaluation, and the loss falls.
-    @Test(arguments: ["uniform", "single-task", "mola-grad", "mola-router", "mmoe", "cgc", "dselect-k", "cross-stitch", "hydra-lora"])
+    @Test(arguments: ["uniform", "single-task", "mola-grad", "mola-router", "mmoe", "cgc", "ple", "dselect-k", "cross-stitch", "ltb", "hydra-lora"])
     func everyMethodTrainsOnTwoRanks(_ method: String) throws {
         try Self.requireMPI()
         let tmp = TempDir()

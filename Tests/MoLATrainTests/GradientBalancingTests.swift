@@ -122,7 +122,7 @@ import Testing
     /// A balancer's state (a loss weighting's, GradVac's targets) lives in the checkpoint: a
     /// run stopped mid-way and resumed ends with the same weights and metrics as one that
     /// ran straight through.
-    @Test(arguments: ["famo", "uw", "imtl-l", "rlw", "stch", "gradvac", "db-mtl", "moco"])
+    @Test(arguments: ["famo", "uw", "imtl-l", "rlw", "stch", "gradvac", "db-mtl", "moco", "{name: gradvac, rep_grad: true}"])
     func statefulBalancersResumeExactly(_ weighting: String) throws {
         let tmp = TempDir()
         let (_, a) = try TinyData.train(TinyData.config(tmp, method: "mola-grad", steps: 12, evalEvery: 4, extra: "weighting: \(weighting)", output: "a"))

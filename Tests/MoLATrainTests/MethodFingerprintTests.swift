@@ -24,6 +24,10 @@ import Testing
         ("cgc", "cgc", "experts: {count: 1, per_task: 1}"),
         ("dselect-k", "dselect-k", "experts: {count: 4, k: 2}"),
         ("cross-stitch", "cross-stitch", ""),
+        ("ple", "ple", "experts: {count: 1, per_task: 1}"),
+        // Two planned epochs: the warm-up is over after a step, so the draws are covered.
+        ("ltb", "ltb", "epochs: 2"),
+        ("uniform+pcgrad-rep-grad", "uniform", "weighting: {name: pcgrad, rep_grad: true}"),
         ("hydra-lora", "hydra-lora", ""),
         ("uniform+pcgrad", "uniform", "weighting: pcgrad"),
         ("uniform+mgda", "uniform", "weighting: mgda"),

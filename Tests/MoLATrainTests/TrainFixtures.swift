@@ -50,7 +50,7 @@ enum TinyData {
 
     /// A config for `method` on the tiny data (or on `dataset`), trained for `steps` steps.
     static func config(_ tmp: TempDir, method: String, steps: Int = 12, evalEvery: Int = 4, extra: String = "", output: String? = nil,
-                       dataset: String = directory) -> String {
+                       dataset: String = directory, epochs: Int = 1000) -> String {
         let out = output ?? "runs/" + method
         return tmp.write("\(output ?? method).yaml", """
             name: tiny-\(method)
@@ -59,7 +59,7 @@ enum TinyData {
             backbone: {name: resnet-mini, stem_width: 8, widths: [8, 12, 16], blocks: [1, 1, 1]}
             adapters: {rank: 2, alpha: 4}
             router: {widths: [4, 8], blocks: [1, 1]}
-            epochs: 1000
+            epochs: \(epochs)
             max_steps: \(steps)
             eval_every: \(evalEvery)
             batch_size: 32

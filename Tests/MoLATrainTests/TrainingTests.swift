@@ -13,7 +13,12 @@ import Testing
         let m = try #require(Method.named(method))
         let tmp = TempDir()
         // 40 steps: MTAN's masks (about ½ at the start) slow its first steps; at 24 it was at 14%.
-        let (outcome, dir) = try TinyData.train(TinyData.config(tmp, method: method, steps: 40, evalEvery: 10))
+        // LTB over 2 planned epochs, so its warm-up (1% of them) ends after a step, and 80
+        // steps: until its logits part, each step draws the columns' parents anew (at 40 it
+        // was at 19%).
+        let ltb = method == "ltb"
+        let (outcome, dir) = try TinyData.train(TinyData.config(tmp, method: method, steps: ltb ? 80 : 40, evalEvery: ltb ? 20 : 10,
+                                                                epochs: ltb ? 2 : 1000))
         #expect(outcome == .finished)
         let report = try RunReport.read(dir)
         #expect(report.method == method)
@@ -32,9 +37,14 @@ import Testing
             let stitch = try #require(metricsLines(dir).last { $0["stitch"] != nil }?["stitch"] as? [[Double]])
             #expect(stitch.count == 3 && stitch.allSatisfy { $0.count == 4 } && stitch[0] != [0.9, 0.1, 0.1, 0.9].map { Double(Float($0)) }, "\(stitch)")
         }
+        if method == "ltb" {  // each column's parent probabilities, moved from the equal start
+            let parents = try #require(metricsLines(dir).last { $0["stitch"] != nil }?["stitch"] as? [[Double]])
+            #expect(parents.count == 3 && parents.allSatisfy { $0.count == 4 && abs($0[0] + $0[1] - 1) < 1e-6 && abs($0[2] + $0[3] - 1) < 1e-6 })
+            #expect(parents.contains { $0 != [0.5, 0.5, 0.5, 0.5] }, "\(parents)")
+        }
         if let w = report.routerWeights {  // each task's mean weights sum to 1; CGC's task experts only serve their task
             #expect(w.allSatisfy { abs($0.reduce(0, +) - 1) < 1e-4 }, "\(w)")
-            if method == "cgc" { #expect(w.count == 2 && w[0].count == 3 && w[0][2] == 0 && w[1][1] == 0, "\(w)") }
+            if method == "cgc" || method == "ple" { #expect(w.count == 2 && w[0].count == 3 && w[0][2] == 0 && w[1][1] == 0, "\(w)") }
         }
         // Adapted layers: their singular-value distributions, W's and every W+ΔW_t's.
         let adaptedLayers = report.spectra.filter { !$0.adapted.isEmpty }

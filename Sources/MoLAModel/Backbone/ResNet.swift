@@ -201,6 +201,11 @@ public final class ResNet {
         return config.blocks.map { n in defer { start += n }; return start..<(start + n) }
     }
 
+    /// The output shape of the stem, then of each stage (the levels of PLE).
+    var levelShapes: [FeatureShape] {
+        [stemPool?.outputShape(stemShape) ?? stemShape] + stageBlocks.map { blocks[$0.upperBound - 1].outShape }
+    }
+
     func forwardStem(_ x: Tensor, layout: BatchLayout, gates: AdapterGates? = nil) -> Tensor {
         let h = stemBN.forward(stem.forward(x, shape: input, layout: layout, gates: gates), training: layout.training, layout: layout)
         return stemPool?.forward(h, shape: stemShape, batch: layout.count) ?? h

@@ -29,11 +29,15 @@ final class SoftmaxGate: ExpertGate {
         return weights
     }
 
-    func backward(_ dWeights: [Float]) {
+    func backward(_ dWeights: [Float]) { _ = backwardToInput(dWeights) }
+
+    /// The same, returning the gradient of the gate's input (rows × inputs): PLE's gates
+    /// read feature maps that earlier levels compute.
+    func backwardToInput(_ dWeights: [Float]) -> Tensor {
         let rows = weights.count / experts
         var dLogits = Tensor(uninitialized: [rows, experts])
         weights.withUnsafeBufferPointer { Softmax.backward(rows: rows, classes: experts, y: $0.baseAddress!, dy: dWeights, dx: dLogits.mutablePointer()) }
-        _ = linear.backward(dLogits)
+        return linear.backward(dLogits)
     }
 }
 
@@ -133,4 +137,19 @@ public final class DSelectGate: ExpertGate {
     public static func activeExperts(_ w: [Float], experts: Int) -> [Int] {
         stride(from: 0, to: w.count, by: experts).map { s in w[s..<(s + experts)].filter { $0 > 1e-6 }.count }
     }
+}
+
+/// Per image, its task gate's weights spread over every expert: the shared ones, then each
+/// task's own in task order (zero for other tasks' experts). Batch × experts. `weights`:
+/// per group of the layout, rows × (shared + perTask) of its gate.
+func expertWeightsPerImage(layout: BatchLayout, weights: [[Float]], shared: Int, perTask: Int, tasks: Int) -> Tensor {
+    let total = shared + tasks * perTask, e = shared + perTask
+    var out = Tensor(zeros: [layout.count, total])
+    let o = out.mutablePointer()
+    for (gi, g) in layout.groups.enumerated() where gi < weights.count {
+        for (row, i) in g.range.enumerated() {
+            for ex in 0..<e { o[i * total + (ex < shared ? ex : shared + g.task * perTask + ex - shared)] = weights[gi][row * e + ex] }
+        }
+    }
+    return out
 }

@@ -15,11 +15,17 @@ public struct Balancer: Registered {
     /// One line of `mola-train --help`.
     public let summary: String
     public let kind: Kind
+    /// Why `rep_grad` does not apply to this combiner (nil: it does). Under `rep_grad` a
+    /// combiner's direction must be a weighting of the task rows, Σ_t w_t·g_t, so that each
+    /// task's part of the representation's gradient can carry its weight back through the
+    /// backbone.
+    public let notOnRepresentation: String?
 
-    public init(name: String, summary: String, kind: Kind) {
+    public init(name: String, summary: String, kind: Kind, notOnRepresentation: String? = nil) {
         self.name = name
         self.summary = summary
         self.kind = kind
+        self.notOnRepresentation = notOnRepresentation
     }
 
     /// Whether a step needs each task's gradient (T backward passes).
@@ -76,6 +82,11 @@ public protocol GradientCombiner {
     /// What a resumed run needs to continue exactly (empty for most). A combiner with state
     /// is a class, so that `combine` can update it.
     var state: [String: [Double]] { get set }
+    /// The step's direction as weights on the rows (Σ_t w_t·g_t is `combine`'s result):
+    /// what `rep_grad` scales each task's part of the representation's gradient by. By
+    /// default the least-squares weights of `combine`'s direction, exact when it lies in
+    /// the rows' span (as every combiner's without `notOnRepresentation` does).
+    func combinationWeights(_ grads: [[Float]], rows: TaskRows, rng: inout RandomGenerator) -> [Double]
 }
 
 extension GradientCombiner {
@@ -83,6 +94,15 @@ extension GradientCombiner {
         combine(grads, rng: &rng)
     }
     public var state: [String: [Double]] { get { [:] } set {} }
+    public func combinationWeights(_ grads: [[Float]], rows: TaskRows, rng: inout RandomGenerator) -> [Double] {
+        leastSquaresWeights(grads, combine(grads, rows: rows, rng: &rng))
+    }
+}
+
+/// The w minimising |Σ_t w_t·g_t − d|: w = G⁺·(g_t·d)_t with G the rows' Gram matrix
+/// (the smallest such w when the rows are dependent).
+func leastSquaresWeights(_ grads: [[Float]], _ d: [Float]) -> [Double] {
+    multiply(SymmetricEigen.pseudoInverse(gram(grads)), grads.map { dot($0, d) })
 }
 
 /// A combiner whose result is Σ_t α_t g_t, with weights α computed from the gradients
@@ -93,6 +113,7 @@ public protocol WeightingCombiner: GradientCombiner {
 
 extension WeightingCombiner {
     public func combine(_ grads: [[Float]], rng: inout RandomGenerator) -> [Float] { weightedSum(weights(grads), grads) }
+    public func combinationWeights(_ grads: [[Float]], rows: TaskRows, rng: inout RandomGenerator) -> [Double] { weights(grads) }
 }
 
 /// Weights the tasks' losses from their values, one backward per step; may keep state

@@ -3,7 +3,8 @@ import MoLASupport
 
 extension Balancer {
     public static let dbMTL = Balancer(name: "db-mtl", summary: "log-loss gradients, running averages, equal norms (Lin 2023)",
-                                       kind: .combinesGradients { _ in DBMTL() })
+                                       kind: .combinesGradients { _ in DBMTL() },
+                                       notOnRepresentation: "its direction is made of running averages of past steps' gradients, not a weighting of this step's task rows")
 }
 
 /// DB-MTL, dual-balancing (Lin et al. 2023; LibMTL's `DB_MTL`, β = 0.9, σ = 0): each task's

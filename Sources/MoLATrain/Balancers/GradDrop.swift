@@ -2,7 +2,8 @@ import MoLASupport
 
 extension Balancer {
     public static let graddrop = Balancer(name: "graddrop", summary: "per coordinate, keep one sign by its purity (Chen 2020)",
-                                          kind: .combinesGradients { _ in GradDrop() })
+                                          kind: .combinesGradients { _ in GradDrop() },
+                                          notOnRepresentation: "it keeps or drops each coordinate of the gradients by its sign, which no weighting of the task rows expresses")
 }
 
 /// Gradient sign dropout (Chen et al., NeurIPS 2020; TorchJD's `GradDrop`, no leak): per

@@ -3,7 +3,8 @@ import MoLASupport
 
 extension Balancer {
     public static let moco = Balancer(name: "moco", summary: "tracked gradients, min-norm weights by steps (Fernando 2023)",
-                                      kind: .combinesGradients { _ in MoCo() })
+                                      kind: .combinesGradients { _ in MoCo() },
+                                      notOnRepresentation: "its direction is made of running averages of past steps' gradients, not a weighting of this step's task rows")
 }
 
 /// MoCo (Fernando et al., ICLR 2023; LibMTL's `MoCo`: β = 0.5, σ_β = 0.5, γ = 0.1, σ_γ = 0.5,

@@ -29,6 +29,9 @@ public struct Method: Registered {
     public var fixedAdapterForm: AdapterForm? = nil
     /// Whether a gradient balancer (`weighting:`) applies: one backbone with task heads.
     public var takesBalancer = false
+    /// Whether its heads all read one representation (the backbone's features), whose
+    /// gradients `rep_grad` combines.
+    public var sharesRepresentation = false
     public var mixes: Mixture? = nil
     public var export: Export? = nil
     /// One model per task (the single-task baseline, the reference point of Δm%).

@@ -10,6 +10,7 @@ extension Method {
         }
         m.adapters = .perTask
         m.takesBalancer = true
+        m.sharesRepresentation = true
         m.export = .torchvision(sharedBackbone: false)
         return m
     }()

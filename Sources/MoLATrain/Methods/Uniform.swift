@@ -7,6 +7,7 @@ extension Method {
             Classifier(store: r.store, backbone: r.backbone(adapters: nil), classes: r.classes)
         }
         m.takesBalancer = true
+        m.sharesRepresentation = true
         m.export = .torchvision(sharedBackbone: true)
         return m
     }()

@@ -39,12 +39,13 @@ struct StepContext {
     }
 }
 
-/// The step a run with `balancer` takes: plain, combining the tasks' gradients, or
-/// weighting their losses.
-func makeTrainingStep(_ balancer: Balancer?, _ context: StepContext) -> any TrainingStep {
+/// The step a run with `balancer` takes: plain, combining the tasks' gradients (of the
+/// shared parameters, or with `repGrad` of the shared representation), or weighting their
+/// losses.
+func makeTrainingStep(_ balancer: Balancer?, repGrad: Bool = false, _ context: StepContext) -> any TrainingStep {
     switch balancer?.kind {
     case nil: PlainStep(context: context)
-    case .combinesGradients(let make): GradientCombiningStep(context: context, combiner: make(context.balancerSetup))
+    case .combinesGradients(let make): GradientCombiningStep(context: context, combiner: make(context.balancerSetup), onRepresentation: repGrad)
     case .weightsLosses(let make): LossWeightingStep(context: context, weighting: make(context.balancerSetup))
     }
 }
@@ -65,11 +66,16 @@ struct PlainStep: TrainingStep {
 }
 
 /// Every task's gradient (T passes; under mpirun for every task of the global batch,
-/// averaged over the ranks), the shared parameters' combined by the combiner.
+/// averaged over the ranks), the shared parameters' combined by the combiner; or with
+/// `onRepresentation` (`rep_grad`) the tasks' gradients of the shared representation
+/// combined, in one pass (RepresentationGradients.swift).
 struct GradientCombiningStep: TrainingStep {
     let context: StepContext
     var combiner: any GradientCombiner
-    var averagesOverRanks: Bool { true }
+    let onRepresentation: Bool
+    /// The full form reduces the task gradients itself; the representation's form leaves
+    /// the parameters' gradients to the trainer's all-reduce.
+    var averagesOverRanks: Bool { !onRepresentation }
     var taskWeights: [Double]? { nil }
     var state: [String: [Double]]? {
         get { combiner.state.isEmpty ? nil : combiner.state }
@@ -77,6 +83,7 @@ struct GradientCombiningStep: TrainingStep {
     }
 
     mutating func run(_ b: inout PreparedBatch, records: ArraySlice<Int>, step: Int) -> (logits: [Tensor], loss: Double) {
+        if onRepresentation { return runOnRepresentation(&b, records: records, step: step) }
         let c = context
         let globalTasks = c.parallel.map { _ in Set(records.map { Int(c.recordTasks[$0]) }).sorted() }
         var r = TaskGradients.compute(c.model, images: b.images, labels: b.labels, layout: b.layout, tasks: c.tasks, taskList: globalTasks)
