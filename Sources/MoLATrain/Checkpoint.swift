@@ -41,7 +41,10 @@ public struct TrainState: Codable, Equatable, Sendable {
         /// Top-1 accuracy in %.
         var accuracy: Double { 100 * Double(correct) / Double(max(1, count)) }
     }
-    /// A loss weighting's state (FAMO's logits and Adam moments), absent for the others.
+    /// A balancer's state (FAMO's logits and Adam moments, DB-MTL's running gradients),
+    /// absent for the others. Saved in the checkpoint's `balancer.safetensors` as float64
+    /// (it can be T × the shared parameters); checkpoints written before kept it here, in
+    /// `state.json`, and still load.
     public var weighting: [String: [Double]]?
     /// MPI ranks of the run that wrote it (absent: one process).
     public var ranks: Int?
@@ -52,8 +55,9 @@ public struct TrainState: Codable, Equatable, Sendable {
 
 /// A checkpoint folder: `model.safetensors` (every parameter and BatchNorm running
 /// statistic by name, in our layout: conv weights kh×kw×cin×cout, linear in×out),
-/// `optimizer.safetensors` and `state.json`. Written to a temporary folder and swapped in,
-/// so a crash leaves the previous checkpoint whole.
+/// `optimizer.safetensors`, `balancer.safetensors` (a balancer's state, if it keeps any)
+/// and `state.json`. Written to a temporary folder and swapped in, so a crash leaves the
+/// previous checkpoint whole.
 public enum Checkpoint {
     public static func save(to dir: String, store: ParameterStore, optimizer: [String: [Float]], state: TrainState, method: String) throws {
         let parent = (dir as NSString).deletingLastPathComponent
@@ -67,8 +71,15 @@ public enum Checkpoint {
         }, metadata: ["format": "mola-swift", "method": method, "layout": "conv weight kh,kw,cin,cout; linear weight in,out; adapter a kh,kw,cin,r; adapter b r,cout"])
         let opt = SafeTensors.encode(optimizer.sorted { $0.key < $1.key }.map { SafeTensors.Tensor(name: $0.key, shape: [$0.value.count], values: $0.value) })
         var state = state
-        state.files = ["model.safetensors": Hash.sha256Hex(Data(model)), "optimizer.safetensors": Hash.sha256Hex(Data(opt))]
-        let files = [("model.safetensors", model), ("optimizer.safetensors", opt), ("state.json", [UInt8](try encoder.encode(state)))]
+        var files = [("model.safetensors", model), ("optimizer.safetensors", opt)]
+        if let w = state.weighting {
+            files.append(("balancer.safetensors", SafeTensors.encode(w.sorted { $0.key < $1.key }.map {
+                SafeTensors.Tensor(name: $0.key, shape: [$0.value.count], float64: $0.value)
+            })))
+            state.weighting = nil
+        }
+        state.files = Dictionary(uniqueKeysWithValues: files.map { ($0.0, Hash.sha256Hex(Data($0.1))) })
+        files.append(("state.json", [UInt8](try encoder.encode(state))))
         // Checked before writing, so a full disk costs nothing; the previous checkpoint
         // stays until the new one is whole, so the space needed is the new one's.
         let needed = files.reduce(0) { $0 + $1.1.count } + 64 << 10
@@ -104,7 +115,7 @@ public enum Checkpoint {
     /// Loads a checkpoint into `store` after checking hashes, names and shapes.
     public static func load(from dir: String, into store: ParameterStore, configHash: String?) throws -> (TrainState, [String: [Float]]) {
         let statePath = dir + "/state.json"
-        let state: TrainState
+        var state: TrainState
         do { state = try JSONDecoder().decode(TrainState.self, from: try FileIO.read(statePath)) } catch {
             throw DataError(file: statePath, "the checkpoint state cannot be read (\(error))", fix: "delete the checkpoint folder and start again")
         }
@@ -131,6 +142,14 @@ public enum Checkpoint {
             t.values.withUnsafeBufferPointer { (store.values + e.offset).update(from: $0.baseAddress!, count: e.count) }
         }
         let opt = try SafeTensors.decode(readChecked("optimizer.safetensors"), file: dir + "/optimizer.safetensors").tensors
+        if state.files["balancer.safetensors"] != nil {
+            let file = dir + "/balancer.safetensors"
+            let w = try SafeTensors.decode(readChecked("balancer.safetensors"), file: file, float64: true).tensors
+            state.weighting = try Dictionary(uniqueKeysWithValues: w.map { t in
+                guard let d = t.float64 else { throw DataError(file: file, "\(t.name) is not float64", fix: "the checkpoint is damaged; start a fresh run") }
+                return (t.name, d)
+            })
+        }
         return (state, Dictionary(uniqueKeysWithValues: opt.map { ($0.name, $0.values) }))
     }
 

@@ -53,6 +53,9 @@ public final class Trainer {
     var isLeader: Bool { parallel?.isLeader ?? true }
     /// Classes per task, for the near-chance warning (empty: no warning).
     public var classes: [Int] = []
+    /// The validation evaluation of the best checkpoint, when this process made it (the
+    /// final report then needs no second pass over validation).
+    public private(set) var bestValidationEvaluation: Evaluation?
     /// Consecutive evaluations each task has spent within 2 points of chance.
     var nearChance: [Int] = []
     /// The conflict diagnostics' fixed batch, made at the first evaluation.
@@ -352,6 +355,7 @@ public final class Trainer {
             state.bestValidationLoss = e.loss
             state.bestValidationAUC = e.aucAverage
             state.bestStep = state.step
+            bestValidationEvaluation = e
             state.ranks = parallel.map { $0.size }
             if isLeader { try Checkpoint.save(to: bestDir, store: model.store, optimizer: [:], state: state, method: config.method.name) }
         }

@@ -151,7 +151,7 @@ public struct TrainingRun {
         parallel?.mpi.barrier()  // no rank reads a checkpoint rank 0 is about to replace
         guard try trainer.run() == .finished else { return (.interrupted, nil) }
         var report = try Self.finalReport(model: model, description: d, directory: dir, state: trainer.state, val: val, test: test,
-                                          dataset: dataset, parallel: parallel)
+                                          dataset: dataset, parallel: parallel, validation: trainer.bestValidationEvaluation)
         let metrics = MetricsLog(directory: dir).read()
         report.conflict = RunReport.lastConflict(metrics)
         if isLeader { try report.write(to: dir, metrics: metrics) }
@@ -159,10 +159,13 @@ public struct TrainingRun {
     }
 
     /// Evaluates the best-on-validation checkpoint once on test and gathers the report.
+    /// `validation`: the checkpoint's validation evaluation, if training kept it (else
+    /// evaluated here: a resumed run's best may come from an earlier process).
     static func finalReport(model: any TaskModel, description d: RunDescription, directory: String, state: TrainState,
-                            val: SplitData, test: SplitData, dataset: String, parallel: DataParallel? = nil) throws -> RunReport {
+                            val: SplitData, test: SplitData, dataset: String, parallel: DataParallel? = nil,
+                            validation: Evaluation? = nil) throws -> RunReport {
         _ = try Checkpoint.load(from: directory + "/checkpoints/best", into: model.store, configHash: d.config.hash)
-        let v = Evaluation.run(model, on: val, tasks: d.tasks.count, parallel: parallel)
+        let v = validation ?? Evaluation.run(model, on: val, tasks: d.tasks.count, parallel: parallel)
         let t = Evaluation.run(model, on: test, tasks: d.tasks.count, parallel: parallel)
         var layers = model.adaptedConvolutions
         if layers.isEmpty { layers = model.convolutions.filter { $0.conv.kernel == 3 } }

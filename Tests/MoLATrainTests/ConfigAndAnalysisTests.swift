@@ -187,6 +187,71 @@ import Testing
         #expect(throws: DataError.self) { try SafeTensors.decode(Array(bytes.prefix(bytes.count - 4)), file: "x") }
     }
 
+    /// float64 tensors (a balancer's state) round-trip to the bit, are refused where a
+    /// caller reads float32 only, and are where the format puts them: numpy reads each one
+    /// from the header's offsets as little-endian float64.
+    @Test func safetensorsFloat64() throws {
+        let d = [1 / 3.0, -2.5e-300, .pi, 1e300]
+        let t = [SafeTensors.Tensor(name: "f", shape: [1], values: [2]), SafeTensors.Tensor(name: "moco.y", shape: [2, 2], float64: d)]
+        let bytes = SafeTensors.encode(t)
+        #expect(try SafeTensors.decode(bytes, file: "x", float64: true).tensors == t)
+        #expect(throws: DataError.self) { try SafeTensors.decode(bytes, file: "x") }
+        struct Case: Encodable { var bytes: [UInt8] }
+        struct Answer: Decodable { var dtype: String; var shape: [Int]; var values: [Double] }
+        let peer = try askPython("""
+            import json, struct, sys
+            import numpy as np
+            raw = bytes(json.load(open(sys.argv[1]))["bytes"])
+            n = struct.unpack("<Q", raw[:8])[0]
+            header = json.loads(raw[8:8 + n])
+            e = header["moco.y"]
+            a, b = e["data_offsets"]
+            print(json.dumps({"dtype": e["dtype"], "shape": e["shape"], "values": np.frombuffer(raw[8 + n + a:8 + n + b], dtype="<f8").tolist()}))
+            """, cases: Case(bytes: bytes), as: Answer.self)
+        #expect(peer.dtype == "F64" && peer.shape == [2, 2] && peer.values == d)
+    }
+
+    /// A layer's singular values against numpy's SVD of its C_out × (k·k·C_in) matrix: a
+    /// square-ish 3×3 conv (10 rows: a last block of two), a wide one, and one of rank 4 (its zero values at the Gram
+    /// route's floor, √ε of the largest).
+    @Test func spectrumMatchesNumpy() throws {
+        struct Case: Codable { var rows: Int; var columns: Int; var w: [Float] }  // w: columns × rows (our layout)
+        var rng = RandomGenerator(seed: 21)
+        var cases: [Case] = []
+        var convs: [Conv] = []
+        for (cin, cout, rank) in [(2, 10, 0), (64, 48, 0), (8, 24, 4)] {
+            let store = ParameterStore()
+            let conv = Conv(store, name: "c", inChannels: cin, outChannels: cout, kernel: 3)
+            store.allocate(seed: 0)
+            let cols = 9 * cin, w = store.value(conv.weight)
+            if rank == 0 {
+                for i in 0..<(cols * cout) { w[i] = Float(rng.nextDouble() * 2 - 1) }
+            } else {  // a sum of `rank` outer products
+                let u = (0..<(rank * cols)).map { _ in Float(rng.nextDouble() - 0.5) }, v = (0..<(rank * cout)).map { _ in Float(rng.nextDouble() - 0.5) }
+                for j in 0..<cols { for o in 0..<cout { w[j * cout + o] = (0..<rank).reduce(0) { $0 + u[$1 * cols + j] * v[$1 * cout + o] } } }
+            }
+            cases.append(Case(rows: cout, columns: cols, w: Array(UnsafeBufferPointer(start: w, count: cols * cout))))
+            convs.append(conv)
+        }
+        let peer = try askPython("""
+            import json, sys
+            import numpy as np
+            out = []
+            for c in json.load(open(sys.argv[1])):
+                m = np.array(c["w"], dtype=np.float32).astype(np.float64).reshape(c["columns"], c["rows"]).T
+                out.append(np.linalg.svd(m, compute_uv=False).tolist())
+            print(json.dumps(out))
+            """, cases: cases, as: [[Double]].self)
+        for (conv, want) in zip(convs, peer) {
+            let s = LayerSpectrum.analyse(name: "c", conv: conv).shared
+            #expect(abs(s.top - want[0]) <= 1e-9 * want[0], "σ₁ \(s.top) vs numpy \(want[0])")
+            let got = (s.values ?? []).map { $0 * s.top }
+            #expect(got.count == want.count)
+            let worst = zip(got, want).map { abs($0 - $1) / want[0] }.max()!
+            #expect(worst < 1e-7, "largest difference relative to σ₁: \(worst)")
+        }
+    }
+
     /// Singular values of known matrices: K99 and σ₁ as the paper defines them.
     @Test(arguments: [([3.0, 4.0], 2, 4.0), ([1.0, 0.001], 1, 1.0), ([2.0, 2.0], 2, 2.0)])
     func spectrumOfAKnownWeight(_ diagonal: [Double], _ k99: Int, _ top: Double) {

@@ -1,5 +1,6 @@
 import Foundation
 import MoLAData
+import MoLAModel
 import MoLAReport
 import MoLASupport
 import MoLATensor
@@ -133,5 +134,37 @@ import Testing
                 == Data(contentsOf: URL(fileURLWithPath: b + "/checkpoints/latest/model.safetensors")))
         let strip = { (m: [[String: Any]]) in m.map { $0.filter { $0.key != "seconds" } as NSDictionary } }
         #expect(strip(metricsLines(a)) == strip(metricsLines(b)))
+        // The state is in balancer.safetensors (float64), not in state.json's text.
+        let latest = b + "/checkpoints/latest"
+        #expect(FileManager.default.fileExists(atPath: latest + "/balancer.safetensors"))
+        #expect(try !String(contentsOfFile: latest + "/state.json", encoding: .utf8).contains("\"weighting\""))
+    }
+
+    /// DB-MTL keeps a running gradient per task, T × the shared parameters: in the
+    /// checkpoint that is float64 bytes, 8 per number, where JSON text took about 20. A
+    /// checkpoint of the older form, the state in state.json, still resumes alike.
+    @Test func balancerStateIsBinaryAndOldCheckpointsResume() throws {
+        let tmp = TempDir()
+        let config = TinyData.config(tmp, method: "uniform", steps: 8, evalEvery: 4, extra: "weighting: db-mtl", output: "a")
+        let (_, a) = try TinyData.train(config)
+        let latest = a + "/checkpoints/latest"
+        let c = try TrainConfig.load(config)
+        let model = ModelFactory.make(c, input: FeatureShape(height: 12, width: 12, channels: 1), classes: [10, 10], adapterCount: 2)
+        let shared = model.store.ranges { $0.isShared }.reduce(0) { $0 + $1.range.count }
+        let (state, _) = try Checkpoint.load(from: latest, into: model.store, configHash: c.hash)
+        let w = try #require(state.weighting)
+        #expect(w.values.reduce(0) { $0 + $1.count } >= 2 * shared, "two running gradients of \(shared) numbers: \(w.mapValues(\.count))")
+        let size = try FileManager.default.attributesOfItem(atPath: latest + "/balancer.safetensors")[.size] as! Int
+        #expect(size < 8 * w.values.reduce(0) { $0 + $1.count } + 4096)
+
+        // The older form: the state in state.json, no balancer.safetensors.
+        var old = state
+        old.files["balancer.safetensors"] = nil
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys]
+        try enc.encode(old).write(to: URL(fileURLWithPath: latest + "/state.json"))
+        try FileManager.default.removeItem(atPath: latest + "/balancer.safetensors")
+        let (back, _) = try Checkpoint.load(from: latest, into: model.store, configHash: c.hash)
+        #expect(back.weighting == w)
     }
 }

@@ -4,13 +4,18 @@ import MoLASupport
 /// The safetensors format (huggingface/safetensors): an 8-byte little-endian header length,
 /// a JSON header `{name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__": {…}}`
 /// padded with spaces to a multiple of 8, then the raw little-endian tensor bytes.
-/// We write and read float32 tensors only.
+/// We write and read float32 tensors, and float64 ones where a caller asks for them (a
+/// balancer's state, which a resumed run needs to the last bit).
 public enum SafeTensors {
     public struct Tensor: Equatable {
         public var name: String
         public var shape: [Int]
         public var values: [Float]
+        /// A float64 tensor's values (nil: float32, in `values`, which is then empty).
+        public var float64: [Double]?
         public init(name: String, shape: [Int], values: [Float]) { self.name = name; self.shape = shape; self.values = values }
+        public init(name: String, shape: [Int], float64: [Double]) { self.name = name; self.shape = shape; values = []; self.float64 = float64 }
+        var byteCount: Int { float64.map { $0.count * 8 } ?? values.count * 4 }
     }
 
     public static func encode(_ tensors: [Tensor], metadata: [String: String] = [:]) -> [UInt8] {
@@ -22,8 +27,8 @@ public enum SafeTensors {
             parts.append("\"__metadata__\":{\(meta)}")
         }
         for t in tensors {
-            let bytes = t.values.count * 4
-            parts.append("\(jsonString(t.name)):{\"dtype\":\"F32\",\"shape\":[\(t.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(offset + bytes)]}")
+            let bytes = t.byteCount
+            parts.append("\(jsonString(t.name)):{\"dtype\":\"\(t.float64 == nil ? "F32" : "F64")\",\"shape\":[\(t.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(offset + bytes)]}")
             offset += bytes
         }
         header += parts.joined(separator: ",") + "}"
@@ -32,13 +37,17 @@ public enum SafeTensors {
         out.reserveCapacity(8 + header.utf8.count + offset)
         withUnsafeBytes(of: UInt64(header.utf8.count).littleEndian) { out.append(contentsOf: $0) }
         out.append(contentsOf: header.utf8)
-        for t in tensors { t.values.withUnsafeBytes { out.append(contentsOf: $0) } }  // x86-64 and arm64 are little-endian
+        for t in tensors {  // x86-64 and arm64 are little-endian
+            if let d = t.float64 { d.withUnsafeBytes { out.append(contentsOf: $0) } } else { t.values.withUnsafeBytes { out.append(contentsOf: $0) } }
+        }
         return out
     }
 
     /// Parses a file; any inconsistency is an error naming the file. Entries `skipping`
-    /// accepts are left out unread (torchvision's integer `num_batches_tracked`).
-    public static func decode(_ bytes: [UInt8], file: String, skipping: (String) -> Bool = { _ in false }) throws -> (tensors: [Tensor], metadata: [String: String]) {
+    /// accepts are left out unread (torchvision's integer `num_batches_tracked`). float64
+    /// entries only with `float64` (else they are an error: callers read `values`).
+    public static func decode(_ bytes: [UInt8], file: String, skipping: (String) -> Bool = { _ in false }, float64 allowed: Bool = false) throws
+        -> (tensors: [Tensor], metadata: [String: String]) {
         func bad(_ why: String) -> DataError {
             DataError(file: file, "not a valid safetensors file: \(why)", fix: "the checkpoint is damaged; resume from another or start again")
         }
@@ -53,17 +62,24 @@ public enum SafeTensors {
         for (name, value) in obj {
             if name == "__metadata__" { metadata = value as? [String: String] ?? [:]; continue }
             if skipping(name) { continue }
-            guard let d = value as? [String: Any], d["dtype"] as? String == "F32", let shape = d["shape"] as? [Int],
-                  let offs = d["data_offsets"] as? [Int], offs.count == 2 else { throw bad("entry \(name) is not a float32 tensor") }
-            guard let count = Limits.product(shape), let size = Limits.product([count, 4]), offs[0] >= 0, offs[1] >= offs[0],
-                  offs[1] <= bytes.count - dataStart, offs[1] - offs[0] == size else { throw bad("entry \(name) lies outside the file") }
-            let values = [Float](unsafeUninitializedCapacity: count) { buf, c in
-                bytes.withUnsafeBytes { src in
-                    UnsafeMutableRawBufferPointer(buf).copyMemory(from: UnsafeRawBufferPointer(rebasing: src[(dataStart + offs[0])..<(dataStart + offs[1])]))
-                }
-                c = count
+            let dtype = (value as? [String: Any])?["dtype"] as? String
+            let wide = allowed && dtype == "F64"
+            guard let d = value as? [String: Any], dtype == "F32" || wide, let shape = d["shape"] as? [Int],
+                  let offs = d["data_offsets"] as? [Int], offs.count == 2 else {
+                throw bad("entry \(name) is not a \(allowed ? "float32 or float64" : "float32") tensor")
             }
-            tensors.append((offs[0], Tensor(name: name, shape: shape, values: values)))
+            guard let count = Limits.product(shape), let size = Limits.product([count, wide ? 8 : 4]), offs[0] >= 0, offs[1] >= offs[0],
+                  offs[1] <= bytes.count - dataStart, offs[1] - offs[0] == size else { throw bad("entry \(name) lies outside the file") }
+            func read<T>(_: T.Type) -> [T] {
+                [T](unsafeUninitializedCapacity: count) { buf, c in
+                    bytes.withUnsafeBytes { src in
+                        UnsafeMutableRawBufferPointer(buf).copyMemory(from: UnsafeRawBufferPointer(rebasing: src[(dataStart + offs[0])..<(dataStart + offs[1])]))
+                    }
+                    c = count
+                }
+            }
+            tensors.append((offs[0], wide ? Tensor(name: name, shape: shape, float64: read(Double.self))
+                                          : Tensor(name: name, shape: shape, values: read(Float.self))))
         }
         return (tensors.sorted { $0.0 < $1.0 }.map(\.1), metadata)
     }
