@@ -50,8 +50,8 @@ public enum TrainBench {
             for i in 0..<steps { step(i) }
             best = max(best, Double(steps * config.batchSize) / (Double(DispatchTime.now().uptimeNanoseconds - t) / 1e9))
         }
-        var result: [String: Any] = ["config": configFile, "method": config.method.name, "weighting": config.weighting.map { $0.name + (config.repGrad == true ? " (rep_grad)" : "") } ?? "none", "backbone": config.backbone.name, "threads": engine.threads,
-                                     "batch": config.batchSize, "parameters": ParameterCounts(model.store).total, "tasks": data.taskNames.count,
+        var result: [String: Any] = ["config": configFile, "method": config.method.name, "weighting": config.weightingLabel ?? "none",
+                                     "backbone": config.backbone.name, "threads": engine.threads, "batch": config.batchSize, "parameters": ParameterCounts(model.store).total, "tasks": data.taskNames.count,
                                      "train_images_per_s": (best * 10).rounded() / 10, "ranks": parallel?.size ?? 1]
         if let parallel {
             let calls = parallel.allReduces - warm.1

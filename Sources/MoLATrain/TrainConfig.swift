@@ -164,12 +164,15 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         repGrad = true
     }
 
+    /// The balancer as tables name it: `pcgrad`, `pcgrad (rep_grad)` (nil: none).
+    public var weightingLabel: String? { weighting.map { $0.name + (repGrad == true ? " (rep_grad)" : "") } }
+
     /// What makes this run a variant of its method, for reports and compare.
     public var variant: String? {
         // The adapter form is a variant only where the method lets the config choose it.
         let formChosen = method.adapters != nil && method.fixedAdapterForm == nil
         let parts = (adapters.form.map { formChosen ? [$0.rawValue] : [] } ?? [])
-            + (batchNorm == .perTask ? ["per-task BN"] : []) + (weighting.map { [$0.name + (repGrad == true ? " (rep_grad)" : "")] } ?? [])
+            + (batchNorm == .perTask ? ["per-task BN"] : []) + (weightingLabel.map { [$0] } ?? [])
             + (samplingTemperature.map { [String(format: "sampling T=%g", $0)] } ?? [])
         return parts.isEmpty ? nil : parts.joined(separator: " + ")
     }
