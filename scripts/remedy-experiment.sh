@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# The collapse and its remedy (README, "The small-task collapse and per-task batch norm"):
+# The collapse and its remedies (docs/results.md, "The small-task collapse and its remedies"):
 # on digits-fashion and digit-domains, MoLA-Grad at the paper's adapter scale (alpha 16)
 # with BatchNorm over the whole mixed batch (as designed) and with `batchnorm: per-task`,
 # in both adapter forms (factorised, and the reference's conv-lora), with task-balanced
 # sampling (temperature 2) instead, and uniform beside them; 300 steps each, seeds 0 1 2
 # (or the arguments). Runs go to runs/remedy-<data>-<variant>-s<seed> (finished runs are
-# kept); one compare per data set.
+# kept); one compare per data set, which writes its results page docs/results/remedies-<data>.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seeds=("${@:-0 1 2}")
@@ -29,5 +29,6 @@ for data in digits-fashion digit-domains; do
         --set seed="$seed" --set name="remedy-$data-$variant-s$seed" --set output="$out"
     done
   done
-  .build/release/mola-train compare runs/remedy-$data-*-s* --out runs/remedy-$data-compare
+  .build/release/mola-train compare runs/remedy-$data-*-s* --out runs/remedy-$data-compare \
+    --page docs/results/remedies-$data.md --title "$data: MoLA-Grad at alpha 16 and its remedies"
 done

@@ -41,6 +41,13 @@ public struct Pipeline {
     public let file: String
     public let root: String
     public let stages: [Stage]
+    /// The pipeline file as a command run from the root names it (`pipelines/x.yaml`).
+    public var displayFile: String {
+        // By components: paths may differ in their separators (`/tmp//x`).
+        let path = URL(fileURLWithPath: file).standardized.pathComponents, top = URL(fileURLWithPath: root).standardized.pathComponents
+        guard path.count > top.count, Array(path.prefix(top.count)) == top else { return URL(fileURLWithPath: file).standardized.path }
+        return path.dropFirst(top.count).joined(separator: "/")
+    }
     /// Stage index → indices of the stages it depends on.
     public let upstream: [[Int]]
 

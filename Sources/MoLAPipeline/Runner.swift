@@ -169,6 +169,8 @@ public final class PipelineRunner: @unchecked Sendable {
         var env = ProcessInfo.processInfo.environment
         // The package's own tools first: stages call mola-prep and mola-train by name.
         env["PATH"] = pipeline.root + "/.build/release:" + (env["PATH"] ?? "/usr/bin:/bin")
+        // What a stage's outputs can name as what made them (`mola-train compare --page`).
+        env["MOLA_PIPELINE_FILE"] = pipeline.displayFile
         p.environment = env
         try p.run()
         p.waitUntilExit()

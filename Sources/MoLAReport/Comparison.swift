@@ -1,6 +1,5 @@
 import Foundation
 import MoLASupport
-import MoLASupport
 
 /// `mola-train compare`: one table in the paper's shape from finished runs. Runs of one
 /// method (several seeds) become one row of mean ± standard deviation.
@@ -76,9 +75,7 @@ public struct Comparison: Codable, Equatable, Sendable {
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
         enc.keyEncodingStrategy = .convertToSnakeCase
         try FileIO.writeAtomically(String(decoding: try enc.encode(self), as: UTF8.self) + "\n", to: out + "/compare.json")
-        let bars = Plot.bars(title: "Test accuracy per task, mean ± std over seeds", xTitle: "task", yTitle: "top-1 accuracy (%)", categories: tasks + ["average"],
-                             series: rows.map { .init(name: $0.method, values: $0.mean + [$0.averageMean], errors: $0.std + [$0.averageStd]) }, yMax: 100)
-        try FileIO.writeAtomically(bars, to: out + "/test-accuracy.svg")
+        try FileIO.writeAtomically(testAccuracyFigure, to: out + "/test-accuracy.svg")
         var md = "# Comparison\n\n" + markdown + "\n![test accuracy per task](test-accuracy.svg)\n"
         try? FileManager.default.removeItem(atPath: out + "/spectra")
         let layers = spectraAcrossMethods
@@ -103,8 +100,19 @@ public struct Comparison: Codable, Equatable, Sendable {
                                              image: HTML.svgFile(in: out), extra: runs), to: out + "/compare.html")
     }
 
+    /// Test accuracy per task, a bar per method with its seeds' error bar; with more methods
+    /// than the palette has colours, the average over tasks per method instead.
+    var testAccuracyFigure: String {
+        guard rows.count > Plot.palette.count else {
+            return Plot.bars(title: "Test accuracy per task, mean ± std over seeds", xTitle: "task", yTitle: "top-1 accuracy (%)", categories: tasks + ["average"],
+                             series: rows.map { .init(name: $0.method, values: $0.mean + [$0.averageMean], errors: $0.std + [$0.averageStd]) }, yMax: 100)
+        }
+        return Plot.bars(title: "Average test accuracy over tasks, mean ± std over seeds", xTitle: "method", yTitle: "top-1 accuracy (%)",
+                         categories: rows.map(\.method), series: [.init(name: "average", values: rows.map(\.averageMean), errors: rows.map(\.averageStd))], yMax: 100)
+    }
+
     /// Per layer that two or more methods share (in the first run's layer order), one plot
-    /// of every method's singular values.
+    /// of every method's singular values, where they need no more lines than the palette has colours.
     var spectraAcrossMethods: [(String, String)] {
         let firstOfMethod = rows.compactMap { row in reports.first { $0.dir == row.runs.first }?.report }
         guard firstOfMethod.count > 1 else { return [] }
@@ -120,7 +128,8 @@ public struct Comparison: Codable, Equatable, Sendable {
                     series.append(.init(name: "\(r.label): W+ΔW_t", x: mean.indices.map { Double($0 + 1) }, y: mean.map { log10(max($0, 1e-12)) }, style: .faint))
                 }
             }
-            guard series.count > 1 else { return nil }
+            // Beyond the palette's colours the lines cannot be told apart.
+            guard series.count > 1, series.count <= Plot.palette.count else { return nil }
             return (layer, Plot.lines(title: "\(layer): sorted singular values", xTitle: "index i", yTitle: "log10 σi / σ1", series: series))
         }
     }

@@ -99,7 +99,8 @@ enum Plot {
                 if let e, e > 0 {
                     f.body += "<path d=\"M\(r(cx)),\(r(py(v - e))) V\(r(py(v + e))) M\(r(cx - 3)),\(r(py(v - e))) h6 M\(r(cx - 3)),\(r(py(v + e))) h6\" stroke=\"black\" fill=\"none\"/>"
                 }
-                if series.count == 1 {
+                // Values on top of a single series' bars, where each fits its bar's slot.
+                if series.count == 1, textWidth(String(format: "%.1f", v), tickSize) < slot - 2 {
                     let label = String(format: "%.1f", v)
                     f.body += text(label, x: cx, y: max(top + 10, py(v + (e ?? 0)) - 4), size: tickSize, anchor: "middle")
                 }

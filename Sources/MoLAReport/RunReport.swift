@@ -72,11 +72,17 @@ public struct RunReport: Codable, Equatable, Sendable {
         public var toolVersion: String
         /// The command of the process that finished the run (a resumed run: the resume).
         public var commandLine: [String]
+        /// The processor the run finished on (`Machine.description`); absent in older reports.
+        public var machine: String?
+        /// When the run finished, ISO 8601 in UTC; absent in older reports.
+        public var finished: String?
 
-        public init(dataset: String, commandLine: [String] = CommandLine.arguments) {
+        public init(dataset: String, commandLine: [String] = CommandLine.arguments, machine: String? = Machine.description, finished: Date = Date()) {
             datasetIndexHash = (try? Hash.sha256Hex(file: dataset + "/index.json")) ?? "unreadable: \(dataset)/index.json"
             toolVersion = MoLAVersion.string
             self.commandLine = commandLine
+            self.machine = machine
+            self.finished = ISO8601DateFormatter().string(from: finished)
         }
     }
 
@@ -215,6 +221,8 @@ public struct RunReport: Codable, Equatable, Sendable {
         if let r = receipt {
             receiptRows += [("dataset index.json (SHA-256)", r.datasetIndexHash), ("tool version", "mola-train \(r.toolVersion)"),
                             ("command line", r.commandLine.joined(separator: " "))]
+            if let machine = r.machine { receiptRows.append(("machine", machine)) }
+            if let finished = r.finished { receiptRows.append(("finished", finished)) }
         }
         var extra = "<h2>Reproducibility receipt</h2>\n" + HTML.definitions(receiptRows)
         if let settings {

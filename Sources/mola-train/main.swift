@@ -117,8 +117,14 @@ struct CompareCommand: ParsableCommand {
         commandName: "compare",
         abstract: "Tabulate finished runs like the paper: methods × tasks, mean ± std over seeds.",
         discussion: """
-            Example:
+            With --page it also writes a results page for the docs: how the runs were made \
+            (the command that made them, data, shared settings, machine, dates), the table and \
+            its figure, in a folder beside the page. Run from a pipeline's stage, the page \
+            names the pipeline as what made it, so rerunning the pipeline refreshes it.
+
+            Examples:
               mola-train compare runs/df-* --out runs/compare
+              mola-train compare runs/dd/* --page docs/results/digit-domains.md --title "digit-domains: every method"
             """)
 
     @Argument(help: "Run folders (each with report.json).")
@@ -126,6 +132,12 @@ struct CompareCommand: ParsableCommand {
 
     @Option(help: "Folder for compare.md, compare.html, compare.json and the plots (default: print only).")
     var out: String?
+
+    @Option(help: "A Markdown results page to write (its figure goes to the folder of the page's name beside it).")
+    var page: String?
+
+    @Option(help: "The page's title (default: the data set's name).")
+    var title: String?
 
     func run() throws {
         try reportingErrors {
@@ -135,7 +147,20 @@ struct CompareCommand: ParsableCommand {
                 try c.write(to: out)
                 FileHandle.standardError.write(Data("wrote \(out)/compare.md, compare.html and compare.json\n".utf8))
             }
+            if let page {
+                // mola-pipeline names its pipeline in the environment of the stages it runs.
+                let pipeline = ProcessInfo.processInfo.environment["MOLA_PIPELINE_FILE"]
+                let madeBy = pipeline.map { "mola-pipeline run \($0)" } ?? (["mola-train"] + CommandLine.arguments.dropFirst().map(Self.shellWord)).joined(separator: " ")
+                let dataset = URL(fileURLWithPath: try RunReport.read(runs[0]).dataset).lastPathComponent
+                try c.writePage(to: page, title: title ?? "Results: \(dataset)", madeBy: madeBy)
+                FileHandle.standardError.write(Data("wrote \(page)\n".utf8))
+            }
         }
+    }
+
+    /// A command-line word as a shell reads it back.
+    static func shellWord(_ w: String) -> String {
+        w.allSatisfy { $0.isLetter || $0.isNumber || "-_./=:,@+".contains($0) } && !w.isEmpty ? w : "'" + w.replacingOccurrences(of: "'", with: "'\\''") + "'"
     }
 }
 

@@ -76,6 +76,15 @@ final class Project {
         #expect(try p.plan().values.allSatisfy { $0 == "up to date" })
     }
 
+    /// A stage learns which pipeline runs it (what `mola-train compare --page` names as the
+    /// page's maker), as a command from the root would name it.
+    @Test func stagesSeeTheirPipelineFile() throws {
+        let p = Project()
+        p.write("pipelines/p.yaml", "stages:\n  who:\n    cmd: echo \"$MOLA_PIPELINE_FILE\" > who.txt\n    outs: [who.txt]\n")
+        #expect(try p.run() == ["who"])
+        #expect(p.read("who.txt") == "pipelines/p.yaml\n")
+    }
+
     @Test func changedInputRerunsItsStageAndDownstreamOnly() throws {
         let p = Project.standard()
         _ = try p.run()

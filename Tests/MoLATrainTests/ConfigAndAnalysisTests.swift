@@ -177,6 +177,50 @@ import Testing
         #expect(c.markdown.contains("| single-task | 80.00 | 60.00 | 70.00 | – | +0.00 |"))
     }
 
+    /// The results page says, from the reports alone, what made the runs, on what data,
+    /// with which shared settings, on which machine and when; a second write gives the same
+    /// bytes; with more methods than the palette has colours its figure plots one bar per method.
+    @Test func resultsPageSaysHowTheRunsWereMade() throws {
+        let tmp = TempDir()
+        func report(_ method: String, seed: UInt64, lr: String, finished: String, accuracy: Double = 90) throws -> String {
+            let dir = tmp.path + "/runs/\(method)-\(seed)"
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            var r = RunReport(name: dir, method: method, seed: seed, configHash: "", dataset: "datasets/dd", tasks: ["x", "y"],
+                              test: .init(perTask: ["x": accuracy, "y": 80], average: (accuracy + 80) / 2), validation: .init(perTask: [:], average: 0),
+                              parameters: ParameterCounts(), steps: 304, epochs: 8, bestStep: 1, trainSeconds: 100, trainImagesPerSecond: 1,
+                              threads: 2, routerWeights: nil, spectra: [], subRuns: nil,
+                              receipt: .init(dataset: "datasets/dd", machine: "Test CPU (family 1, model 2), AVX2+FMA, 2 cores",
+                                             finished: ISO8601DateFormatter().date(from: finished)!))
+            r.settings = ["batch_size": "128", "optimizer.lr": lr, "backbone.name": "resnet-mini"]
+            try r.write(to: dir, metrics: [])
+            return dir
+        }
+        let dirs = [try report("uniform", seed: 0, lr: "0.05", finished: "2026-01-01T10:00:00Z"),
+                    try report("uniform", seed: 1, lr: "0.05", finished: "2026-01-02T10:00:00Z"),
+                    try report("mola-grad", seed: 0, lr: "0.01", finished: "2026-01-01T12:00:00Z", accuracy: 88)]
+        let page = tmp.path + "/docs/results/dd.md"
+        try Comparison.of(runs: dirs).writePage(to: page, title: "dd: two methods", madeBy: "mola-pipeline run pipelines/dd.yaml")
+        let text = try String(contentsOfFile: page, encoding: .utf8)
+        for line in ["# dd: two methods\n", "Made by `mola-pipeline run pipelines/dd.yaml`",
+                     "- **Runs**: 3 runs, 2 rows; seeds 0, 1; steps per run: 304; train time of all runs: 5 min\n",
+                     "- **Data**: `datasets/dd`; tasks x, y; index.json SHA-256 `unreadable: data…`\n",
+                     "- **Settings every run shares**: backbone.name: resnet-mini, batch_size: 128\n",
+                     "- **Machine**: Test CPU (family 1, model 2), AVX2+FMA, 2 cores; threads 2\n",
+                     "- **Finished**: 2026-01-01 to 2026-01-02\n", "- **Tool**: mola-train \(MoLAVersion.string)\n",
+                     "| uniform | **90.00 ± 0.00** | **80.00 ± 0.00** |", "| mola-grad | 88.00 | **80.00** |", "![test accuracy per method](dd/test-accuracy.svg)"] {
+            #expect(text.contains(line), "\(line) in\n\(text)")
+        }
+        let figure = try String(contentsOfFile: tmp.path + "/docs/results/dd/test-accuracy.svg", encoding: .utf8)
+        #expect(figure.contains(">x</text>") && figure.contains(">average</text>"), "a few methods: bars per task")
+        try Comparison.of(runs: dirs).writePage(to: page, title: "dd: two methods", madeBy: "mola-pipeline run pipelines/dd.yaml")
+        #expect(try String(contentsOfFile: page, encoding: .utf8) == text)
+
+        let many = try (0..<11).map { try report("m\($0)", seed: 0, lr: "0.05", finished: "2026-01-01T10:00:00Z") }
+        try Comparison.of(runs: many).writePage(to: page, title: "many", madeBy: "x")
+        let bars = try String(contentsOfFile: tmp.path + "/docs/results/dd/test-accuracy.svg", encoding: .utf8)
+        #expect(bars.contains("Average test accuracy over tasks") && bars.contains(">m10</text>") && !bars.contains(">x</text>"))
+    }
+
     @Test func safetensorsRoundTrip() throws {
         let t = [SafeTensors.Tensor(name: "a.b", shape: [2, 3], values: [1, 2, 3, 4, 5, 6]), SafeTensors.Tensor(name: "c", shape: [1], values: [-7])]
         let bytes = SafeTensors.encode(t, metadata: ["k": "v"])

@@ -46,7 +46,7 @@ import Testing
         try Comparison.of(runs: [uniform, grad]).write(to: compare)
 
         let indexHash = try Hash.sha256Hex(file: TinyData.directory + "/index.json")
-        for (page, title, mustShow) in [(grad + "/report.html", "tiny-mola-grad — mola-grad", ["Reproducibility receipt", indexHash, "Resolved config", "optimizer.lr: 0.05", "adapters.rank: [2,2,2]", "W+ΔW_0"]),
+        for (page, title, mustShow) in [(grad + "/report.html", "tiny-mola-grad — mola-grad", ["Reproducibility receipt", indexHash, Machine.description, "Resolved config", "optimizer.lr: 0.05", "adapters.rank: [2,2,2]", "W+ΔW_0"]),
                                         (compare + "/compare.html", "Comparison — uniform, mola-grad", ["The same layer across methods", "mean ± std over seeds", String(indexHash.prefix(16))])] {
             let html = try String(contentsOfFile: page, encoding: .utf8)
             for text in mustShow { #expect(html.contains(text), "\(page) lacks \(text)") }
