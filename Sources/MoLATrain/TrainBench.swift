@@ -28,13 +28,10 @@ public enum TrainBench {
         }
         guard !batches.isEmpty else { throw DataError(file: configFile, "fewer training images than one batch") }
         // The run's own step: its balancer (T passes for a combiner, one with rep_grad) is timed.
-        let setup = BalancerSetup(tasks: data.taskNames.count, learningRate: Double(config.optimizer.learningRate),
-                                  stepsPerEpoch: Trainer.stepsPerEpoch(records: train.count, batchSize: config.batchSize))
-        var trainingStep = makeTrainingStep(config.weighting, repGrad: config.repGrad == true,
-                                            StepContext(model: model, parallel: parallel, tasks: data.taskNames.count, recordTasks: train.tasks,
-                                                        seed: config.seed, balancerSetup: setup))
+        var trainingStep = config.makeStep(model: model, parallel: parallel, tasks: data.taskNames.count, recordTasks: train.tasks)
+        let stepsPerEpoch = Trainer.stepsPerEpoch(records: train.count, batchSize: config.batchSize)
         func step(_ i: Int) {
-            model.beginStep(TrainingProgress(step: i, epoch: Double(i) / Double(setup.stepsPerEpoch), epochs: config.epochs, seed: config.seed))
+            model.beginStep(config.progress(step: i, stepsPerEpoch: stepsPerEpoch))
             var b = batches[i % batches.count].batch  // a copy: a loss weighting rewrites its layout's weights
             let (_, loss) = trainingStep.run(&b, records: batches[i % batches.count].records, step: i)
             // The barrier first, so allreduce_ms is the transfer, not waiting for a slower rank.

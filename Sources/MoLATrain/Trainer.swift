@@ -88,11 +88,7 @@ public final class Trainer {
         case .sgd: optimizer = SGD(momentum: config.optimizer.momentum, weightDecay: config.optimizer.weightDecay)
         case .adamw: optimizer = AdamW(weightDecay: config.optimizer.weightDecay)
         }
-        let setup = BalancerSetup(tasks: taskNames.count, learningRate: Double(config.optimizer.learningRate),
-                                       stepsPerEpoch: Self.stepsPerEpoch(records: train.count, batchSize: config.batchSize))
-        let context = StepContext(model: model, parallel: parallel, tasks: taskNames.count, recordTasks: train.tasks, seed: config.seed,
-                                  balancerSetup: setup)
-        step = makeTrainingStep(config.weighting, repGrad: config.repGrad == true, context)
+        step = config.makeStep(model: model, parallel: parallel, tasks: taskNames.count, recordTasks: train.tasks)
         state.configHash = config.hash
         state.seed = config.seed
     }
@@ -200,7 +196,7 @@ public final class Trainer {
         var b = train.batch(parallel?.share(records) ?? records, training: true, augment: config.augment, rng: &rng,
                             threads: model.store.engine.threads)
         b.layout.lossWeights = lossWeights(global: records, batch: b.layout)
-        model.beginStep(TrainingProgress(step: state.step, epoch: Double(state.step) / Double(stepsPerEpoch), epochs: config.epochs, seed: config.seed))
+        model.beginStep(config.progress(step: state.step, stepsPerEpoch: stepsPerEpoch))
         let (logits, stepLoss) = step.run(&b, records: records, step: state.step)
         var loss = stepLoss
         var correct = correctInBatch(logits, b)

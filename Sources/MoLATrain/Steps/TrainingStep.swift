@@ -39,6 +39,24 @@ struct StepContext {
     }
 }
 
+extension TrainConfig {
+    /// The step this run trains with — its balancer, on the shared parameters or with
+    /// `rep_grad` on the representation — for `tasks` tasks over `recordTasks` training
+    /// records: what the trainer steps and `mola-train bench` times.
+    func makeStep(model: any TaskModel, parallel: DataParallel?, tasks: Int, recordTasks: [Int32]) -> any TrainingStep {
+        let setup = BalancerSetup(tasks: tasks, learningRate: Double(optimizer.learningRate),
+                                  stepsPerEpoch: Trainer.stepsPerEpoch(records: recordTasks.count, batchSize: batchSize))
+        return makeTrainingStep(weighting, repGrad: repGrad == true,
+                                StepContext(model: model, parallel: parallel, tasks: tasks, recordTasks: recordTasks, seed: seed, balancerSetup: setup))
+    }
+
+    /// Where training stands at `step` of `stepsPerEpoch`, for the models that anneal over
+    /// the run (LTB's branch draw).
+    func progress(step: Int, stepsPerEpoch: Int) -> TrainingProgress {
+        TrainingProgress(step: step, epoch: Double(step) / Double(max(1, stepsPerEpoch)), epochs: epochs, seed: seed)
+    }
+}
+
 /// The step a run with `balancer` takes: plain, combining the tasks' gradients (of the
 /// shared parameters, or with `repGrad` of the shared representation), or weighting their
 /// losses.
