@@ -5,7 +5,8 @@ import MoLATensor
 
 /// GFLOP/s of the three convolution passes on every distinct layer shape of a CIFAR-style
 /// ResNet-18 (3×3 stem, widths 64…512, 1×1 stride-2 shortcuts): where the train step's
-/// convolution time goes, layer by layer.
+/// convolution time goes, layer by layer, with the path each ran (`MOLA_WINOGRAD` chooses:
+/// `0` im2col, `2` F(2×2, 3×3), `4` F(4×4, 3×3), unset the engine's choice per shape).
 struct ConvLayersBench: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "conv-layers",
                                                     abstract: "Forward, dW and dX GFLOP/s per ResNet-18 layer shape.")
@@ -17,12 +18,17 @@ struct ConvLayersBench: ParsableCommand {
     @Option(name: .customLong("repeat"), help: "Timed runs per pass; the best is reported.") var runs: Int = 3
     @Option(help: "Task groups: with more than one, each pass runs per group with that task's rank-8 adapter merged (MoLA-Grad).")
     var groups: Int = 1
+    @Option(help: "Stage widths (resnet-mini's: 16,32,64).") var widths: String = "64,128,256,512"
+    @Option(help: "The engine's fewest Winograd tiles per channel (default: the engine's).") var minTiles: Int?
 
     func run() throws {
-        let engine = Engine(threads: threads)
-        var shapes = [ConvShape(batch: batch, height: side, width: side, inChannels: channels, outChannels: 64, kernel: 3, padding: 1)]
-        var (h, c) = (side, 64)
-        for (stage, width) in [64, 128, 256, 512].enumerated() {
+        var engine = Engine(threads: threads)
+        if let minTiles { engine.winogradMinTiles = minTiles }
+        let stages = widths.split(separator: ",").compactMap { Int($0) }
+        guard let first = stages.first else { throw ValidationError("--widths: a comma-separated list of channel counts") }
+        var shapes = [ConvShape(batch: batch, height: side, width: side, inChannels: channels, outChannels: first, kernel: 3, padding: 1)]
+        var (h, c) = (side, first)
+        for (stage, width) in stages.enumerated() {
             let stride = stage == 0 ? 1 : 2
             shapes.append(ConvShape(batch: batch, height: h, width: h, inChannels: c, outChannels: width, kernel: 3, stride: stride, padding: 1))
             if stride != 1 { shapes.append(ConvShape(batch: batch, height: h, width: h, inChannels: c, outChannels: width, kernel: 1, stride: 2)) }
@@ -68,7 +74,11 @@ struct ConvLayersBench: ParsableCommand {
                 } } }
             }
             func rate(_ t: Double) -> Double { (s.flops / t / 1e9 * 10).rounded() / 10 }
-            report(["layer": "\(s.height)x\(s.width) \(s.inChannels)->\(s.outChannels) k\(s.kernel) s\(s.stride)", "threads": threads, "groups": groups,
+            var group = s
+            group.batch = parts[0].count
+            // Each pass's path: F2 or F4 (Winograd F(m×m, 3×3)), or im2col.
+            let tile = Winograd.Pass.allCases.map { Winograd.tile(group, engine: engine, pass: $0).map { "F\($0)" } ?? "im2col" }.joined(separator: "/")
+            report(["layer": "\(s.height)x\(s.width) \(s.inChannels)->\(s.outChannels) k\(s.kernel) s\(s.stride)", "threads": threads, "groups": groups, "path_forward_dx_dw": tile,
                     "forward_gflops": rate(forward), "dw_gflops": rate(weight), "dx_gflops": rate(input),
                     "forward_ms": (forward * 1e4).rounded() / 10, "dw_ms": (weight * 1e4).rounded() / 10, "dx_ms": (input * 1e4).rounded() / 10])
         }

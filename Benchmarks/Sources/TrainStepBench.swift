@@ -7,8 +7,9 @@ import MoLATrain
 
 /// Train steps/s of a ResNet under uniform or MoLA-Grad training, next to the identical
 /// network in PyTorch CPU (`Benchmarks/reference/train_step_reference.py`) when torch is
-/// installed, rounds interleaved. `--profile` adds where the time goes, per op kind, at 1
-/// thread and at `--threads`.
+/// installed, rounds interleaved: eager in PyTorch's default layout and in channels_last
+/// (oneDNN's), and with `--compile-peer` torch.compile; the speed-up is against the best of
+/// them. `--profile` adds where the time goes, per op kind, at 1 thread and at `--threads`.
 struct TrainStepBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train-step", abstract: "Train steps of resnet-mini or ResNet-18 vs PyTorch CPU, images/s.",
@@ -53,44 +54,68 @@ struct TrainStepBench: ParsableCommand {
     @Flag(help: "Skip the PyTorch reference.")
     var noReference = false
 
+    @Flag(help: "Also time torch.compile on channels_last, in one process after the interleaved rounds (its compilation would dominate a round); its warm-up (the first two steps, compilation included) is reported.")
+    var compilePeer = false
+
     @Flag(help: "Print time and GFLOP/s per op kind, at 1 thread and at --threads, with the thread efficiency.")
     var profile = false
 
+    @Option(help: "The engine's fewest Winograd tiles per channel (default: the engine's).")
+    var minTiles: Int?
+
     var adapterRank: Int { rank ?? (backbone == .resnet18 ? 8 : 4) }
+
+    /// The PyTorch configurations every round times beside ours: eager in its default
+    /// (NCHW) layout, and channels_last, the layout oneDNN's CPU kernels want.
+    static let peers: [(name: String, args: [String])] = [("eager", []), ("channels_last", ["--channels-last"])]
+
+    static func imagesPerSecond(_ line: [String: Any]?) -> Double { line?["train_images_per_s"] as? Double ?? 0 }
 
     func run() throws {
         guard Method.named(method) != nil else { throw ValidationError("no method '\(method)'; see mola-train --help") }
-        let (step, store) = makeStep(Engine(threads: threads))
+        let (step, store) = makeStep(engine(threads))
         for _ in 0..<2 { step() }
-        let referenceArgs = ["--threads", "\(threads)", "--batch", "\(batch)", "--steps", "\(steps)", "--rounds", "1",
+        let referenceArgs = ["--threads", "\(threads)", "--batch", "\(batch)", "--steps", "\(steps)",
                              "--backbone", backbone.rawValue, "--side", "\(side)", "--channels", "\(channels)", "--tasks", "\(tasks)",
                              "--method", method, "--rank", "\(adapterRank)"]
-        var best = 0.0, reference: [String: Any]? = nil, torchMissing = false
+        var best = 0.0, peers: [String: [String: Any]] = [:], torchMissing = noReference
+        func runPeer(_ name: String, _ extra: [String]) {
+            guard !torchMissing else { return }
+            guard let line = pythonLines(packageRoot + "/Benchmarks/reference/train_step_reference.py", referenceArgs + extra).last,
+                  let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
+                torchMissing = true
+                FileHandle.standardError.write(Data("train-step: the PyTorch reference (\(name)) printed no result (no torch for python3, or run it alone to see its error); printing ours only\n".utf8))
+                return
+            }
+            if Self.imagesPerSecond(obj) > Self.imagesPerSecond(peers[name]) { peers[name] = obj }
+        }
         for _ in 0..<max(1, rounds) {
             let t = DispatchTime.now().uptimeNanoseconds
             for _ in 0..<steps { step() }
             best = max(best, Double(steps * batch) / (Double(DispatchTime.now().uptimeNanoseconds - t) / 1e9))
-            guard !noReference, !torchMissing else { continue }
-            if let line = pythonLines(packageRoot + "/Benchmarks/reference/train_step_reference.py", referenceArgs).last,
-               let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] {
-                if (obj["train_images_per_s"] as? Double ?? 0) > (reference?["train_images_per_s"] as? Double ?? 0) { reference = obj }
-            } else {
-                torchMissing = true
-                FileHandle.standardError.write(Data("train-step: no PyTorch reference (python3 cannot import torch); printing ours only\n".utf8))
-            }
+            for (name, extra) in Self.peers { runPeer(name, extra + ["--rounds", "1"]) }
         }
+        if compilePeer { runPeer("compile", ["--channels-last", "--compile", "--rounds", "\(max(1, rounds))"]) }
         var fields: [String: Any] = ["impl": "mola-swift", "network": backbone.rawValue, "method": method, "side": side,
                                      "channels": channels, "tasks": tasks, "threads": threads, "batch": batch,
                                      "parameters": store.trainableCount(), "train_images_per_s": (best * 10).rounded() / 10,
                                      "peak_rss_mb": (peakResidentMegabytes() * 10).rounded() / 10]
-        if let reference, let theirs = reference["train_images_per_s"] as? Double {
-            fields["pytorch_images_per_s"] = theirs
-            fields["speedup"] = (best / theirs * 100).rounded() / 100
-            if let rss = reference["peak_rss_mb"] as? Double { fields["pytorch_peak_rss_mb"] = rss }
+        for (name, obj) in peers { fields["pytorch_\(name)_images_per_s"] = Self.imagesPerSecond(obj) }
+        if let top = peers.max(by: { Self.imagesPerSecond($0.value) < Self.imagesPerSecond($1.value) }) {
+            fields["best_peer"] = top.key
+            fields["speedup_vs_best_peer"] = (best / Self.imagesPerSecond(top.value) * 100).rounded() / 100
         }
+        if let eager = peers["eager"] { fields["speedup_vs_eager"] = (best / Self.imagesPerSecond(eager) * 100).rounded() / 100 }
         report(fields)
-        if let reference { report(reference) }
+        for (name, _) in Self.peers + [("compile", [])] { if let obj = peers[name] { report(obj) } }
         if profile { profileSteps() }
+    }
+
+    /// The engine on `threads`, with `--min-tiles` if given.
+    func engine(_ threads: Int) -> Engine {
+        var e = Engine(threads: threads)
+        if let minTiles { e.winogradMinTiles = minTiles }
+        return e
     }
 
     /// The benchmark's model and batch on `engine`, and one train step of it.
@@ -129,7 +154,9 @@ struct TrainStepBench: ParsableCommand {
     func profileSteps() {
         func measure(_ t: Int) -> [Profiler.Kind: Profiler.Entry] {
             let profiler = Profiler()
-            let (step, _) = makeStep(Engine(threads: t, profiler: profiler))
+            var e = engine(t)
+            e.profiler = profiler
+            let (step, _) = makeStep(e)
             for _ in 0..<2 { step() }
             profiler.reset()
             for _ in 0..<steps { step() }
