@@ -73,6 +73,29 @@ func referenceConv(_ s: ConvShape, _ x: [Double], _ w: [Double]) -> [Double] {
         let (a, b) = (grads(), grads())
         #expect(a.0 == b.0 && a.1 == b.1)
     }
+
+    /// A batch of no images (a task none of a rank's rows belong to) adds nothing to the
+    /// weight gradient, or writes zeros when not accumulating, on every path, even after a
+    /// call that left its partial sums in the scratch: a data-parallel rank once added the
+    /// previous layer's Winograd partials.
+    @Test(arguments: [WinogradChoice.off, .f2, .f4], [1, 2])
+    func anEmptyBatchAddsNothingToTheWeightGradient(_ variant: WinogradChoice, _ threads: Int) {
+        let full = ConvShape(batch: 4, height: 12, width: 12, inChannels: 8, outChannels: 8, kernel: 3, stride: 1, padding: 1)
+        var empty = full
+        empty.batch = 0
+        let engine = Engine(threads: threads, winograd: variant, winogradMinTiles: 0)
+        var g = GradCheck()
+        let x = g.random(full.inputCount), dy = g.random(full.outputCount)
+        var scratchFiller = [Float](repeating: 0, count: full.weightCount)
+        Conv2D.weightGradient(full, x: x, dy: dy, dw: &scratchFiller, engine: engine)
+        let before = g.random(full.weightCount)
+        var dw = before, overwritten = before
+        Conv2D.weightGradient(empty, x: x, dy: dy, dw: &dw, engine: engine)
+        Conv2D.weightGradient(empty, x: x, dy: dy, dw: &overwritten, accumulate: false, engine: engine)
+        let (unchanged, zeroed) = (dw == before, overwritten.allSatisfy { $0 == 0 })
+        #expect(unchanged, "\(variant), \(threads) threads: an empty batch changed the accumulated gradient")
+        #expect(zeroed, "\(variant), \(threads) threads: an empty batch's overwritten gradient is not zero")
+    }
 }
 
 /// The shapes of ResNet-18's deep layers, where the weight gradient runs in several

@@ -99,6 +99,12 @@ public enum Conv2D {
     public static func weightGradient(_ s: ConvShape, x: UnsafePointer<Float>, dy: UnsafePointer<Float>, dw: UnsafeMutablePointer<Float>,
                                       accumulate: Bool = true, engine: Engine = .default) {
         let threads = engine.threads
+        // No images (a task group none of a rank's rows belong to): nothing to add. The
+        // paths below would add what their partial sums' scratch last held.
+        guard s.batch > 0 else {
+            if !accumulate { dw.update(repeating: 0, count: s.weightCount) }
+            return
+        }
         engine.measure(.convWeightGradient, flops: s.flops) {
             if Winograd.applies(s, engine: engine) { Winograd.weightGradient(s, x: x, dy: dy, dw: dw, accumulate: accumulate, engine: engine); return }
             let parts = max(1, min(threads, s.batch))
