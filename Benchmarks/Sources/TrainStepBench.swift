@@ -111,9 +111,9 @@ struct TrainStepBench: ParsableCommand {
         if profile { profileSteps() }
     }
 
-    /// The engine on `threads`, with `--min-tiles` if given.
+    /// The engine on `threads` as a training run on `batch` builds it, with `--min-tiles` if given.
     func engine(_ threads: Int) -> Engine {
-        var e = Engine(threads: threads)
+        var e = Engine(threads: threads, pathBatch: batch)
         if let minTiles { e.winogradMinTiles = minTiles }
         return e
     }

@@ -11,18 +11,20 @@ public struct Engine: Sendable {
     /// Worker threads a kernel may use. Results are fixed for a given count.
     public var threads: Int
     /// Which Winograd tile the 3×3 stride-1 convolutions run with (`MOLA_WINOGRAD`: `0`
-    /// off, unset or `2` F(2×2) only, `4` F(4×4) wherever Winograd applies, `auto` the
-    /// faster per shape). F(2×2) by default: F(4×4)'s larger rounding, amplified by
-    /// ConFIG, Nash-MTL and GradVac, breaks the data-parallel tests' two-ranks-equal-one
-    /// within 1e-4.
+    /// off, `2` F(2×2) only, `4` F(4×4) wherever Winograd applies, unset or `auto` the
+    /// faster per shape and pass, `Winograd.tile`).
     public var winograd: WinogradChoice
     /// The fewest 2×2 output tiles, per channel of the wider side, for which transforming
-    /// the weights pays (0: every eligible shape runs Winograd). On the AVX2 machine of
-    /// 2026-12-04 a ResNet-18 step ran 1.2–1.3× faster with 1, which lets its 4×4×512
-    /// layers run Winograd; the default stays 4 because with 1 the path of a task group's
-    /// convolution changes with its size, and two MPI ranks then no longer train the
-    /// model one process trains to within the data-parallel tests' 1e-4.
+    /// the weights pays (0: every eligible shape runs Winograd). 1 lets ResNet-18's 4×4×512
+    /// layers run Winograd at batch 128, which made its step 1.2–1.3× faster on an AVX2
+    /// machine (2-core AMD EPYC, 2026-12-04); 4 keeps them on im2col.
     public var winogradMinTiles: Int
+    /// The batch size paths are chosen for (nil: each call's own): Winograd's tile size
+    /// and an adapter layer's merged or factorised form. A training run sets its global
+    /// batch, so which kernels a layer runs does not depend on how many images of the batch
+    /// a rank or a task group holds: one process and two ranks then train the same model
+    /// up to the order of their sums.
+    public var pathBatch: Int?
     /// The AVX-512 micro-kernel (bit-identical results; faster on full-width cores).
     public var wideKernels: Bool
     /// Synchronised batch norm across data-parallel processes (`sync_batchnorm`, as
@@ -34,11 +36,12 @@ public struct Engine: Sendable {
     public var profiler: Profiler?
 
     public init(threads: Int = Parallel.cores, winograd: WinogradChoice = .fromEnvironment,
-                winogradMinTiles: Int = 4, wideKernels: Bool = CPU.hasAVX512,
+                winogradMinTiles: Int = 1, pathBatch: Int? = nil, wideKernels: Bool = CPU.hasAVX512,
                 reduceStatistics: (@Sendable (inout [Double]) -> Void)? = nil, profiler: Profiler? = nil) {
         self.threads = max(1, threads)
         self.winograd = winograd
         self.winogradMinTiles = winogradMinTiles
+        self.pathBatch = pathBatch
         self.wideKernels = wideKernels && CPU.hasAVX512
         self.reduceStatistics = reduceStatistics
         self.profiler = profiler
@@ -67,13 +70,13 @@ public struct Engine: Sendable {
 public enum WinogradChoice: String, Sendable {
     case off, f2, f4, auto
 
-    /// `MOLA_WINOGRAD`: `0`, `2` (or unset), `4` or `auto`.
+    /// `MOLA_WINOGRAD`: `0`, `2`, `4` or `auto` (or unset).
     public static var fromEnvironment: WinogradChoice {
         switch ProcessInfo.processInfo.environment["MOLA_WINOGRAD"] {
         case "0": .off
+        case "2": .f2
         case "4": .f4
-        case "auto": .auto
-        default: .f2
+        default: .auto
         }
     }
 }

@@ -152,10 +152,11 @@ public struct TrainConfig: Codable, Equatable, Sendable {
 
     /// How this run's kernels run: the config's thread count (default: every core, or under
     /// mpirun the rank's share of its node's), and batch norm over all ranks' batches with
-    /// `sync_batchnorm: true`.
+    /// `sync_batchnorm: true`. Its Winograd path is chosen for the global batch, whatever
+    /// share of it a rank or a task group holds.
     public func engine(parallel: DataParallel?) -> Engine {
         let threads = self.threads ?? (parallel == nil ? Parallel.cores : DataParallel.defaultThreads(cores: Parallel.cores))
-        return Engine(threads: threads, reduceStatistics: syncBatchNorm == true ? parallel?.statisticsReducer : nil)
+        return Engine(threads: threads, pathBatch: batchSize, reduceStatistics: syncBatchNorm == true ? parallel?.statisticsReducer : nil)
     }
 
     public var backboneConfig: BackboneConfig {

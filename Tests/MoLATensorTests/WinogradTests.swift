@@ -52,6 +52,39 @@ import MoLATensor
         expectClose(overwritten, zip(wantDw, before).map { $0 - Double($1) }, "winograd weight gradient, overwritten \(s)")
     }
 
+    /// Every batch size from 1 to 20 on a 12×12 map (1 to 20 partial blocks of tiles, split
+    /// over 1 or 2 threads), each call after one on a larger batch of other values so stale
+    /// scratch would show: each pass of each tile size against im2col within 1e-5 of the
+    /// result's scale. A task group's or a rank's share of a batch takes any of these sizes.
+    @Test(arguments: [WinogradChoice.f2, .f4], [1, 2])
+    func everyBatchSizeMatchesIm2col(_ variant: WinogradChoice, _ threads: Int) {
+        let winograd = Engine(threads: threads, winograd: variant, winogradMinTiles: 0), plain = Engine(threads: threads, winograd: .off)
+        var g = GradCheck()
+        for batch in 1...20 {
+            let s = ConvShape(batch: batch, height: 12, width: 12, inChannels: 8, outChannels: 16, kernel: 3, stride: 1, padding: 1)
+            var larger = s
+            larger.batch = 24
+            let (x, w, dy) = (g.random(s.inputCount), g.random(s.weightCount), g.random(s.outputCount))
+            let (bx, bdy) = (g.random(larger.inputCount), g.random(larger.outputCount))
+            func passes(_ e: Engine) -> [[Float]] {
+                var (by, bdx, bdw) = ([Float](repeating: 0, count: larger.outputCount), [Float](repeating: 0, count: larger.inputCount), [Float](repeating: 0, count: s.weightCount))
+                var (y, dx, dw) = ([Float](repeating: 0, count: s.outputCount), [Float](repeating: 0, count: s.inputCount), [Float](repeating: 0, count: s.weightCount))
+                Conv2D.forward(larger, x: bx, w: w, y: &by, engine: e)
+                Conv2D.forward(s, x: x, w: w, y: &y, engine: e)
+                Conv2D.inputGradient(larger, w: w, dy: bdy, dx: &bdx, engine: e)
+                Conv2D.inputGradient(s, w: w, dy: dy, dx: &dx, engine: e)
+                Conv2D.weightGradient(larger, x: bx, dy: bdy, dw: &bdw, accumulate: false, engine: e)
+                Conv2D.weightGradient(s, x: x, dy: dy, dw: &dw, accumulate: false, engine: e)
+                return [y, dx, dw]
+            }
+            for (name, (ours, want)) in zip(["forward", "input gradient", "weight gradient"], zip(passes(winograd), passes(plain))) {
+                let scale = Double(want.map(abs).max() ?? 1)
+                let worst = zip(ours, want).map { Double(abs($0 - $1)) }.max()! / scale
+                #expect(worst < 1e-5, "\(variant) \(name), batch \(batch), \(threads) threads: \(worst)")
+            }
+        }
+    }
+
     /// `auto` follows the measured rule: F(4×4) where it saves 1.5× F(2×2)'s multiplies with
     /// its padding counted, F(2×2) on 14×14 maps, and F(2×2) for a weight gradient with
     /// fewer F(4×4) tiles than channels.

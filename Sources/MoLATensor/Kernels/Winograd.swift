@@ -30,14 +30,18 @@ public enum Winograd {
     /// 14×14 pixels), and for the weight gradient only with at least as many tiles as
     /// channels, as its (m+2)²·C_in·C_out partial sums per thread outweigh few tiles.
     /// The rules come from `mola-bench conv-layers` on ResNet-18's and resnet-mini's shapes.
+    /// The tiles are counted for `Engine.pathBatch` images when it is set (a training
+    /// run's global batch), so a task group's or a rank's share of a batch runs the kernels
+    /// the whole batch runs in one process.
     public static func tile(_ s: ConvShape, engine: Engine, pass: Pass = .forward) -> Int? {
+        let images = engine.pathBatch ?? s.batch, wider = max(s.inChannels, s.outChannels)
         guard engine.winograd != .off, s.kernel == 3, s.stride == 1, s.padding == 1, s.inChannels % 8 == 0, s.outChannels % 8 == 0,
-              tiles(s, side: 2) >= engine.winogradMinTiles * max(s.inChannels, s.outChannels) else { return nil }
+              images * tilesPerImage(s, side: 2) >= engine.winogradMinTiles * wider else { return nil }
         switch engine.winograd {
         case .f4: return 4
         case .auto:
-            let fewerMultiplies = 2 * 16 * tiles(s, side: 2) >= 3 * 36 * tiles(s, side: 4)
-            let enoughTiles = pass != .weightGradient || tiles(s, side: 4) >= max(s.inChannels, s.outChannels)
+            let fewerMultiplies = 2 * 16 * tilesPerImage(s, side: 2) >= 3 * 36 * tilesPerImage(s, side: 4)
+            let enoughTiles = pass != .weightGradient || images * tilesPerImage(s, side: 4) >= wider
             return fewerMultiplies && enoughTiles ? 4 : 2
         default: return 2
         }
@@ -46,7 +50,7 @@ public enum Winograd {
     /// Whether a convolution runs here.
     public static func applies(_ s: ConvShape, engine: Engine) -> Bool { tile(s, engine: engine) != nil }
 
-    static func tiles(_ s: ConvShape, side: Int) -> Int { s.batch * ((s.height + side - 1) / side) * ((s.width + side - 1) / side) }
+    static func tilesPerImage(_ s: ConvShape, side: Int) -> Int { ((s.height + side - 1) / side) * ((s.width + side - 1) / side) }
 
     /// y = conv(x, W') for W' the (merged) weights; overwrites y.
     static func forward(_ s: ConvShape, x: UnsafePointer<Float>, weights: ConvWeights, y: UnsafeMutablePointer<Float>, engine: Engine) {

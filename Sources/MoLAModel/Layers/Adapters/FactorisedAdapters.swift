@@ -15,7 +15,7 @@ public class FactorisedAdapters: ConvAdapters {
     public let a: [ParameterRef], b: [ParameterRef]
     public var form: AdapterForm { .factorised }
     public var count: Int { a.count }
-    /// Factorised when the batch's output pixels are fewer than groups · C_out times this
+    /// Factorised when the batch's output pixels are fewer than adapters · C_out times this
     /// (0: always merged; tests set a large value to run everything factorised). 4 makes
     /// ResNet-18's last two stages factorised at 28×28 with 9 tasks. Measured 2026-12-01 with
     /// `mola-bench train-step --backbone resnet18 --channels 3 --tasks 9 --method mola-grad`,
@@ -74,16 +74,19 @@ public class FactorisedAdapters: ConvAdapters {
     /// group. Factorised: the whole batch convolves with W (Winograd where it applies), then
     /// each group adds its rank-r path (a k×k conv to r channels, a 1×1 conv back), at about
     /// 3·r/C_out of the layer's work. Factorised wins when the weights are large next to the
-    /// pixels of a group — the late stages.
-    func factorises(_ s: ConvShape, groups: Int) -> Bool {
-        groups > 1 && rank < s.outChannels && s.rows < groups * s.outChannels * factorisedThreshold
+    /// pixels of a group — the late stages. Decided for the engine's `pathBatch` and every
+    /// adapter, not for the groups a rank happens to hold, so every rank and one process
+    /// run a layer alike.
+    func factorises(_ s: ConvShape, engine: Engine) -> Bool {
+        let rows = (engine.pathBatch ?? s.batch) * s.outHeight * s.outWidth
+        return count > 1 && rank < s.outChannels && rows < count * s.outChannels * factorisedThreshold
     }
 
     // MARK: Per task
 
     public func forwardPerTask(_ conv: Conv, y: UnsafeMutablePointer<Float>) {
         let full = conv.batchShape, layout = conv.layout, s = conv.inputShape
-        factorised = factorises(full, groups: layout.groups.count)
+        factorised = factorises(full, engine: conv.store.engine)
         if factorised {
             factorisedForward(conv, full, y)
             return
